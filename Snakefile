@@ -1,0 +1,20 @@
+# move: raw video -> features -> long-tailed splits -> MOVE -> results JSON.
+# Each stage is one file under workflow/rules/; rules call the `move` CLI (no logic here).
+# Demo:     snakemake --cores 2 results/demo_ir0.1.json
+# Kinetics: set datasets.minikinetics.{videos,annotations} in config.yaml, then
+#           snakemake --cores 8 results/minikinetics_ir0.01.json
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/splits.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    input:
+        default_targets(),
+    default_target: True

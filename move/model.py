@@ -1,0 +1,171 @@
+"""MOVE's network: the two learnable aggregators (PSA, codebook) and the classifier (Sec. 2).
+
+Input per video: frame features ``[B, T, D]`` (D = 2048). Output: class logits ``[B, C]``.
+``aggregate`` exposes the 3072-d video representation z (Eq. 4) so that MOVE's vicinity
+(``move.vicinity``) can act on it during training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Architecture hyperparameters (defaults: the authors' code)."""
+
+    feature_dim: int = 2048
+    heads: int = 4
+    d_k: int = 512
+    d_v: int = 512
+    attention_dropout: float = 0.1
+    clusters: int = 64
+    codebook: str = "netvlagd"  # or "netvlad" (the paper's Eq. 2-3 with centres)
+    codebook_dim: int = 1024
+    hidden_dim: int = 2048
+    classifier_dropout: float = 0.5
+    aggregators: bool = True
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over frames of ``x [B, T, D]``, counting only frames where ``mask [B, T]`` is 1."""
+    if mask is None:
+        return x.mean(dim=1)
+    weights = mask.unsqueeze(-1)
+    return (x * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class PrototypicalSelfAttention(nn.Module):
+    """PSA (Eq. 1 with a pooled query): the mean frame attends to all frames -> one prototype.
+
+    As the authors' code: multi-head scaled dot-product attention (4 heads, d_k = d_v = 512),
+    attention dropout, output projection back to D with dropout, residual to the pooled query,
+    LayerNorm.
+    """
+
+    def __init__(self, dim: int = 2048, heads: int = 4, d_k: int = 512, d_v: int = 512, dropout: float = 0.1):
+        super().__init__()
+        self.heads, self.d_k, self.d_v = heads, d_k, d_v
+        self.query = nn.Linear(dim, heads * d_k, bias=False)
+        self.key = nn.Linear(dim, heads * d_k, bias=False)
+        self.value = nn.Linear(dim, heads * d_v, bias=False)
+        self.output = nn.Linear(heads * d_v, dim, bias=False)
+        self.attention_dropout = nn.Dropout(dropout)
+        self.output_dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor, query_mask: torch.Tensor | None = None,
+                key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [B, T, D]`` -> (prototype ``[B, D]``, attention ``[B, heads, T]`` summing to 1)."""
+        batch, frames, _ = x.shape
+        pooled = masked_mean(x, query_mask)
+        q = self.query(pooled).view(batch, self.heads, 1, self.d_k)
+        k = self.key(x).view(batch, frames, self.heads, self.d_k).transpose(1, 2)
+        v = self.value(x).view(batch, frames, self.heads, self.d_v).transpose(1, 2)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)
+        if key_mask is not None:
+            scores = scores.masked_fill(key_mask[:, None, None, :] == 0, float("-inf"))
+        attention = scores.softmax(dim=-1)
+        attended = self.attention_dropout(attention) @ v
+        out = self.output_dropout(self.output(attended.reshape(batch, self.heads * self.d_v)))
+        return self.norm(out + pooled), attention.squeeze(2)
+
+
+class NetVLAGD(nn.Module):
+    """Codebook aggregator as the authors' code: gated NetVLAD without centres (NetVLAGD).
+
+    Soft assignment softmax(BN(W x)) over K clusters, assignment-weighted sum of frames, sigmoid
+    gates per (cluster, dim), intra- then L2-normalised, flattened to K * D. ``centres=True`` gives
+    the paper's classic NetVLAD (Eq. 2-3): residuals to learnable centres instead of gates.
+    """
+
+    def __init__(self, dim: int = 2048, clusters: int = 64, centres: bool = False):
+        super().__init__()
+        self.clusters, self.use_centres = clusters, centres
+        self.assign = nn.Linear(dim, clusters, bias=False)
+        self.assign_norm = nn.BatchNorm1d(clusters)
+        if centres:
+            self.centres = nn.Parameter(torch.randn(clusters, dim) / math.sqrt(dim))
+        else:
+            self.gates = nn.Parameter(torch.randn(clusters, dim) / math.sqrt(dim))
+
+    def assignment(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 3: soft assignment rho_k(x_t) of each frame to each cluster, ``[B, T, K]``."""
+        batch, frames, dim = x.shape
+        logits = self.assign_norm(self.assign(x.reshape(batch * frames, dim)))
+        return logits.softmax(dim=-1).view(batch, frames, self.clusters)
+
+    def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, T, D]`` -> normalised descriptor ``[B, K * D]``.
+
+        ``frame_mask`` multiplies the assignment (Eq. 10); the default MOVE path zeroes frames of
+        the input instead, as the authors' code (see ``CodebookAggregator``).
+        """
+        rho = self.assignment(x)
+        if frame_mask is not None:
+            rho = rho * frame_mask.unsqueeze(-1)
+        aggregated = rho.transpose(1, 2) @ x  # [B, K, D]
+        if self.use_centres:
+            aggregated = aggregated - rho.sum(dim=1).unsqueeze(-1) * self.centres  # Eq. 2
+        else:
+            aggregated = aggregated * torch.sigmoid(self.gates)
+        aggregated = F.normalize(aggregated, dim=2)  # intra-normalisation
+        return F.normalize(aggregated.flatten(1), dim=1)
+
+
+class CodebookAggregator(nn.Module):
+    """BatchNorm over input dims -> NetVLAGD (or NetVLAD) -> Linear(K*D -> 1024) -> BN -> ReLU6."""
+
+    def __init__(self, dim: int = 2048, clusters: int = 64, out_dim: int = 1024, kind: str = "netvlagd"):
+        super().__init__()
+        if kind not in ("netvlagd", "netvlad"):
+            raise ValueError(f"codebook kind must be 'netvlagd' or 'netvlad', got {kind!r}")
+        self.input_norm = nn.BatchNorm1d(dim)
+        self.vlad = NetVLAGD(dim, clusters, centres=kind == "netvlad")
+        self.project = nn.Linear(clusters * dim, out_dim, bias=False)
+        self.out_norm = nn.BatchNorm1d(out_dim)
+
+    def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [B, T, D]`` -> ``[B, out_dim]``; ``frame_mask`` zeroes frames of the input (code's DFS)."""
+        if frame_mask is not None:
+            x = x * frame_mask.unsqueeze(-1)
+        normed = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
+        return F.relu6(self.out_norm(self.project(self.vlad(normed))))
+
+
+class VideoClassifier(nn.Module):
+    """Aggregators + classifier, or (``aggregators=False``) a per-frame classifier averaged over frames."""
+
+    def __init__(self, n_classes: int, settings: ModelSettings = ModelSettings()):
+        super().__init__()
+        self.settings = settings
+        dim = settings.feature_dim
+        if settings.aggregators:
+            self.psa = PrototypicalSelfAttention(dim, settings.heads, settings.d_k, settings.d_v,
+                                                 settings.attention_dropout)
+            self.codebook = CodebookAggregator(dim, settings.clusters, settings.codebook_dim, settings.codebook)
+            in_dim = dim + settings.codebook_dim
+        else:
+            in_dim = dim
+        self.representation_dim = in_dim
+        self.classifier = nn.Sequential(
+            nn.Linear(in_dim, settings.hidden_dim), nn.ReLU(inplace=True),
+            nn.Dropout(settings.classifier_dropout), nn.Linear(settings.hidden_dim, n_classes),
+        )
+
+    def aggregate(self, x: torch.Tensor, query_mask: torch.Tensor | None = None,
+                  key_mask: torch.Tensor | None = None, codebook_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Eq. 4: z = PSA(x) (+) codebook(x), ``[B, 3072]`` by default."""
+        prototype, _ = self.psa(x, query_mask, key_mask)
+        return torch.cat([prototype, self.codebook(x, codebook_mask)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Frame features ``[B, T, D]`` -> logits ``[B, C]``."""
+        if self.settings.aggregators:
+            return self.classifier(self.aggregate(x))
+        return self.classifier(x).mean(dim=1)

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny synthetic videos and feature files made by code (no downloads)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from move.demo import DemoSpec, make_demo_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_DEMO = DemoSpec(n_classes=4, train_per_class=6, val_per_class=3, n_frames=8, size=32, seed=3)
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_videos(tmp_path_factory) -> Path:
+    """A 4-class demo dataset (36 H.264 videos, 8 frames of 32x32) with annotations.csv."""
+    root = tmp_path_factory.mktemp("tiny_demo")
+    make_demo_dataset(root, TINY_DEMO, progress=False)
+    return root
+
+
+def write_feature_file(path: Path, labels: dict[str, str], frames: int = 6, dim: int = 16,
+                       seed: int = 0, separable: bool = True) -> Path:
+    """An HDF5 feature file in move's layout with class-dependent random features."""
+    from move.features import create_feature_file, write_video_features
+
+    rng = np.random.default_rng(seed)
+    names = sorted(set(labels.values()))
+    centres = {name: rng.normal(size=dim) * (2.0 if separable else 0.0) for name in names}
+    with create_feature_file(path, {"backbone": "synthetic", "frames": frames, "feature_dim": dim}) as handle:
+        for video_id, label in labels.items():
+            features = centres[label] + rng.normal(size=(frames, dim))
+            write_video_features(handle, video_id, features.astype(np.float32), label, frames)
+        handle.attrs["complete"] = True
+    return path

@@ -1,0 +1,62 @@
+import torch
+
+from move.model import CodebookAggregator, ModelSettings, NetVLAGD, PrototypicalSelfAttention, VideoClassifier
+
+SMALL = ModelSettings(feature_dim=32, heads=4, d_k=8, d_v=8, clusters=5, codebook_dim=16, hidden_dim=24)
+
+
+def test_psa_gives_one_prototype_and_attention_summing_to_one():
+    psa = PrototypicalSelfAttention(dim=32, heads=4, d_k=8, d_v=8).eval()
+    x = torch.randn(3, 7, 32)
+    prototype, attention = psa(x)
+    assert prototype.shape == (3, 32)
+    assert attention.shape == (3, 4, 7)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(3, 4))
+
+
+def test_psa_key_mask_gives_zero_attention_to_masked_frames():
+    psa = PrototypicalSelfAttention(dim=32, heads=2, d_k=8, d_v=8).eval()
+    mask = torch.tensor([[1, 0, 1, 0, 1.0]])
+    _, attention = psa(torch.randn(1, 5, 32), key_mask=mask)
+    assert torch.all(attention[..., 1] == 0) and torch.all(attention[..., 3] == 0)
+
+
+def test_psa_query_is_the_masked_mean():
+    psa = PrototypicalSelfAttention(dim=32, heads=2, d_k=8, d_v=8).eval()
+    x = torch.randn(1, 4, 32)
+    x_changed = x.clone()
+    x_changed[0, 3] += 100  # a frame outside both masks changes nothing
+    mask = torch.tensor([[1, 1, 1, 0.0]])
+    a, _ = psa(x, query_mask=mask, key_mask=mask)
+    b, _ = psa(x_changed, query_mask=mask, key_mask=mask)
+    torch.testing.assert_close(a, b)
+
+
+def test_netvlagd_output_is_l2_normalised():
+    vlad = NetVLAGD(dim=32, clusters=5).eval()
+    out = vlad(torch.randn(2, 6, 32))
+    assert out.shape == (2, 5 * 32)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+
+
+def test_netvlad_with_centres_is_normalised_and_assignment_sums_to_one():
+    vlad = NetVLAGD(dim=32, clusters=5, centres=True).eval()
+    x = torch.randn(2, 6, 32)
+    torch.testing.assert_close(vlad.assignment(x).sum(-1), torch.ones(2, 6))
+    torch.testing.assert_close(vlad(x).norm(dim=1), torch.ones(2))
+
+
+def test_codebook_aggregator_output_in_relu6_range():
+    aggregator = CodebookAggregator(dim=32, clusters=5, out_dim=16)
+    out = aggregator(torch.randn(4, 6, 32))
+    assert out.shape == (4, 16) and out.min() >= 0 and out.max() <= 6
+
+
+def test_classifier_with_and_without_aggregators():
+    x = torch.randn(3, 6, 32)
+    with_agg = VideoClassifier(7, SMALL).eval()
+    assert with_agg.aggregate(x).shape == (3, 32 + 16)
+    assert with_agg(x).shape == (3, 7)
+    without = VideoClassifier(7, ModelSettings(**{**SMALL.__dict__, "aggregators": False})).eval()
+    assert without(x).shape == (3, 7)
+    torch.testing.assert_close(without(x), without.classifier(x).mean(1))

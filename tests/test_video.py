@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from move.video import VideoDecodeError, index_video_files, read_frames, uniform_segment_indices
+
+
+def test_uniform_segments_take_segment_midpoints():
+    assert uniform_segment_indices(100, 4).tolist() == [12, 37, 62, 87]
+    assert uniform_segment_indices(8, 8).tolist() == list(range(8))
+
+
+def test_short_videos_repeat_frames_in_order():
+    assert uniform_segment_indices(3, 6).tolist() == [0, 0, 1, 1, 2, 2]
+    assert uniform_segment_indices(1, 4).tolist() == [0, 0, 0, 0]
+
+
+def test_uniform_segments_reject_empty_video():
+    with pytest.raises(ValueError):
+        uniform_segment_indices(0, 4)
+
+
+def test_read_frames_decodes_real_video(tiny_videos):
+    path = next(iter(index_video_files(tiny_videos / "videos").values()))
+    frames, n_frames = read_frames(path, 4)
+    assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
+    assert n_frames == 8
+    assert frames.std() > 5  # real content, not a blank frame
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "empty file"), (b"not a video at all" * 50, "cannot decode")])
+def test_bad_files_raise_decode_error_with_reason(tmp_path, content, reason):
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(VideoDecodeError, match=reason):
+        read_frames(path, 4)
+
+
+def test_missing_file_raises_decode_error(tmp_path):
+    with pytest.raises(VideoDecodeError, match="file missing"):
+        read_frames(tmp_path / "nope.mp4", 4)
+
+
+def test_index_finds_videos_by_stem_in_any_layout(tmp_path):
+    (tmp_path / "train" / "abseiling").mkdir(parents=True)
+    (tmp_path / "train" / "abseiling" / "abc_000001_000011.mp4").write_bytes(b"x")
+    (tmp_path / "flat_000002_000012.webm").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    found = index_video_files(tmp_path)
+    assert sorted(found) == ["abc_000001_000011", "flat_000002_000012"]

@@ -1,0 +1,18 @@
+# The embedded demo dataset: synthetic videos in a Kinetics-like layout.
+
+
+rule demo_videos:
+    output:
+        videos=directory("data/demo/videos"),
+        annotations="data/demo/annotations.csv",
+    params:
+        demo=config["demo"],
+    log:
+        "logs/demo_videos/demo.log",
+    message:
+        "Writing the synthetic demo videos"
+    shell:
+        "move demo-videos --out data/demo --classes {params.demo[classes]}"
+        " --train-per-class {params.demo[train_per_class]} --val-per-class {params.demo[val_per_class]}"
+        " --frames {params.demo[frames]} --size {params.demo[size]} --fps {params.demo[fps]}"
+        " --seed {params.demo[seed]} --quiet > {log} 2>&1"
