@@ -61,7 +61,9 @@ def available_backbones() -> list[str]:
 def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
     """Build backbone ``name`` in eval mode; load ``weights`` (a local file) unless none."""
     if name not in BACKBONES:
-        raise MoveError(f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}")
+        raise MoveError(
+            f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
+        )
     model = BACKBONES[name]()
     if weights is not None and str(weights).lower() != "none":
         load_checkpoint(model, weights)
@@ -72,17 +74,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a checkpoint file and return its tensor state dict (unwrapping ``state_dict``/``model``)."""
     path = Path(path)
     if not path.is_file():
-        raise MoveError(f"weights file {path} not found: set extract.weights to a local checkpoint or 'none'")
+        raise MoveError(
+            f"weights file {path} not found: set extract.weights to a local checkpoint or 'none'"
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise MoveError(f"weights file {path} is not a PyTorch checkpoint ({error.__class__.__name__}): "
-                        "give a torch.save'd state dict") from None
+        raise MoveError(
+            f"weights file {path} is not a PyTorch checkpoint ({error.__class__.__name__}): "
+            "give a torch.save'd state dict"
+        ) from None
     for key in ("state_dict", "model", "module"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
             break
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+    if not isinstance(checkpoint, dict) or not all(
+        isinstance(v, torch.Tensor) for v in checkpoint.values()
+    ):
         raise MoveError(f"weights file {path} holds no state dict of tensors")
     return checkpoint
 
@@ -106,15 +114,27 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong_shape = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    wrong_shape = sorted(
+        k for k in set(state) & set(expected) if state[k].shape != expected[k].shape
+    )
     if missing or unexpected or wrong_shape:
+
         def show(keys: list[str]) -> str:
             return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
 
-        parts = [f"{label}: {show(keys)}" for label, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)) if keys]
-        raise MoveError(f"weights file {path} does not fit the backbone ({'; '.join(parts)}): "
-                        "check extract.backbone matches the checkpoint")
+        parts = [
+            f"{label}: {show(keys)}"
+            for label, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong_shape),
+            )
+            if keys
+        ]
+        raise MoveError(
+            f"weights file {path} does not fit the backbone ({'; '.join(parts)}): "
+            "check extract.backbone matches the checkpoint"
+        )
     model.load_state_dict(state, strict=True)
 
 

@@ -68,7 +68,9 @@ def dataset_config(config: dict, dataset: str) -> dict:
     """The entry of ``dataset`` under ``datasets``, or a one-line error listing the known ones."""
     datasets = config.get("datasets", {})
     if dataset not in datasets:
-        raise MoveError(f"dataset '{dataset}' is not in config key 'datasets' (known: {', '.join(sorted(datasets))})")
+        raise MoveError(
+            f"dataset '{dataset}' is not in config key 'datasets' (known: {', '.join(sorted(datasets))})"
+        )
     return datasets[dataset]
 
 
@@ -83,6 +85,8 @@ def required_path(config: dict, dataset: str, key: str) -> str:
     """A dataset's input path; unset (null) stops with the config key to set."""
     value = dataset_config(config, dataset).get(key)
     if not value:
-        raise MoveError(f"config key 'datasets.{dataset}.{key}' is not set: point it at your "
-                        f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)")
+        raise MoveError(
+            f"config key 'datasets.{dataset}.{key}' is not set: point it at your "
+            f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)"
+        )
     return str(value)

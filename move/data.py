@@ -49,8 +49,15 @@ class FeatureDataset(Dataset):
     Training frame draws are seeded by (seed, epoch, index), so runs repeat exactly.
     """
 
-    def __init__(self, features_path: str | Path, split: pd.DataFrame, n_classes: int, frames: int,
-                 train: bool, seed: int = 0):
+    def __init__(
+        self,
+        features_path: str | Path,
+        split: pd.DataFrame,
+        n_classes: int,
+        frames: int,
+        train: bool,
+        seed: int = 0,
+    ):
         self.path = str(features_path)
         self.video_ids = split.video_id.tolist()
         self.targets = multi_hot([parse_class_indices(v) for v in split.class_index], n_classes)

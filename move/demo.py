@@ -46,7 +46,11 @@ def class_appearance(index: int, n_classes: int) -> tuple[np.ndarray, str, np.nd
     hue = index / n_classes
     colour = np.array(colorsys.hsv_to_rgb(hue, 0.9, 0.95)) * 255
     angle = 2 * np.pi * ((index * 0.618034) % 1.0)
-    return colour.astype(np.uint8), SHAPES[index % len(SHAPES)], np.array([np.cos(angle), np.sin(angle)])
+    return (
+        colour.astype(np.uint8),
+        SHAPES[index % len(SHAPES)],
+        np.array([np.cos(angle), np.sin(angle)]),
+    )
 
 
 def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
@@ -107,10 +111,18 @@ def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: b
             for _ in range(count):
                 youtube_id = "".join(rng.choice(ID_ALPHABET, size=11))
                 rows.append((class_name(c), youtube_id, 0, 10, split, c))
-    for label, youtube_id, start, end, _split, c in tqdm(rows, desc="demo videos", disable=not progress):
-        video_rng = np.random.default_rng([spec.seed, c, int.from_bytes(youtube_id.encode(), "little") % 2**32])
+    for label, youtube_id, start, end, _split, c in tqdm(
+        rows, desc="demo videos", disable=not progress
+    ):
+        video_rng = np.random.default_rng(
+            [spec.seed, c, int.from_bytes(youtube_id.encode(), "little") % 2**32]
+        )
         frames = render_video(c, spec, video_rng)
-        write_video(frames, root / "videos" / label / f"{kinetics_video_id(youtube_id, start, end)}.mp4", spec.fps)
+        write_video(
+            frames,
+            root / "videos" / label / f"{kinetics_video_id(youtube_id, start, end)}.mp4",
+            spec.fps,
+        )
     table = pd.DataFrame(
         [r[:5] for r in rows], columns=["label", "youtube_id", "time_start", "time_end", "split"]
     )

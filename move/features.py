@@ -31,8 +31,9 @@ def create_feature_file(path: str | Path, attrs: dict) -> h5py.File:
     return handle
 
 
-def write_video_features(handle: h5py.File, video_id: str, features: np.ndarray, label: str,
-                         n_frames: int) -> None:
+def write_video_features(
+    handle: h5py.File, video_id: str, features: np.ndarray, label: str, n_frames: int
+) -> None:
     """Store one video's ``[T, D]`` features and its attributes."""
     dataset = handle[VIDEOS].create_dataset(video_id, data=features)
     dataset.attrs["label"] = label
@@ -47,10 +48,14 @@ def open_feature_file(path: str | Path) -> h5py.File:
     try:
         handle = h5py.File(path, "r")
     except OSError:
-        raise MoveError(f"feature file {path} is unreadable (truncated?): delete it and re-extract") from None
+        raise MoveError(
+            f"feature file {path} is unreadable (truncated?): delete it and re-extract"
+        ) from None
     if handle.attrs.get("format_version") != FORMAT_VERSION or VIDEOS not in handle:
         handle.close()
-        raise MoveError(f"feature file {path} is not in move's HDF5 layout (version {FORMAT_VERSION})")
+        raise MoveError(
+            f"feature file {path} is not in move's HDF5 layout (version {FORMAT_VERSION})"
+        )
     if not bool(handle.attrs.get("complete", False)):
         handle.close()
         raise MoveError(f"feature file {path} was never finished: delete it and re-extract")

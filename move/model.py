@@ -48,7 +48,9 @@ class PrototypicalSelfAttention(nn.Module):
     LayerNorm.
     """
 
-    def __init__(self, dim: int = 2048, heads: int = 4, d_k: int = 512, d_v: int = 512, dropout: float = 0.1):
+    def __init__(
+        self, dim: int = 2048, heads: int = 4, d_k: int = 512, d_v: int = 512, dropout: float = 0.1
+    ):
         super().__init__()
         self.heads, self.d_k, self.d_v = heads, d_k, d_v
         self.query = nn.Linear(dim, heads * d_k, bias=False)
@@ -59,8 +61,12 @@ class PrototypicalSelfAttention(nn.Module):
         self.output_dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 
-    def forward(self, x: torch.Tensor, query_mask: torch.Tensor | None = None,
-                key_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``x [B, T, D]`` -> (prototype ``[B, D]``, attention ``[B, heads, T]`` summing to 1)."""
         batch, frames, _ = x.shape
         pooled = masked_mean(x, query_mask)
@@ -121,7 +127,9 @@ class NetVLAGD(nn.Module):
 class CodebookAggregator(nn.Module):
     """BatchNorm over input dims -> NetVLAGD (or NetVLAD) -> Linear(K*D -> 1024) -> BN -> ReLU6."""
 
-    def __init__(self, dim: int = 2048, clusters: int = 64, out_dim: int = 1024, kind: str = "netvlagd"):
+    def __init__(
+        self, dim: int = 2048, clusters: int = 64, out_dim: int = 1024, kind: str = "netvlagd"
+    ):
         super().__init__()
         if kind not in ("netvlagd", "netvlad"):
             raise ValueError(f"codebook kind must be 'netvlagd' or 'netvlad', got {kind!r}")
@@ -146,20 +154,30 @@ class VideoClassifier(nn.Module):
         self.settings = settings
         dim = settings.feature_dim
         if settings.aggregators:
-            self.psa = PrototypicalSelfAttention(dim, settings.heads, settings.d_k, settings.d_v,
-                                                 settings.attention_dropout)
-            self.codebook = CodebookAggregator(dim, settings.clusters, settings.codebook_dim, settings.codebook)
+            self.psa = PrototypicalSelfAttention(
+                dim, settings.heads, settings.d_k, settings.d_v, settings.attention_dropout
+            )
+            self.codebook = CodebookAggregator(
+                dim, settings.clusters, settings.codebook_dim, settings.codebook
+            )
             in_dim = dim + settings.codebook_dim
         else:
             in_dim = dim
         self.representation_dim = in_dim
         self.classifier = nn.Sequential(
-            nn.Linear(in_dim, settings.hidden_dim), nn.ReLU(inplace=True),
-            nn.Dropout(settings.classifier_dropout), nn.Linear(settings.hidden_dim, n_classes),
+            nn.Linear(in_dim, settings.hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(settings.classifier_dropout),
+            nn.Linear(settings.hidden_dim, n_classes),
         )
 
-    def aggregate(self, x: torch.Tensor, query_mask: torch.Tensor | None = None,
-                  key_mask: torch.Tensor | None = None, codebook_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def aggregate(
+        self,
+        x: torch.Tensor,
+        query_mask: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        codebook_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Eq. 4: z = PSA(x) (+) codebook(x), ``[B, 3072]`` by default."""
         prototype, _ = self.psa(x, query_mask, key_mask)
         return torch.cat([prototype, self.codebook(x, codebook_mask)], dim=1)

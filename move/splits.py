@@ -30,13 +30,17 @@ def long_tail_counts(n_classes: int, n_max: int, imbalance_ratio: float) -> np.n
         raise MoveError(f"imbalance ratio must be in (0, 1], got {imbalance_ratio}")
     if n_classes == 1:
         return np.array([n_max])
-    return np.array([math.floor(n_max * imbalance_ratio ** (c / (n_classes - 1))) for c in range(n_classes)])
+    return np.array(
+        [math.floor(n_max * imbalance_ratio ** (c / (n_classes - 1))) for c in range(n_classes)]
+    )
 
 
 def head_to_tail_order(counts: pd.Series) -> list[str]:
     """Class names ordered by count descending, ties by name ascending (a stable, documented rule)."""
     frame = counts.rename("count").rename_axis("label").reset_index()
-    return frame.sort_values(["count", "label"], ascending=[False, True], kind="stable").label.tolist()
+    return frame.sort_values(
+        ["count", "label"], ascending=[False, True], kind="stable"
+    ).label.tolist()
 
 
 def class_group(count: int, head_min: int, tail_max: int) -> str:
@@ -48,9 +52,16 @@ def class_group(count: int, head_min: int, tail_max: int) -> str:
     return "medium"
 
 
-def build_long_tailed_split(train: pd.DataFrame, test: pd.DataFrame, imbalance_ratio: float,
-                            max_per_class: int, head_min: int, tail_max: int,
-                            selection: str = "first", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_long_tailed_split(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    imbalance_ratio: float,
+    max_per_class: int,
+    head_min: int,
+    tail_max: int,
+    selection: str = "first",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long-tailed train split plus full test split, and the per-class counts table.
 
     ``train``/``test`` hold ``video_id`` and ``label`` in list order. Class indices are the
@@ -77,18 +88,22 @@ def build_long_tailed_split(train: pd.DataFrame, test: pd.DataFrame, imbalance_r
     split = pd.concat([train_split, test_split], ignore_index=True)
     split["class_index"] = split.label.map(class_index)
     kept_counts = train_split.label.value_counts().reindex(classes, fill_value=0)
-    counts = pd.DataFrame({
-        "label": order,
-        "class_index": [class_index[c] for c in order],
-        "rank": range(len(order)),
-        "available": [int(available[c]) for c in order],
-        "count": [int(kept_counts[c]) for c in order],
-    })
+    counts = pd.DataFrame(
+        {
+            "label": order,
+            "class_index": [class_index[c] for c in order],
+            "rank": range(len(order)),
+            "available": [int(available[c]) for c in order],
+            "count": [int(kept_counts[c]) for c in order],
+        }
+    )
     counts["group"] = [class_group(n, head_min, tail_max) for n in counts["count"]]
     return split[SPLIT_COLUMNS], counts
 
 
-def drop_videos_without_features(table: pd.DataFrame, have_features: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def drop_videos_without_features(
+    table: pd.DataFrame, have_features: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``table`` into rows whose video has features and rows that do not."""
     present = table.video_id.isin(have_features)
     return table[present], table[~present]
@@ -113,5 +128,7 @@ def read_split(path: str | Path) -> pd.DataFrame:
     table = pd.read_csv(path, dtype={"video_id": str, "label": str, "class_index": str})
     missing = [c for c in SPLIT_COLUMNS if c not in table.columns]
     if missing:
-        raise MoveError(f"split file {path} lacks column(s) {', '.join(missing)}: regenerate it with 'move split'")
+        raise MoveError(
+            f"split file {path} lacks column(s) {', '.join(missing)}: regenerate it with 'move split'"
+        )
     return table

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from move.backbones import file_sha256
-from move.device import resolve_device
 from move.data import FeatureDataset, parse_class_indices
+from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
 from move.metrics import evaluate
@@ -82,12 +82,16 @@ class TrainSettings:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise MoveError(f"unknown train setting(s) {', '.join(unknown)}: allowed are {', '.join(sorted(known | model_keys))}")
+            raise MoveError(
+                f"unknown train setting(s) {', '.join(unknown)}: allowed are {', '.join(sorted(known | model_keys))}"
+            )
         if "lr_milestones" in values:
             values["lr_milestones"] = tuple(values["lr_milestones"])
         settings = cls(**values, model=ModelSettings(**model_values))
         if settings.method not in METHODS:
-            raise MoveError(f"unknown method '{settings.method}': choose one of {', '.join(METHODS)}")
+            raise MoveError(
+                f"unknown method '{settings.method}': choose one of {', '.join(METHODS)}"
+            )
         if settings.method == "move" and not settings.model.aggregators:
             raise MoveError("method 'move' needs aggregators: set train.aggregators to true")
         return settings
@@ -112,15 +116,19 @@ class Problem:
     test: pd.DataFrame
 
 
-def load_problem(split_path: str | Path, features_path: str | Path, head_min: int, tail_max: int) -> Problem:
+def load_problem(
+    split_path: str | Path, features_path: str | Path, head_min: int, tail_max: int
+) -> Problem:
     """Read the split, check every listed video has features, and count classes."""
     split = read_split(split_path)
     with open_feature_file(features_path) as handle:
         present = set(video_ids(handle))
     missing = sorted(set(split.video_id) - present)
     if missing:
-        raise MoveError(f"{len(missing)} video(s) of split {split_path} are not in {features_path} "
-                        f"(e.g. {missing[0]}): regenerate the split from this feature file")
+        raise MoveError(
+            f"{len(missing)} video(s) of split {split_path} are not in {features_path} "
+            f"(e.g. {missing[0]}): regenerate the split from this feature file"
+        )
     class_lists = [parse_class_indices(v) for v in split.class_index]
     n_classes = max(max(c) for c in class_lists) + 1
     labels = [""] * n_classes
@@ -138,9 +146,14 @@ def load_problem(split_path: str | Path, features_path: str | Path, head_min: in
     return Problem(n_classes, labels, counts, groups, train, test)
 
 
-
-def move_loss(model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, tau: torch.Tensor,
-              settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
+def move_loss(
+    model: VideoClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    tau: torch.Tensor,
+    settings: TrainSettings,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """MOVE's training objective (Eq. 5-6 over the vicinity of Eq. 8-12), BCE on the mixed labels.
 
     DFS gives two masked views of each video -> prototypes u, v (Eq. 8-10); dynamic extrapolation
@@ -150,15 +163,19 @@ def move_loss(model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, tau: tor
     batch, frames, _ = x.shape
     if settings.dfs:
         s_tau = sample_tau(tau, y)
-        masks = [dynamic_frame_mask(s_tau, frames, settings.lower_bound, generator).to(x.device)
-                 for _ in range(4)]
+        masks = [
+            dynamic_frame_mask(s_tau, frames, settings.lower_bound, generator).to(x.device)
+            for _ in range(4)
+        ]
         u = model.aggregate(x, query_mask=masks[0], key_mask=masks[2], codebook_mask=masks[0])
         v = model.aggregate(x, query_mask=masks[1], key_mask=masks[3], codebook_mask=masks[1])
     else:
         u = v = model.aggregate(x)
     z = u
     if settings.extrapolation:
-        z = dynamic_extrapolation(u, v, sample_extrapolation_weight(settings.extrapolation_alpha, generator))
+        z = dynamic_extrapolation(
+            u, v, sample_extrapolation_weight(settings.extrapolation_alpha, generator)
+        )
     targets = y
     if settings.interpolation:
         lam = sample_interpolation_weight(settings.interpolation_alpha, generator)
@@ -167,8 +184,14 @@ def move_loss(model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, tau: tor
     return F.binary_cross_entropy_with_logits(model.classifier(z), targets)
 
 
-def plain_loss(model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, tau: torch.Tensor,
-               settings: TrainSettings, generator: torch.Generator) -> torch.Tensor:
+def plain_loss(
+    model: VideoClassifier,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    tau: torch.Tensor,
+    settings: TrainSettings,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """The baseline: BCE on the model's logits."""
     return F.binary_cross_entropy_with_logits(model(x), y)
 
@@ -197,24 +220,49 @@ def _atomic_save(obj: dict, path: Path) -> None:
 def git_commit() -> str | None:
     """The commit of the code that produced a result (None outside a git checkout)."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
 
-def make_loaders(problem: Problem, features: Path, settings: TrainSettings) -> tuple[DataLoader, DataLoader]:
-    train_set = FeatureDataset(features, problem.train, problem.n_classes, settings.frames_train, True, settings.seed)
-    test_set = FeatureDataset(features, problem.test, problem.n_classes, settings.frames_test, False)
-    train_loader = DataLoader(train_set, batch_size=settings.batch_size, shuffle=True,
-                              num_workers=settings.num_workers, drop_last=len(train_set) > settings.batch_size)
-    test_loader = DataLoader(test_set, batch_size=settings.batch_size, shuffle=False,
-                             num_workers=settings.num_workers)
+def make_loaders(
+    problem: Problem, features: Path, settings: TrainSettings
+) -> tuple[DataLoader, DataLoader]:
+    train_set = FeatureDataset(
+        features, problem.train, problem.n_classes, settings.frames_train, True, settings.seed
+    )
+    test_set = FeatureDataset(
+        features, problem.test, problem.n_classes, settings.frames_test, False
+    )
+    train_loader = DataLoader(
+        train_set,
+        batch_size=settings.batch_size,
+        shuffle=True,
+        num_workers=settings.num_workers,
+        drop_last=len(train_set) > settings.batch_size,
+    )
+    test_loader = DataLoader(
+        test_set, batch_size=settings.batch_size, shuffle=False, num_workers=settings.num_workers
+    )
     return train_loader, test_loader
 
 
-def train(features: str | Path, split: str | Path, out: str | Path, checkpoint: str | Path,
-          settings: TrainSettings, head_min: int, tail_max: int, progress: bool = True) -> dict:
+def train(
+    features: str | Path,
+    split: str | Path,
+    out: str | Path,
+    checkpoint: str | Path,
+    settings: TrainSettings,
+    head_min: int,
+    tail_max: int,
+    progress: bool = True,
+) -> dict:
     """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint."""
     features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
     problem = load_problem(split, features, head_min, tail_max)
@@ -222,7 +270,9 @@ def train(features: str | Path, split: str | Path, out: str | Path, checkpoint: 
     torch.manual_seed(settings.seed)
     model = VideoClassifier(problem.n_classes, settings.model).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.lr_milestones), settings.lr_gamma)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, list(settings.lr_milestones), settings.lr_gamma
+    )
     tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(device)
     train_loader, test_loader = make_loaders(problem, features, settings)
     loss_fn = LOSSES[settings.method]
@@ -242,8 +292,14 @@ def train(features: str | Path, split: str | Path, out: str | Path, checkpoint: 
     for record in history:
         if "metrics" in record:
             evaluations.append((record["epoch"], record["metrics"]))
-    bar = tqdm(range(start_epoch, settings.epochs), initial=start_epoch, total=settings.epochs,
-               desc=f"train {settings.method}", unit="epoch", disable=not progress)
+    bar = tqdm(
+        range(start_epoch, settings.epochs),
+        initial=start_epoch,
+        total=settings.epochs,
+        desc=f"train {settings.method}",
+        unit="epoch",
+        disable=not progress,
+    )
     for epoch in bar:
         torch.manual_seed(_epoch_seed(settings.seed, epoch))
         generator = torch.Generator().manual_seed(_epoch_seed(settings.seed + 1, epoch))
@@ -260,30 +316,55 @@ def train(features: str | Path, split: str | Path, out: str | Path, checkpoint: 
         scheduler.step()
         record = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
         if (epoch + 1) % settings.eval_every == 0 or epoch + 1 == settings.epochs:
-            metrics = evaluate(predict(model, test_loader, device), test_loader.dataset.targets, problem.groups)
+            metrics = evaluate(
+                predict(model, test_loader, device), test_loader.dataset.targets, problem.groups
+            )
             record["metrics"] = metrics
             evaluations.append((epoch + 1, metrics))
             bar.set_postfix(loss=f"{record['loss']:.4f}", mAP=f"{metrics['mAP']:.3f}")
         else:
             bar.set_postfix(loss=f"{record['loss']:.4f}")
         history.append(record)
-        _atomic_save({"fingerprint": settings.fingerprint(), "epoch": epoch + 1, "history": history,
-                      "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict()}, partial)
+        _atomic_save(
+            {
+                "fingerprint": settings.fingerprint(),
+                "epoch": epoch + 1,
+                "history": history,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+            },
+            partial,
+        )
 
     final_epoch, final = evaluations[-1]
-    best_epoch, best = max(evaluations, key=lambda item: -1 if item[1]["mAP"] is None else item[1]["mAP"])
-    _atomic_save({"model": model.state_dict(), "settings": settings.to_dict(), "n_classes": problem.n_classes,
-                  "labels": problem.labels, "train_counts": problem.train_counts.tolist(),
-                  "head_min": head_min, "tail_max": tail_max}, checkpoint)
+    best_epoch, best = max(
+        evaluations, key=lambda item: -1 if item[1]["mAP"] is None else item[1]["mAP"]
+    )
+    _atomic_save(
+        {
+            "model": model.state_dict(),
+            "settings": settings.to_dict(),
+            "n_classes": problem.n_classes,
+            "labels": problem.labels,
+            "train_counts": problem.train_counts.tolist(),
+            "head_min": head_min,
+            "tail_max": tail_max,
+        },
+        checkpoint,
+    )
     results = {
         "final": summary(final) | {"epoch": final_epoch},
         "best": summary(best) | {"epoch": best_epoch},
-        "history": [{k: v if k != "metrics" else summary(v) for k, v in r.items()} for r in history],
+        "history": [
+            {k: v if k != "metrics" else summary(v) for k, v in r.items()} for r in history
+        ],
         "settings": settings.to_dict(),
         "seed": settings.seed,
         "groups": {"head_min": head_min, "tail_max": tail_max},
-        "n_classes": problem.n_classes, "n_train": len(problem.train), "n_test": len(problem.test),
+        "n_classes": problem.n_classes,
+        "n_train": len(problem.train),
+        "n_test": len(problem.test),
         "git_commit": git_commit(),
         "features": {"path": str(features), "sha256": file_sha256(features)},
         "split": {"path": str(split), "sha256": file_sha256(split)},
@@ -300,9 +381,15 @@ def summary(metrics: dict) -> dict:
 
 def per_class_table(metrics: dict, problem: Problem) -> pd.DataFrame:
     """class_index, label, train_count, group, AP for every class."""
-    return pd.DataFrame({"class_index": range(problem.n_classes), "label": problem.labels,
-                         "train_count": problem.train_counts, "group": problem.groups,
-                         "AP": metrics["per_class_AP"]})
+    return pd.DataFrame(
+        {
+            "class_index": range(problem.n_classes),
+            "label": problem.labels,
+            "train_count": problem.train_counts,
+            "group": problem.groups,
+            "AP": metrics["per_class_AP"],
+        }
+    )
 
 
 def per_class_path(out: Path) -> Path:
@@ -319,8 +406,14 @@ def write_results(results: dict, metrics: dict, problem: Problem, out: Path) -> 
     os.replace(tmp, out)
 
 
-def evaluate_checkpoint(checkpoint: str | Path, features: str | Path, split: str | Path,
-                        frames_test: int | None = None, batch_size: int = 128, device: str = "auto") -> dict:
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    features: str | Path,
+    split: str | Path,
+    frames_test: int | None = None,
+    batch_size: int = 128,
+    device: str = "auto",
+) -> dict:
     """Reload a checkpoint written by ``train`` and evaluate it on the split's test videos."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -331,6 +424,8 @@ def evaluate_checkpoint(checkpoint: str | Path, features: str | Path, split: str
     dev = resolve_device(device)
     model = VideoClassifier(state["n_classes"], settings.model).to(dev)
     model.load_state_dict(state["model"])
-    test_set = FeatureDataset(features, problem.test, problem.n_classes, frames_test or settings.frames_test, False)
+    test_set = FeatureDataset(
+        features, problem.test, problem.n_classes, frames_test or settings.frames_test, False
+    )
     scores = predict(model, DataLoader(test_set, batch_size=batch_size), dev)
     return evaluate(scores, test_set.targets, problem.groups)

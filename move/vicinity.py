@@ -22,13 +22,19 @@ def tail_weighted_criterion(class_counts: torch.Tensor) -> torch.Tensor:
 
 def sample_tau(tau: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """tau of each sample's class: for multi-label targets, its rarest (smallest tau) label."""
-    masked = torch.where(targets > 0, tau.expand_as(targets), torch.full_like(targets, float("inf")))
+    masked = torch.where(
+        targets > 0, tau.expand_as(targets), torch.full_like(targets, float("inf"))
+    )
     per_sample = masked.min(dim=1).values
     return torch.where(torch.isinf(per_sample), torch.ones_like(per_sample), per_sample)
 
 
-def dynamic_frame_mask(sample_tau_values: torch.Tensor, n_frames: int, lower_bound: float = 3.0,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def dynamic_frame_mask(
+    sample_tau_values: torch.Tensor,
+    n_frames: int,
+    lower_bound: float = 3.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Eq. 8-9, the Dynamic Frame Sampler: a binary frame mask ``[B, T]`` per sample.
 
     |I_s| ~ U(max(floor(tau_s * T), sigma), T) frames are kept (sigma = ``lower_bound``, capped at T),
@@ -36,27 +42,47 @@ def dynamic_frame_mask(sample_tau_values: torch.Tensor, n_frames: int, lower_bou
     """
     batch = sample_tau_values.shape[0]
     device = sample_tau_values.device
-    low = torch.clamp(torch.maximum(torch.floor(sample_tau_values * n_frames),
-                                    torch.full_like(sample_tau_values, lower_bound)), max=n_frames)
+    low = torch.clamp(
+        torch.maximum(
+            torch.floor(sample_tau_values * n_frames),
+            torch.full_like(sample_tau_values, lower_bound),
+        ),
+        max=n_frames,
+    )
     low = low.ceil()
     uniform = torch.rand(batch, generator=generator, device="cpu").to(device)
     kept = (low + torch.floor(uniform * (n_frames - low + 1))).clamp(max=n_frames).long()
-    ranks = torch.rand(batch, n_frames, generator=generator, device="cpu").to(device).argsort(dim=1).argsort(dim=1)
+    ranks = (
+        torch.rand(batch, n_frames, generator=generator, device="cpu")
+        .to(device)
+        .argsort(dim=1)
+        .argsort(dim=1)
+    )
     return (ranks < kept.unsqueeze(1)).float()
 
 
-def dynamic_extrapolation(u: torch.Tensor, v: torch.Tensor, omega: float | torch.Tensor) -> torch.Tensor:
+def dynamic_extrapolation(
+    u: torch.Tensor, v: torch.Tensor, omega: float | torch.Tensor
+) -> torch.Tensor:
     """Eq. 11: z_hat = omega * u + (1 - omega) * v with omega in [1, 2] (label unchanged)."""
     return omega * u + (1 - omega) * v
 
 
-def sample_extrapolation_weight(alpha: float = 2.0, generator: torch.Generator | None = None) -> float:
+def sample_extrapolation_weight(
+    alpha: float = 2.0, generator: torch.Generator | None = None
+) -> float:
     """omega ~ Beta(alpha, alpha) + 1, one draw per batch as in the authors' code."""
     return float(_beta(alpha, generator)) + 1.0
 
 
-def calibrated_interpolation(z: torch.Tensor, targets: torch.Tensor, tau: torch.Tensor, lam: float,
-                             permutation: torch.Tensor, calib_bias: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def calibrated_interpolation(
+    z: torch.Tensor,
+    targets: torch.Tensor,
+    tau: torch.Tensor,
+    lam: float,
+    permutation: torch.Tensor,
+    calib_bias: float = 0.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 12: mix each sample with a shuffled partner; labels scaled per class by (1 - tau_s) + gamma.
 
     z_tilde = lam * z_i + (1 - lam) * z_j and
@@ -67,7 +93,9 @@ def calibrated_interpolation(z: torch.Tensor, targets: torch.Tensor, tau: torch.
     return mixed, labels.clamp(0.0, 1.0)
 
 
-def sample_interpolation_weight(alpha: float = 1.0, generator: torch.Generator | None = None) -> float:
+def sample_interpolation_weight(
+    alpha: float = 1.0, generator: torch.Generator | None = None
+) -> float:
     """lambda ~ Beta(alpha, alpha), one draw per batch."""
     return float(_beta(alpha, generator))
 

@@ -24,15 +24,23 @@ def tiny_videos(tmp_path_factory) -> Path:
     return root
 
 
-def write_feature_file(path: Path, labels: dict[str, str], frames: int = 6, dim: int = 16,
-                       seed: int = 0, separable: bool = True) -> Path:
+def write_feature_file(
+    path: Path,
+    labels: dict[str, str],
+    frames: int = 6,
+    dim: int = 16,
+    seed: int = 0,
+    separable: bool = True,
+) -> Path:
     """An HDF5 feature file in move's layout with class-dependent random features."""
     from move.features import create_feature_file, write_video_features
 
     rng = np.random.default_rng(seed)
     names = sorted(set(labels.values()))
     centres = {name: rng.normal(size=dim) * (2.0 if separable else 0.0) for name in names}
-    with create_feature_file(path, {"backbone": "synthetic", "frames": frames, "feature_dim": dim}) as handle:
+    with create_feature_file(
+        path, {"backbone": "synthetic", "frames": frames, "feature_dim": dim}
+    ) as handle:
         for video_id, label in labels.items():
             features = centres[label] + rng.normal(size=(frames, dim))
             write_video_features(handle, video_id, features.astype(np.float32), label, frames)

@@ -32,6 +32,8 @@ def test_demo_classes_differ_in_colour(tiny_videos):
     means = {}
     for label, group in table.groupby("label"):
         ids = [f"{y}_000000_000010" for y in group.youtube_id]
-        means[label] = sum(read_frames(files[i], 2)[0].reshape(-1, 3).max(0).astype(float) for i in ids) / len(ids)
+        means[label] = sum(
+            read_frames(files[i], 2)[0].reshape(-1, 3).max(0).astype(float) for i in ids
+        ) / len(ids)
     values = list(means.values())
     assert all(abs(values[i] - values[j]).max() > 30 for i in range(4) for j in range(i + 1, 4))

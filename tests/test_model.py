@@ -1,8 +1,16 @@
 import torch
 
-from move.model import CodebookAggregator, ModelSettings, NetVLAGD, PrototypicalSelfAttention, VideoClassifier
+from move.model import (
+    CodebookAggregator,
+    ModelSettings,
+    NetVLAGD,
+    PrototypicalSelfAttention,
+    VideoClassifier,
+)
 
-SMALL = ModelSettings(feature_dim=32, heads=4, d_k=8, d_v=8, clusters=5, codebook_dim=16, hidden_dim=24)
+SMALL = ModelSettings(
+    feature_dim=32, heads=4, d_k=8, d_v=8, clusters=5, codebook_dim=16, hidden_dim=24
+)
 
 
 def test_psa_gives_one_prototype_and_attention_summing_to_one():

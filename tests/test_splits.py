@@ -11,10 +11,14 @@ from move.splits import build_long_tailed_split, head_to_tail_order, long_tail_c
 def authors_like_lists(n_classes=200, per_class=400, n_test=25):
     """A train list of n_classes x per_class ids in list order and a balanced test list."""
     names = [f"class {c:03d}" for c in range(n_classes)]
-    train = pd.DataFrame([(f"v{c:03d}_{i:04d}", names[c]) for i in range(per_class) for c in range(n_classes)],
-                         columns=["video_id", "label"])
-    test = pd.DataFrame([(f"t{c:03d}_{i:02d}", names[c]) for c in range(n_classes) for i in range(n_test)],
-                        columns=["video_id", "label"])
+    train = pd.DataFrame(
+        [(f"v{c:03d}_{i:04d}", names[c]) for i in range(per_class) for c in range(n_classes)],
+        columns=["video_id", "label"],
+    )
+    test = pd.DataFrame(
+        [(f"t{c:03d}_{i:02d}", names[c]) for c in range(n_classes) for i in range(n_test)],
+        columns=["video_id", "label"],
+    )
     return train, test
 
 
@@ -55,7 +59,9 @@ def test_ties_break_by_class_name_and_counts_order_head_to_tail():
 def test_class_index_is_alphabetical_and_groups_follow_thresholds():
     train, test = authors_like_lists(n_classes=4, per_class=100)
     split, counts = build_long_tailed_split(train, test, 0.1, 100, 60, 20)
-    assert dict(zip(counts.label, counts.class_index, strict=True)) == {f"class {c:03d}": c for c in range(4)}
+    assert dict(zip(counts.label, counts.class_index, strict=True)) == {
+        f"class {c:03d}": c for c in range(4)
+    }
     assert counts.group.tolist() == ["head", "medium", "medium", "tail"]  # 100, 46, 21, 10
     assert split.columns.tolist() == ["video_id", "class_index", "label", "split"]
 

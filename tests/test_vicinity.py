@@ -33,7 +33,9 @@ def test_dfs_kept_frames_within_bounds():
     for _ in range(20):
         mask = dynamic_frame_mask(s_tau, n_frames, lower_bound, generator)
         kept = mask.sum(1)
-        low = torch.clamp(torch.maximum(torch.floor(s_tau * n_frames), torch.tensor(lower_bound)), max=n_frames)
+        low = torch.clamp(
+            torch.maximum(torch.floor(s_tau * n_frames), torch.tensor(lower_bound)), max=n_frames
+        )
         assert torch.all(kept >= low) and torch.all(kept <= n_frames)
         assert set(mask.unique().tolist()) <= {0.0, 1.0}
     head = dynamic_frame_mask(torch.ones(100), n_frames, lower_bound, generator)

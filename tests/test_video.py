@@ -27,7 +27,9 @@ def test_read_frames_decodes_real_video(tiny_videos):
     assert frames.std() > 5  # real content, not a blank frame
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "empty file"), (b"not a video at all" * 50, "cannot decode")])
+@pytest.mark.parametrize(
+    "content,reason", [(b"", "empty file"), (b"not a video at all" * 50, "cannot decode")]
+)
 def test_bad_files_raise_decode_error_with_reason(tmp_path, content, reason):
     path = tmp_path / "bad.mp4"
     path.write_bytes(content)
