@@ -40,7 +40,9 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         return f"config key '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
     if error.validator == "required":
-        return f"config key '{key}': {error.message}"
+        missing = [name for name in error.validator_value if name not in error.instance]
+        prefix = "" if key == "(top level)" else f"{key}."
+        return f"config key '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
     if error.validator == "propertyNames":
         return f"config key '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
     return f"config key '{key}': {error.message}"

@@ -1,5 +1,6 @@
 # Config loading and validation, and the small input functions the rules share.
 import json
+import os
 import sys
 
 from move.config import required_path, stage_settings, validate_config
@@ -11,6 +12,12 @@ def stop(error):
     print(f"Error: {error}", file=sys.stderr)
     sys.exit(1)
 
+
+# Rules run `python -m move` with this repository's package first on the path, so jobs use the
+# checkout's code inside any environment (a conda env from envs/, a SLURM node).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
+)
 
 try:
     validate_config(config, source="config")

@@ -11,8 +11,10 @@ rule demo_videos:
         "logs/demo_videos/demo.log",
     message:
         "Writing the synthetic demo videos"
+    conda:
+        "../../envs/move.yaml"
     shell:
-        "move demo-videos --out data/demo --classes {params.demo[classes]}"
+        "python -m move demo-videos --out data/demo --classes {params.demo[classes]}"
         " --train-per-class {params.demo[train_per_class]} --val-per-class {params.demo[val_per_class]}"
         " --frames {params.demo[frames]} --size {params.demo[size]} --fps {params.demo[fps]}"
         " --seed {params.demo[seed]} --quiet > {log} 2>&1"

@@ -18,8 +18,10 @@ rule extract:
         mem_mb=8000,
     message:
         "Extracting {wildcards.backbone} features of {wildcards.dataset}"
+    conda:
+        "../../envs/move.yaml"
     shell:
-        "move extract --annotations {input.annotations:q} --videos {input.videos:q}"
+        "python -m move extract --annotations {input.annotations:q} --videos {input.videos:q}"
         " --out {output.features} --failures {output.failures}"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"

@@ -17,8 +17,10 @@ rule split:
         "logs/split/{dataset}_ir{ir}.log",
     message:
         "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir}"
+    conda:
+        "../../envs/move.yaml"
     shell:
-        "move split --annotations {input.annotations:q} --features {input.features}"
+        "python -m move split --annotations {input.annotations:q} --features {input.features}"
         " --ir {wildcards.ir} --max-per-class {params.max_per_class}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
         " --selection {params.selection} --seed {params.seed}"

@@ -20,7 +20,9 @@ rule train:
         mem_mb=8000,
     message:
         "Training {wildcards.dataset} at IR {wildcards.ir}"
+    conda:
+        "../../envs/move.yaml"
     shell:
-        "move train --features {input.features} --split {input.split} --out {output.results}"
+        "python -m move train --features {input.features} --split {input.split} --out {output.results}"
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]} > {log} 2>&1"

@@ -1,0 +1,69 @@
+"""The config schema: the shipped config is valid; wrong keys/values are named in one line."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from move.config import load_config, required_path, stage_settings, validate_config
+from move.errors import MoveError
+from tests.conftest import REPO
+
+
+@pytest.fixture()
+def config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_shipped_config_is_valid(config):
+    validate_config(config)
+    assert load_config(REPO / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c.update(sed=1), "config key '(top level)': unknown key(s) sed"),
+        (lambda c: c.pop("seed"), "config key 'seed' is missing"),
+        (lambda c: c["train"].update(method="magic"), "config key 'train.method': 'magic'"),
+        (lambda c: c["train"].update(epochs="ten"), "config key 'train.epochs'"),
+        (lambda c: c["datasets"]["demo"].update(imbalance_ratios=[0]), "imbalance_ratios[0]"),
+        (lambda c: c["datasets"]["demo"].update(imbalance_ratios=[1.5]), "imbalance_ratios[0]"),
+        (lambda c: c["extract"].update(device="tpu"), "config key 'extract.device'"),
+        (lambda c: c["demo"].update(size=16), "config key 'demo.size'"),
+    ],
+)
+def test_bad_values_name_the_key(config, edit, expected):
+    bad = copy.deepcopy(config)
+    edit(bad)
+    with pytest.raises(MoveError) as error:
+        validate_config(bad)
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_enum_error_lists_allowed_values(config):
+    config["train"]["method"] = "magic"
+    with pytest.raises(MoveError, match="choose one of .*move"):
+        validate_config(config)
+
+
+def test_dataset_settings_override_global_ones(config):
+    merged = stage_settings(config, "demo", "train")
+    assert merged["epochs"] == config["datasets"]["demo"]["train"]["epochs"]
+    assert merged["lower_bound"] == config["train"]["lower_bound"]
+    with pytest.raises(MoveError, match="known: demo"):
+        stage_settings(config, "nope", "train")
+
+
+def test_unset_kinetics_path_names_the_key(config):
+    with pytest.raises(MoveError, match="config key 'datasets.minikinetics.videos' is not set"):
+        required_path(config, "minikinetics", "videos")
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(MoveError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
