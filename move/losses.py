@@ -106,7 +106,9 @@ def framestack(
     sample_ap = (targets * class_ap.to(targets).unsqueeze(0)).mean(dim=1)
     partner_ap = sample_ap[permutation]
     total = sample_ap + partner_ap
-    beta = torch.where(total < 1e-5, torch.full_like(total, 0.5), sample_ap / total.clamp(min=1e-12))
+    beta = torch.where(
+        total < 1e-5, torch.full_like(total, 0.5), sample_ap / total.clamp(min=1e-12)
+    )
     stacked = []
     for i in range(batch):
         f_j = int(float(beta[i]) * frames)

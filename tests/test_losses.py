@@ -87,7 +87,7 @@ def test_drw_is_uniform_before_the_step_epoch():
 def test_ldam_margins_and_loss_shift_only_positive_logits():
     margins = ldam_margins(COUNTS, 0.5)
     assert float(margins.max()) == pytest.approx(0.5) and margins[-1] == margins.max()
-    torch.testing.assert_close(margins[0] / margins[-1], torch.tensor(40.0 ** -0.25))
+    torch.testing.assert_close(margins[0] / margins[-1], torch.tensor(40.0**-0.25))
     logits, y = torch.zeros(2, 5), torch.tensor([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0.0]])
     shifted = logits.clone()
     shifted[0, 0] -= margins[0]

@@ -122,7 +122,9 @@ def test_multi_label_training_and_metrics(multilabel, tmp_path):
     split = pd.read_csv(multilabel[1], dtype=str)
     assert split.class_index.str.contains(";").any()
     results = _run(multilabel, tmp_path, "ml", method="move")
-    assert 0 <= results["final"]["mAP"] <= 1 and results["final"]["top5"] >= results["final"]["top1"]
+    assert (
+        0 <= results["final"]["mAP"] <= 1 and results["final"]["top5"] >= results["final"]["top1"]
+    )
     base = _run(multilabel, tmp_path, "ml_plain", method="plain", aggregators=False)
     assert 0 <= base["final"]["mAP"] <= 1
 

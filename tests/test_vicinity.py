@@ -2,12 +2,12 @@ import torch
 
 from move.vicinity import (
     calibrated_interpolation,
+    calibration_factor,
+    dfs_lower_bound,
     dynamic_extrapolation,
     dynamic_frame_mask,
     sample_extrapolation_weight,
     sample_interpolation_weight,
-    calibration_factor,
-    dfs_lower_bound,
     tail_weighted_criterion,
 )
 
