@@ -32,6 +32,8 @@ class SyntheticSpec:
     foreground: float = 0.4  # share of frames that show the class
     signal: float = 1.0  # norm of class centres relative to unit-variance noise per dim
     multi_label: float = 0.0  # share of videos with a second class
+    video_noise: float = 0.0  # std of a per-video offset shared by its frames (intra-class spread)
+    frame_noise: float = 1.0  # std of independent per-frame noise
     seed: int = 0
 
 
@@ -66,7 +68,8 @@ def make_synthetic_features(
         features_path, {"backbone": "synthetic", "frames": spec.frames, "feature_dim": spec.dim}
     ) as handle:
         for video_id, classes, _ in rows:
-            x = rng.normal(size=(spec.frames, spec.dim))
+            x = rng.normal(size=(spec.frames, spec.dim)) * spec.frame_noise
+            x += rng.normal(size=spec.dim) * spec.video_noise
             shown = rng.random(spec.frames) < spec.foreground
             shown[rng.integers(spec.frames)] = True
             which = rng.choice(classes, size=spec.frames)
