@@ -1,6 +1,7 @@
 """Training: determinism, checkpoint reload, resume after interruption, results files, multi-label."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -135,3 +136,27 @@ def test_every_table4_row_is_a_valid_config():
         assert settings.model.aggregators == (row != "a")
     assert not TrainSettings.from_dict({**TINY, **ABLATION_ROWS["b"]}).model.codebook_attentive
     assert not TrainSettings.from_dict({**TINY, **ABLATION_ROWS["c"]}).model.self_attentive
+
+
+def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    results = _run(synthetic, tmp_path, "cli", method="plain", aggregators=True)
+    features, split = synthetic
+    command = [
+        sys.executable,
+        "-m",
+        "move.cli",
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "cli.pt"),
+    ]
+    command += ["--features", str(features), "--split", str(split), "--device", "cpu"]
+    command += ["--out", str(tmp_path / "eval.json")]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+    again = json.loads((tmp_path / "eval.json").read_text())
+    for key in ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5"):
+        assert again[key] == pytest.approx(results["final"][key]), key
