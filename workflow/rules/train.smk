@@ -27,25 +27,6 @@ rule train:
 
 
 # Every method of the table (config `table.methods`: <method> or <method>_agg, and move) at one IR.
-def variant_settings_json(wildcards):
-    from move.tables import variant_settings
-
-    values = stage_settings(config, wildcards.dataset, "train")
-    values.update(variant_settings(wildcards.variant))
-    return json.dumps(values)
-
-
-def table_ir(dataset):
-    entry = config["datasets"][dataset]
-    return entry.get("table_ir", entry["imbalance_ratios"][0])
-
-
-def table_methods():
-    from move.tables import VARIANTS
-
-    return config.get("table", {}).get("methods", list(VARIANTS))
-
-
 rule train_method:
     input:
         features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
