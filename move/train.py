@@ -336,6 +336,31 @@ def _atomic_save(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def cached_sha256(path: Path) -> str:
+    """sha256 of a (large) input file, cached in ``<path>.sha256`` keyed by its size and mtime.
+
+    A feature file of a full benchmark is tens of GB; hashing it for every one of many training
+    runs would cost minutes each. The cache is ignored as soon as the file changes.
+    """
+    stat = path.stat()
+    key = f"{stat.st_size} {stat.st_mtime_ns}"
+    cache = path.with_name(path.name + ".sha256")
+    try:
+        cached_key, digest = cache.read_text().strip().rsplit(" ", 1)
+        if cached_key == key and len(digest) == 64:
+            return digest
+    except (OSError, ValueError):
+        pass
+    digest = file_sha256(path)
+    try:
+        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
+        tmp.write_text(f"{key} {digest}\n")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # read-only feature folder: no cache, still correct
+    return digest
+
+
 def git_commit() -> str | None:
     """The commit of the code that produced a result (None outside a git checkout)."""
     try:
@@ -559,7 +584,7 @@ def train(
         "n_train": len(problem.train),
         "n_test": len(problem.test),
         "git_commit": git_commit(),
-        "features": {"path": str(features), "sha256": file_sha256(features)},
+        "features": {"path": str(features), "sha256": cached_sha256(features)},
         "split": {"path": str(split), "sha256": file_sha256(split)},
     }
     write_results(results, final, problem, out)

@@ -160,3 +160,16 @@ def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
     again = json.loads((tmp_path / "eval.json").read_text())
     for key in ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5"):
         assert again[key] == pytest.approx(results["final"][key]), key
+
+
+def test_feature_hash_cache_follows_the_file(tmp_path):
+    import hashlib
+
+    from move.train import cached_sha256
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    assert cached_sha256(path) == hashlib.sha256(b"abc").hexdigest()
+    assert (tmp_path / "f.bin.sha256").is_file()
+    path.write_bytes(b"abcd")  # size changes -> recomputed
+    assert cached_sha256(path) == hashlib.sha256(b"abcd").hexdigest()
