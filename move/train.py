@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,8 +137,10 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of the settings, used to refuse resuming from a run with other settings."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the settings that decide the result (not ``num_workers``), checked on resume."""
+        values = self.to_dict()
+        values.pop("num_workers")
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # Table 4 of the paper: (a) no aggregator; (b) S-A; (c) C-A; (d) S-A + C-A; (e) + extrapolation
@@ -476,6 +479,9 @@ def train(
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, history = state["epoch"], state["history"]
             class_ap = state.get("class_ap", class_ap)
+            print(f"resuming {checkpoint} after epoch {start_epoch}", file=sys.stderr)
+        else:
+            print(f"ignoring {partial}: written with other settings", file=sys.stderr)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
     evaluations = []
