@@ -112,3 +112,21 @@ def test_workflow_table_target_runs_every_method(tmp_path):
     move = json.loads((tmp_path / "results/syn_ir0.1/move.json").read_text())
     assert default["settings"]["method"] == "move" and default["final"] == move["final"]
     assert not any((tmp_path / "features").rglob("*.tmp"))
+
+
+def test_config_has_table4_switches_and_methods_and_rejects_unknown_ones():
+    from move.config import validate_config
+    from move.train import ABLATION_ROWS, TrainSettings
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    validate_config(config)
+    switches = {key for row in ABLATION_ROWS.values() for key in row}
+    assert switches <= set(config["train"]) | {"method", "aggregators"}
+    assert config["table"]["methods"] == list(VARIANTS)
+    TrainSettings.from_dict(config["train"])  # the config section is valid training settings
+    for row in ABLATION_ROWS.values():  # every row validates as a config train section
+        validate_config({**config, "train": {**config["train"], **row}})
+    with pytest.raises(MoveError, match="table.methods"):
+        validate_config({**config, "table": {"methods": ["focal"]}})
+    with pytest.raises(MoveError, match="train.method"):
+        validate_config({**config, "train": {**config["train"], "method": "focal"}})
