@@ -93,6 +93,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     values = json.loads(args.settings) if args.settings else {}
     if args.seed is not None:
         values["seed"] = args.seed
+    if getattr(args, "method", None):
+        from move.tables import variant_settings
+
+        values.update(variant_settings(args.method))
     settings = TrainSettings.from_dict(values)
     checkpoint = args.checkpoint or Path(args.out).with_suffix(".pt")
     results = train(
@@ -122,6 +126,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.out:
         Path(args.out).write_text(text + "\n")
     print(text)
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from move.tables import write_methods_table
+
+    results = {}
+    for item in args.results:
+        variant, sep, path = item.partition("=")
+        if not sep:
+            raise MoveError(
+                f"results argument {item!r} must be VARIANT=PATH (e.g. move=results/x.json)"
+            )
+        results[variant] = path
+    table = write_methods_table(results, args.out_md, args.out_csv, args.title or "")
+    print(f"wrote {args.out_md} and {args.out_csv}: {len(table)} methods")
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -289,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", required=True, help="split CSV")
     evaluate.add_argument("--out", help="write the metrics JSON here too")
     evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
+    train.add_argument(
+        "--method",
+        help="method variant overriding --settings: plain, plain_agg, ldam_drw[_agg], eql[_agg], "
+        "cbs[_agg], cb_loss[_agg], mixup[_agg], framestack[_agg] or move",
+    )
+
+    table = add(
+        "table", cmd_table, "Gather results JSONs of several methods into a Table-3-style table."
+    )
+    table.add_argument("results", nargs="+", help="VARIANT=results.json, one per method")
+    table.add_argument("--out-md", required=True, help="markdown table to write")
+    table.add_argument("--out-csv", required=True, help="CSV table to write")
+    table.add_argument("--title", help="heading above the markdown table")
 
     check = add(
         "check-config", cmd_check_config, "Validate a config file against the workflow's schema."

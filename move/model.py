@@ -29,7 +29,10 @@ class ModelSettings:
     codebook_dim: int = 1024
     hidden_dim: int = 2048
     classifier_dropout: float = 0.5
-    aggregators: bool = True
+    aggregators: bool = True  # False: per-frame classifier, logits averaged over frames
+    self_attentive: bool = True  # PSA (S-A in Table 4)
+    codebook_attentive: bool = True  # codebook aggregator (C-A in Table 4)
+    detach_codebook_views: bool = True  # the code's x.detach() before DFS in the codebook
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -67,19 +70,38 @@ class PrototypicalSelfAttention(nn.Module):
         query_mask: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x [B, T, D]`` -> (prototype ``[B, D]``, attention ``[B, heads, T]`` summing to 1)."""
+        """``x [B, T, D]`` -> (prototype ``[B, D]``, attention ``[B, heads, T]`` summing to 1).
+
+        ``query_mask [B, T]`` pools the query over the kept frames only; ``[B, Q, T]`` gives Q
+        queries and prototypes ``[B, Q, D]`` (attention ``[B, heads, Q, T]``), as MOVE's two
+        DFS views. ``key_mask [B, T]`` hides frames from the keys with a -1e9 score, as the code
+        (a row with every key hidden thus attends uniformly).
+        """
         batch, frames, _ = x.shape
-        pooled = masked_mean(x, query_mask)
-        q = self.query(pooled).view(batch, self.heads, 1, self.d_k)
+        single = query_mask is None or query_mask.dim() == 2
+        if query_mask is None:
+            pooled = x.mean(dim=1, keepdim=True)
+        else:
+            masks = query_mask if query_mask.dim() == 3 else query_mask.unsqueeze(1)
+            pooled = torch.stack(
+                [masked_mean(x, masks[:, i]) for i in range(masks.shape[1])], dim=1
+            )
+        n_queries = pooled.shape[1]
+        q = self.query(pooled).view(batch, n_queries, self.heads, self.d_k).transpose(1, 2)
         k = self.key(x).view(batch, frames, self.heads, self.d_k).transpose(1, 2)
         v = self.value(x).view(batch, frames, self.heads, self.d_v).transpose(1, 2)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)  # [B, heads, Q, T]
         if key_mask is not None:
-            scores = scores.masked_fill(key_mask[:, None, None, :] == 0, float("-inf"))
+            scores = scores.masked_fill(key_mask[:, None, None, :] == 0, -1e9)
         attention = scores.softmax(dim=-1)
-        attended = self.attention_dropout(attention) @ v
-        out = self.output_dropout(self.output(attended.reshape(batch, self.heads * self.d_v)))
-        return self.norm(out + pooled), attention.squeeze(2)
+        attended = (self.attention_dropout(attention) @ v).transpose(1, 2)  # [B, Q, heads, d_v]
+        out = self.output_dropout(
+            self.output(attended.reshape(batch, n_queries, self.heads * self.d_v))
+        )
+        out = self.norm(out + pooled)
+        if single:
+            return out.squeeze(1), attention.squeeze(2)
+        return out, attention
 
 
 class NetVLAGD(nn.Module):
@@ -138,29 +160,58 @@ class CodebookAggregator(nn.Module):
         self.project = nn.Linear(clusters * dim, out_dim, bias=False)
         self.out_norm = nn.BatchNorm1d(out_dim)
 
-    def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``x [B, T, D]`` -> ``[B, out_dim]``; ``frame_mask`` zeroes frames of the input (code's DFS)."""
-        if frame_mask is not None:
-            x = x * frame_mask.unsqueeze(-1)
-        normed = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
-        return F.relu6(self.out_norm(self.project(self.vlad(normed))))
+    def forward(
+        self, x: torch.Tensor, frame_mask: torch.Tensor | None = None, detach: bool = False
+    ) -> torch.Tensor:
+        """``x [B, T, D]`` -> ``[B, out_dim]``.
+
+        ``frame_mask [B, T]`` zeroes frames after the input BatchNorm (the code's DFS, rather than
+        Eq. 10's masked assignment); ``[B, Q, T]`` gives Q views ``[B, Q, out_dim]`` computed as one
+        batch of Q*B videos, as the code concatenates its two views before NetVLAGD's BatchNorm.
+        ``detach`` cuts the gradient to the input BatchNorm for masked views (the code's
+        ``x.detach().clone()``).
+        """
+        batch, frames, dim = x.shape
+        normed = self.input_norm(x.reshape(batch * frames, dim)).view(batch, frames, dim)
+        if frame_mask is None:
+            return F.relu6(self.out_norm(self.project(self.vlad(normed))))
+        if detach:
+            normed = normed.detach()
+        masks = frame_mask if frame_mask.dim() == 3 else frame_mask.unsqueeze(1)
+        n_views = masks.shape[1]
+        views = torch.cat([normed * masks[:, i].unsqueeze(-1) for i in range(n_views)], dim=0)
+        out = F.relu6(self.out_norm(self.project(self.vlad(views))))
+        out = out.view(n_views, batch, -1).transpose(0, 1)
+        return out.squeeze(1) if frame_mask.dim() == 2 else out
 
 
 class VideoClassifier(nn.Module):
-    """Aggregators + classifier, or (``aggregators=False``) a per-frame classifier averaged over frames."""
+    """Aggregators + classifier, or (``aggregators=False``) a per-frame classifier averaged over frames.
+
+    With aggregators, ``self_attentive`` / ``codebook_attentive`` switch PSA and the codebook
+    aggregator on or off (Table 4 rows b-d); z is their concatenation (Eq. 4).
+    """
 
     def __init__(self, n_classes: int, settings: ModelSettings = ModelSettings()):
         super().__init__()
         self.settings = settings
         dim = settings.feature_dim
+        in_dim = 0
+        self.psa: PrototypicalSelfAttention | None = None
+        self.codebook: CodebookAggregator | None = None
         if settings.aggregators:
-            self.psa = PrototypicalSelfAttention(
-                dim, settings.heads, settings.d_k, settings.d_v, settings.attention_dropout
-            )
-            self.codebook = CodebookAggregator(
-                dim, settings.clusters, settings.codebook_dim, settings.codebook
-            )
-            in_dim = dim + settings.codebook_dim
+            if not (settings.self_attentive or settings.codebook_attentive):
+                raise ValueError("aggregators=True needs self_attentive or codebook_attentive")
+            if settings.self_attentive:
+                self.psa = PrototypicalSelfAttention(
+                    dim, settings.heads, settings.d_k, settings.d_v, settings.attention_dropout
+                )
+                in_dim += dim
+            if settings.codebook_attentive:
+                self.codebook = CodebookAggregator(
+                    dim, settings.clusters, settings.codebook_dim, settings.codebook
+                )
+                in_dim += settings.codebook_dim
         else:
             in_dim = dim
         self.representation_dim = in_dim
@@ -171,16 +222,35 @@ class VideoClassifier(nn.Module):
             nn.Linear(settings.hidden_dim, n_classes),
         )
 
-    def aggregate(
+    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 4: z = PSA(x) (+) codebook(x), ``[B, 3072]`` by default."""
+        parts = []
+        if self.psa is not None:
+            parts.append(self.psa(x)[0])
+        if self.codebook is not None:
+            parts.append(self.codebook(x))
+        return torch.cat(parts, dim=1)
+
+    def aggregate_views(
         self,
         x: torch.Tensor,
-        query_mask: torch.Tensor | None = None,
-        key_mask: torch.Tensor | None = None,
-        codebook_mask: torch.Tensor | None = None,
+        query_masks: torch.Tensor,
+        key_mask: torch.Tensor | None,
+        codebook_masks: torch.Tensor,
     ) -> torch.Tensor:
-        """Eq. 4: z = PSA(x) (+) codebook(x), ``[B, 3072]`` by default."""
-        prototype, _ = self.psa(x, query_mask, key_mask)
-        return torch.cat([prototype, self.codebook(x, codebook_mask)], dim=1)
+        """Eq. 10: two (or Q) DFS views of each video -> prototypes ``[B, Q, dim]`` (u, v for Q = 2).
+
+        PSA: one pooled query per view from ``query_masks [B, Q, T]``, shared ``key_mask``;
+        codebook: frames outside ``codebook_masks [B, Q, T]`` zeroed.
+        """
+        parts = []
+        if self.psa is not None:
+            parts.append(self.psa(x, query_masks, key_mask)[0])
+        if self.codebook is not None:
+            parts.append(
+                self.codebook(x, codebook_masks, detach=self.settings.detach_codebook_views)
+            )
+        return torch.cat(parts, dim=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Frame features ``[B, T, D]`` -> logits ``[B, C]``."""

@@ -13,14 +13,15 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from move.backbones import file_sha256
@@ -28,25 +29,42 @@ from move.data import FeatureDataset, parse_class_indices
 from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
-from move.metrics import evaluate
+from move.losses import (
+    bce_loss,
+    class_balanced_indices,
+    class_balanced_weights,
+    drw_weights,
+    eql_loss,
+    framestack,
+    ldam_loss,
+    ldam_margins,
+    mixup,
+)
+from move.metrics import evaluate, per_class_average_precision
 from move.model import ModelSettings, VideoClassifier
 from move.splits import class_group, read_split, write_csv_atomic
 from move.vicinity import (
     calibrated_interpolation,
+    dfs_lower_bound,
     dynamic_extrapolation,
     dynamic_frame_mask,
     sample_extrapolation_weight,
     sample_interpolation_weight,
-    sample_tau,
     tail_weighted_criterion,
 )
 
-METHODS = ("plain", "move")
+METHODS = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
+KEY_MASKS = ("code", "subset", "none")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything that decides a training run (defaults: the authors' MiniKinetics setting)."""
+    """Everything that decides a training run (defaults: the authors' MiniKinetics setting).
+
+    ``method`` picks the objective (``METHODS``); ``aggregators`` (+ ``self_attentive`` /
+    ``codebook_attentive``) the network; ``dfs`` / ``extrapolation`` / ``interpolation`` switch
+    MOVE's parts, so every row of Table 4 is a choice of these switches (``ABLATION_ROWS``).
+    """
 
     method: str = "move"
     aggregators: bool = True
@@ -61,12 +79,19 @@ class TrainSettings:
     seed: int = 0
     model: ModelSettings = field(default_factory=ModelSettings)
     dfs: bool = True
+    dfs_key_mask: str = "code"
     extrapolation: bool = True
     interpolation: bool = True
     lower_bound: float = 3.0
     extrapolation_alpha: float = 2.0
     interpolation_alpha: float = 1.0
     calib_bias: float = 0.5
+    ldam_max_margin: float = 0.5
+    ldam_scale: float = 30.0
+    drw_epoch: int = 50
+    cb_beta: float = 0.9999
+    eql_gamma: float = 1.76e-3
+    mixup_alpha: float = 1.0
     device: str = "auto"
     num_workers: int = 0
 
@@ -74,8 +99,9 @@ class TrainSettings:
     def from_dict(cls, values: dict) -> TrainSettings:
         """Build from a config section; model keys may sit at top level or under ``model``."""
         values = dict(values)
-        model_keys = {f.name for f in dataclasses.fields(ModelSettings)}
+        model_keys = {f.name for f in dataclasses.fields(ModelSettings)} - {"aggregators"}
         model_values = dict(values.pop("model", {}) or {})
+        model_values.pop("aggregators", None)
         for key in list(values):
             if key in model_keys:
                 model_values[key] = values.pop(key)
@@ -87,21 +113,47 @@ class TrainSettings:
             )
         if "lr_milestones" in values:
             values["lr_milestones"] = tuple(values["lr_milestones"])
-        settings = cls(**values, model=ModelSettings(**model_values))
+        aggregators = bool(values.get("aggregators", True))
+        model = ModelSettings(**model_values, aggregators=aggregators)
+        settings = cls(**values, model=model)
         if settings.method not in METHODS:
             raise MoveError(
                 f"unknown method '{settings.method}': choose one of {', '.join(METHODS)}"
             )
-        if settings.method == "move" and not settings.model.aggregators:
+        if settings.dfs_key_mask not in KEY_MASKS:
+            raise MoveError(
+                f"train setting dfs_key_mask '{settings.dfs_key_mask}': choose one of {', '.join(KEY_MASKS)}"
+            )
+        if settings.method == "move" and not aggregators:
             raise MoveError("method 'move' needs aggregators: set train.aggregators to true")
+        if aggregators and not (model.self_attentive or model.codebook_attentive):
+            raise MoveError(
+                "train.aggregators is true but self_attentive and codebook_attentive are both "
+                "false: enable one, or set aggregators to false"
+            )
         return settings
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of the settings, used to refuse resuming from a run with other settings."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the settings that decide the result (not ``num_workers``), checked on resume."""
+        values = self.to_dict()
+        values.pop("num_workers")
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Table 4 of the paper: (a) no aggregator; (b) S-A; (c) C-A; (d) S-A + C-A; (e) + extrapolation
+# (with DFS, which makes its two views); (f) + calibrated interpolation only; (g) full MOVE.
+ABLATION_ROWS: dict[str, dict] = {
+    "a": {"method": "plain", "aggregators": False},
+    "b": {"method": "plain", "aggregators": True, "codebook_attentive": False},
+    "c": {"method": "plain", "aggregators": True, "self_attentive": False},
+    "d": {"method": "plain", "aggregators": True},
+    "e": {"method": "move", "dfs": True, "extrapolation": True, "interpolation": False},
+    "f": {"method": "move", "dfs": False, "extrapolation": False, "interpolation": True},
+    "g": {"method": "move", "dfs": True, "extrapolation": True, "interpolation": True},
+}
 
 
 @dataclass
@@ -146,57 +198,126 @@ def load_problem(
     return Problem(n_classes, labels, counts, groups, train, test)
 
 
+@dataclass
+class LossContext:
+    """What the objectives need besides a batch: class statistics, the epoch, the RNG."""
+
+    settings: TrainSettings
+    tau: torch.Tensor
+    counts: np.ndarray
+    tail_classes: torch.Tensor
+    epoch: int
+    generator: torch.Generator
+    class_ap: torch.Tensor
+
+
 def move_loss(
-    model: VideoClassifier,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    tau: torch.Tensor,
-    settings: TrainSettings,
-    generator: torch.Generator,
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
 ) -> torch.Tensor:
     """MOVE's training objective (Eq. 5-6 over the vicinity of Eq. 8-12), BCE on the mixed labels.
 
-    DFS gives two masked views of each video -> prototypes u, v (Eq. 8-10); dynamic extrapolation
-    (Eq. 11) makes z_hat; calibrated interpolation (Eq. 12) mixes z_hat across the batch. Each
-    part can be switched off (Table 4's ablation rows).
+    As the authors' VideoLT code: per sample, DFS (Eq. 8-9) draws two frame subsets whose means are
+    PSA's two pooled queries, a third subset is *removed* from PSA's keys (``dfs_key_mask='code'``;
+    'subset' keeps it instead, 'none' masks nothing), and two more subsets zero the other frames of
+    the codebook aggregator's input -> prototypes u, v (Eq. 10). Dynamic extrapolation (Eq. 11,
+    one omega per batch) gives z_hat; calibrated interpolation (Eq. 12, one lambda per batch) mixes
+    z_hat with a shuffled copy of the batch. Each part can be switched off (Table 4's rows).
+    (The MiniKinetics script of the code applies DFS to the first sample of each batch only, a
+    defect not reproduced here.)
     """
-    batch, frames, _ = x.shape
-    if settings.dfs:
-        s_tau = sample_tau(tau, y)
-        masks = [
-            dynamic_frame_mask(s_tau, frames, settings.lower_bound, generator).to(x.device)
-            for _ in range(4)
-        ]
-        u = model.aggregate(x, query_mask=masks[0], key_mask=masks[2], codebook_mask=masks[0])
-        v = model.aggregate(x, query_mask=masks[1], key_mask=masks[3], codebook_mask=masks[1])
+    s, g = ctx.settings, ctx.generator
+    frames = x.shape[1]
+    if s.dfs:
+        low = dfs_lower_bound(ctx.tau, y, frames, s.lower_bound)
+        query_masks = torch.stack([dynamic_frame_mask(low, frames, g) for _ in range(2)], 1)
+        key_mask = None
+        if s.dfs_key_mask != "none":
+            key_mask = dynamic_frame_mask(low, frames, g)
+            if s.dfs_key_mask == "code":
+                key_mask = 1 - key_mask
+        codebook_masks = torch.stack([dynamic_frame_mask(low, frames, g) for _ in range(2)], 1)
+        device = x.device
+        views = model.aggregate_views(
+            x,
+            query_masks.to(device),
+            None if key_mask is None else key_mask.to(device),
+            codebook_masks.to(device),
+        )
+        u, v = views[:, 0], views[:, 1]
     else:
         u = v = model.aggregate(x)
     z = u
-    if settings.extrapolation:
-        z = dynamic_extrapolation(
-            u, v, sample_extrapolation_weight(settings.extrapolation_alpha, generator)
-        )
+    if s.extrapolation:
+        z = dynamic_extrapolation(u, v, sample_extrapolation_weight(s.extrapolation_alpha, g))
     targets = y
-    if settings.interpolation:
-        lam = sample_interpolation_weight(settings.interpolation_alpha, generator)
-        permutation = torch.randperm(batch, generator=generator).to(x.device)
-        z, targets = calibrated_interpolation(z, y, tau, lam, permutation, settings.calib_bias)
-    return F.binary_cross_entropy_with_logits(model.classifier(z), targets)
+    if s.interpolation:
+        lam = sample_interpolation_weight(s.interpolation_alpha, g)
+        permutation = torch.randperm(x.shape[0], generator=g).to(x.device)
+        z, targets = calibrated_interpolation(z, y, ctx.tau, lam, permutation, s.calib_bias)
+    return bce_loss(model.classifier(z), targets)
 
 
 def plain_loss(
-    model: VideoClassifier,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    tau: torch.Tensor,
-    settings: TrainSettings,
-    generator: torch.Generator,
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
 ) -> torch.Tensor:
-    """The baseline: BCE on the model's logits."""
-    return F.binary_cross_entropy_with_logits(model(x), y)
+    """The baseline (also CBS, whose difference is the sampler): BCE on the model's logits."""
+    return bce_loss(model(x), y)
 
 
-LOSSES = {"plain": plain_loss, "move": move_loss}
+def ldam_drw_loss(
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
+) -> torch.Tensor:
+    """LDAM margins with deferred re-weighting from ``drw_epoch`` (``move.losses``)."""
+    s = ctx.settings
+    margins = ldam_margins(ctx.counts, s.ldam_max_margin).to(x.device)
+    weight = drw_weights(ctx.counts, ctx.epoch, s.drw_epoch, s.cb_beta).to(x.device)
+    return ldam_loss(model(x), y, margins, s.ldam_scale, weight)
+
+
+def eql_objective(
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
+) -> torch.Tensor:
+    """Equalization loss on the tail classes of the configured groups."""
+    return eql_loss(model(x), y, ctx.tail_classes, ctx.settings.eql_gamma, ctx.generator)
+
+
+def cb_loss(
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
+) -> torch.Tensor:
+    """Class-balanced BCE (effective number of samples, beta = ``cb_beta``)."""
+    weight = class_balanced_weights(ctx.counts, ctx.settings.cb_beta).to(x.device)
+    return bce_loss(model(x), y, weight)
+
+
+def mixup_loss(
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
+) -> torch.Tensor:
+    """Feature-level mixup of frames and labels, lambda ~ Beta(1, 1) per batch."""
+    lam = sample_interpolation_weight(ctx.settings.mixup_alpha, ctx.generator)
+    permutation = torch.randperm(x.shape[0], generator=ctx.generator).to(x.device)
+    mixed, targets = mixup(x, y, lam, permutation)
+    return bce_loss(model(mixed), targets)
+
+
+def framestack_loss(
+    model: VideoClassifier, x: torch.Tensor, y: torch.Tensor, ctx: LossContext
+) -> torch.Tensor:
+    """FrameStack with the per-class training AP of the previous epoch (0 before the first)."""
+    permutation = torch.randperm(x.shape[0], generator=ctx.generator).to(x.device)
+    stacked, targets = framestack(x, y, ctx.class_ap.to(x.device), permutation)
+    return bce_loss(model(stacked), targets)
+
+
+LOSSES = {
+    "plain": plain_loss,
+    "cbs": plain_loss,
+    "ldam_drw": ldam_drw_loss,
+    "eql": eql_objective,
+    "cb_loss": cb_loss,
+    "mixup": mixup_loss,
+    "framestack": framestack_loss,
+    "move": move_loss,
+}
 
 
 @torch.no_grad()
@@ -208,6 +329,7 @@ def predict(model: VideoClassifier, loader: DataLoader, device: torch.device) ->
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
+    """A seed for one epoch of one run, independent of how many epochs ran before (resume)."""
     return int(np.random.default_rng([seed, epoch]).integers(2**62))
 
 
@@ -215,6 +337,31 @@ def _atomic_save(obj: dict, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def cached_sha256(path: Path) -> str:
+    """sha256 of a (large) input file, cached in ``<path>.sha256`` keyed by its size and mtime.
+
+    A feature file of a full benchmark is tens of GB; hashing it for every one of many training
+    runs would cost minutes each. The cache is ignored as soon as the file changes.
+    """
+    stat = path.stat()
+    key = f"{stat.st_size} {stat.st_mtime_ns}"
+    cache = path.with_name(path.name + ".sha256")
+    try:
+        cached_key, digest = cache.read_text().strip().rsplit(" ", 1)
+        if cached_key == key and len(digest) == 64:
+            return digest
+    except (OSError, ValueError):
+        pass
+    digest = file_sha256(path)
+    try:
+        tmp = cache.with_name(cache.name + f".{os.getpid()}.tmp")
+        tmp.write_text(f"{key} {digest}\n")
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # read-only feature folder: no cache, still correct
+    return digest
 
 
 def git_commit() -> str | None:
@@ -231,26 +378,64 @@ def git_commit() -> str | None:
         return None
 
 
+class EpochSampler(Sampler[int]):
+    """Seeded order of training videos per epoch: a permutation, or class-balanced draws (CBS)."""
+
+    def __init__(self, labels: list[list[int]], seed: int, balanced: bool = False):
+        self.labels, self.seed, self.balanced = labels, seed, balanced
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        if self.balanced:
+            order = class_balanced_indices(self.labels, len(self.labels), rng)
+        else:
+            order = rng.permutation(len(self.labels))
+        return iter(order.tolist())
+
+
 def make_loaders(
     problem: Problem, features: Path, settings: TrainSettings
 ) -> tuple[DataLoader, DataLoader]:
+    """Training loader (seeded order, CBS for method 'cbs') and test loader (fixed order)."""
     train_set = FeatureDataset(
         features, problem.train, problem.n_classes, settings.frames_train, True, settings.seed
     )
     test_set = FeatureDataset(
         features, problem.test, problem.n_classes, settings.frames_test, False
     )
+    labels = [parse_class_indices(v) for v in problem.train.class_index]
+    sampler = EpochSampler(labels, settings.seed, balanced=settings.method == "cbs")
     train_loader = DataLoader(
         train_set,
         batch_size=settings.batch_size,
-        shuffle=True,
+        sampler=sampler,
         num_workers=settings.num_workers,
         drop_last=len(train_set) > settings.batch_size,
+        persistent_workers=settings.num_workers > 0,
     )
     test_loader = DataLoader(
         test_set, batch_size=settings.batch_size, shuffle=False, num_workers=settings.num_workers
     )
     return train_loader, test_loader
+
+
+def training_ap(
+    model: VideoClassifier, problem: Problem, features: Path, settings: TrainSettings, device
+) -> torch.Tensor:
+    """Per-class AP on the training videos (uniform frames), FrameStack's signal for the next epoch."""
+    train_eval = FeatureDataset(
+        features, problem.train, problem.n_classes, settings.frames_train, False
+    )
+    loader = DataLoader(train_eval, batch_size=settings.batch_size, num_workers=0)
+    aps = per_class_average_precision(predict(model, loader, device), train_eval.targets)
+    return torch.from_numpy(np.nan_to_num(aps, nan=0.0)).float()
 
 
 def train(
@@ -263,7 +448,12 @@ def train(
     tail_max: int,
     progress: bool = True,
 ) -> dict:
-    """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint."""
+    """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint.
+
+    Deterministic on CPU for a seed: model init, data order, frame draws, dropout and MOVE's draws
+    are all seeded per (seed, epoch), so a run resumed from ``<checkpoint>.partial`` (written after
+    every epoch) ends with the same metrics as an uninterrupted one.
+    """
     features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
     problem = load_problem(split, features, head_min, tail_max)
     device = resolve_device(settings.device)
@@ -274,8 +464,10 @@ def train(
         optimizer, list(settings.lr_milestones), settings.lr_gamma
     )
     tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(device)
+    tail_classes = torch.from_numpy(problem.groups == "tail").float()
     train_loader, test_loader = make_loaders(problem, features, settings)
     loss_fn = LOSSES[settings.method]
+    class_ap = torch.zeros(problem.n_classes)
 
     partial = checkpoint.with_name(checkpoint.name + ".partial")
     start_epoch, history = 0, []
@@ -286,44 +478,72 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, history = state["epoch"], state["history"]
+            class_ap = state.get("class_ap", class_ap)
+            print(f"resuming {checkpoint} after epoch {start_epoch}", file=sys.stderr)
+        else:
+            print(f"ignoring {partial}: written with other settings", file=sys.stderr)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
 
     evaluations = []
     for record in history:
         if "metrics" in record:
             evaluations.append((record["epoch"], record["metrics"]))
+    steps_per_epoch = len(train_loader)
     bar = tqdm(
-        range(start_epoch, settings.epochs),
-        initial=start_epoch,
-        total=settings.epochs,
-        desc=f"train {settings.method}",
-        unit="epoch",
+        total=settings.epochs * steps_per_epoch,
+        initial=start_epoch * steps_per_epoch,
+        desc=f"train {settings.method}{'+agg' if settings.aggregators and settings.method != 'move' else ''}",
+        unit="batch",
         disable=not progress,
+        dynamic_ncols=True,
     )
-    for epoch in bar:
+    for epoch in range(start_epoch, settings.epochs):
         torch.manual_seed(_epoch_seed(settings.seed, epoch))
         generator = torch.Generator().manual_seed(_epoch_seed(settings.seed + 1, epoch))
         train_loader.dataset.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
+        context = LossContext(
+            settings, tau, problem.train_counts, tail_classes, epoch, generator, class_ap
+        )
         model.train()
-        losses = []
+        losses, load_time, compute_time = [], 0.0, 0.0
+        tick = time.perf_counter()
         for x, y, _ in train_loader:
             x, y = x.to(device), y.to(device)
-            loss = loss_fn(model, x, y, tau, settings, generator)
+            loaded = time.perf_counter()
+            load_time += loaded - tick
+            loss = loss_fn(model, x, y, context)
+            if not torch.isfinite(loss):
+                raise MoveError(
+                    f"training loss became {loss.item()} at epoch {epoch + 1}: lower train.lr "
+                    "or check the features for NaN/inf"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+            tick = time.perf_counter()
+            compute_time += tick - loaded
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
         scheduler.step()
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "seconds_loading": round(load_time, 4),
+            "seconds_compute": round(compute_time, 4),
+        }
+        if settings.method == "framestack":
+            class_ap = training_ap(model, problem, features, settings, device)
         if (epoch + 1) % settings.eval_every == 0 or epoch + 1 == settings.epochs:
             metrics = evaluate(
                 predict(model, test_loader, device), test_loader.dataset.targets, problem.groups
             )
             record["metrics"] = metrics
             evaluations.append((epoch + 1, metrics))
-            bar.set_postfix(loss=f"{record['loss']:.4f}", mAP=f"{metrics['mAP']:.3f}")
-        else:
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.set_postfix(
+                epoch=epoch + 1, loss=f"{record['loss']:.4f}", mAP=f"{metrics['mAP']:.3f}"
+            )
         history.append(record)
         _atomic_save(
             {
@@ -333,9 +553,11 @@ def train(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "class_ap": class_ap,
             },
             partial,
         )
+    bar.close()
 
     final_epoch, final = evaluations[-1]
     best_epoch, best = max(
@@ -354,6 +576,8 @@ def train(
         checkpoint,
     )
     results = {
+        "method": settings.method,
+        "aggregators": settings.aggregators,
         "final": summary(final) | {"epoch": final_epoch},
         "best": summary(best) | {"epoch": best_epoch},
         "history": [
@@ -366,7 +590,7 @@ def train(
         "n_train": len(problem.train),
         "n_test": len(problem.test),
         "git_commit": git_commit(),
-        "features": {"path": str(features), "sha256": file_sha256(features)},
+        "features": {"path": str(features), "sha256": cached_sha256(features)},
         "split": {"path": str(split), "sha256": file_sha256(split)},
     }
     write_results(results, final, problem, out)

@@ -1,6 +1,8 @@
 """MOVE's minority-oriented vicinity (Sec. 3 of the paper): tau, DFS, extrapolation, interpolation.
 
 Pure tensor functions, used only at training time. Equation numbers refer to the AAAI 2023 paper.
+Where the authors' released code (VideoLT/MOVE.py, models/models.py, ops/Augment.py) differs from
+the paper's text, the code's behaviour is the default and the docstring says so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 def tail_weighted_criterion(class_counts: torch.Tensor) -> torch.Tensor:
     """Eq. 7: tau_s = (q_s - q_min) / (q_max - q_min), per-class counts min-max normalised to [0, 1].
 
+    (The code normalises frequencies q_s / sum(q) first; min-max makes that identical.)
     All-equal counts (no imbalance) give tau = 1 for every class, i.e. treated as head.
     """
     counts = class_counts.double()
@@ -20,45 +23,38 @@ def tail_weighted_criterion(class_counts: torch.Tensor) -> torch.Tensor:
     return ((counts - counts.min()) / span).float()
 
 
-def sample_tau(tau: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """tau of each sample's class: for multi-label targets, its rarest (smallest tau) label."""
-    masked = torch.where(
-        targets > 0, tau.expand_as(targets), torch.full_like(targets, float("inf"))
-    )
-    per_sample = masked.min(dim=1).values
-    return torch.where(torch.isinf(per_sample), torch.ones_like(per_sample), per_sample)
+def dfs_lower_bound(
+    tau: torch.Tensor, targets: torch.Tensor, n_frames: int, lower_bound: float = 3.0
+) -> torch.Tensor:
+    """Eq. 9's lower bound max(floor(tau_s * T), sigma) per sample, ``[B]`` integers in [1, T].
+
+    As the authors' code: each class gets max(tau_s * T, sigma); a sample's bound is the mean of
+    that over its labels (multi-label VideoLT), floored. Single-label: max(floor(tau_s T), sigma).
+    Capped at T (sigma > T keeps every frame).
+    """
+    per_class = torch.clamp(tau.float() * n_frames, min=lower_bound)  # [C]
+    positive = (targets > 0).float()
+    n_labels = positive.sum(1)
+    mean = (positive * per_class).sum(1) / n_labels.clamp(min=1)
+    mean = torch.where(n_labels > 0, mean, torch.full_like(mean, float(n_frames)))
+    return torch.floor(mean + 1e-6).clamp(min=1, max=n_frames).long()
 
 
 def dynamic_frame_mask(
-    sample_tau_values: torch.Tensor,
-    n_frames: int,
-    lower_bound: float = 3.0,
-    generator: torch.Generator | None = None,
+    low: torch.Tensor, n_frames: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Eq. 8-9, the Dynamic Frame Sampler: a binary frame mask ``[B, T]`` per sample.
+    """Eq. 8-9, the Dynamic Frame Sampler: binary mask m_{s,t} = 1[t in I_s], ``[B, T]``.
 
-    |I_s| ~ U(max(floor(tau_s * T), sigma), T) frames are kept (sigma = ``lower_bound``, capped at T),
-    chosen uniformly without replacement, so tail samples (small tau) keep fewer frames and vary more.
+    |I_s| ~ U{low_s, ..., T} (inclusive, as the code's ``random.randint``), and I_s is a uniform
+    random subset of that size (without replacement), drawn afresh at every call. ``low`` comes from
+    ``dfs_lower_bound``; tail samples (small tau) keep fewer frames and so vary more.
     """
-    batch = sample_tau_values.shape[0]
-    device = sample_tau_values.device
-    low = torch.clamp(
-        torch.maximum(
-            torch.floor(sample_tau_values * n_frames),
-            torch.full_like(sample_tau_values, lower_bound),
-        ),
-        max=n_frames,
-    )
-    low = low.ceil()
-    uniform = torch.rand(batch, generator=generator, device="cpu").to(device)
-    kept = (low + torch.floor(uniform * (n_frames - low + 1))).clamp(max=n_frames).long()
-    ranks = (
-        torch.rand(batch, n_frames, generator=generator, device="cpu")
-        .to(device)
-        .argsort(dim=1)
-        .argsort(dim=1)
-    )
-    return (ranks < kept.unsqueeze(1)).float()
+    batch = low.shape[0]
+    low = low.detach().cpu().long().clamp(min=0, max=n_frames)
+    uniform = torch.rand(batch, generator=generator)
+    kept = (low + torch.floor(uniform * (n_frames - low + 1)).long()).clamp(max=n_frames)
+    ranks = torch.rand(batch, n_frames, generator=generator).argsort(dim=1).argsort(dim=1)
+    return (ranks < kept.unsqueeze(1)).float().to(low.device)
 
 
 def dynamic_extrapolation(
@@ -71,8 +67,13 @@ def dynamic_extrapolation(
 def sample_extrapolation_weight(
     alpha: float = 2.0, generator: torch.Generator | None = None
 ) -> float:
-    """omega ~ Beta(alpha, alpha) + 1, one draw per batch as in the authors' code."""
+    """omega ~ Beta(alpha, alpha) + 1, in [1, 2]; one draw per batch as in the authors' code."""
     return float(_beta(alpha, generator)) + 1.0
+
+
+def calibration_factor(tau: torch.Tensor, calib_bias: float = 0.5) -> torch.Tensor:
+    """Eq. 12's per-class label scale (1 - tau_s) + gamma (the code's ``smooth_factor``)."""
+    return (1 - tau) + calib_bias
 
 
 def calibrated_interpolation(
@@ -86,10 +87,12 @@ def calibrated_interpolation(
     """Eq. 12: mix each sample with a shuffled partner; labels scaled per class by (1 - tau_s) + gamma.
 
     z_tilde = lam * z_i + (1 - lam) * z_j and
-    y_tilde_s = min((lam * y_i,s + (1 - lam) * y_j,s) * ((1 - tau_s) + gamma), 1), clipped to [0, 1].
+    y_tilde_s = clip((lam * y_i,s + (1 - lam) * y_j,s) * ((1 - tau_s) + gamma), 0, 1).
     """
     mixed = lam * z + (1 - lam) * z[permutation]
-    labels = (lam * targets + (1 - lam) * targets[permutation]) * ((1 - tau) + calib_bias)
+    labels = (lam * targets + (1 - lam) * targets[permutation]) * calibration_factor(
+        tau, calib_bias
+    )
     return mixed, labels.clamp(0.0, 1.0)
 
 

@@ -68,3 +68,50 @@ def test_classifier_with_and_without_aggregators():
     without = VideoClassifier(7, ModelSettings(**{**SMALL.__dict__, "aggregators": False})).eval()
     assert without(x).shape == (3, 7)
     torch.testing.assert_close(without(x), without.classifier(x).mean(1))
+
+
+def test_psa_two_queries_give_two_prototypes_and_hidden_keys_get_no_attention():
+    psa = PrototypicalSelfAttention(dim=32, heads=4, d_k=8, d_v=8).eval()
+    x = torch.randn(2, 6, 32)
+    query_masks = torch.tensor([[1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1.0]]).expand(2, 2, 6)
+    key_mask = torch.tensor([[1, 1, 1, 0, 1, 1.0], [1, 0, 1, 1, 1, 1.0]])
+    prototypes, attention = psa(x, query_masks, key_mask)
+    assert prototypes.shape == (2, 2, 32) and attention.shape == (2, 4, 2, 6)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(2, 4, 2))
+    assert torch.all(attention[0, :, :, 3] == 0) and torch.all(attention[1, :, :, 1] == 0)
+    single, _ = psa(x, query_masks[:, 0], key_mask)
+    torch.testing.assert_close(single, prototypes[:, 0])
+
+
+def test_psa_with_every_key_hidden_attends_uniformly_as_the_code():
+    psa = PrototypicalSelfAttention(dim=32, heads=2, d_k=8, d_v=8).eval()
+    _, attention = psa(torch.randn(1, 5, 32), key_mask=torch.zeros(1, 5))
+    torch.testing.assert_close(attention, torch.full((1, 2, 5), 0.2))
+
+
+def test_codebook_views_zero_masked_frames_and_match_a_concatenated_batch():
+    aggregator = CodebookAggregator(dim=32, clusters=5, out_dim=16).eval()
+    x = torch.randn(3, 6, 32)
+    masks = (torch.rand(3, 2, 6) > 0.4).float()
+    views = aggregator(x, masks)
+    assert views.shape == (3, 2, 16)
+    torch.testing.assert_close(views[:, 1], aggregator(x, masks[:, 1]))
+    changed = x.clone()
+    changed[masks[:, 0] == 0] += 50.0  # frames outside view 0 leave it unchanged (eval BN)
+    torch.testing.assert_close(aggregator(changed, masks[:, 0]), aggregator(x, masks[:, 0]))
+    normed = aggregator.input_norm(x.reshape(-1, 32)).view(3, 6, 32) * masks[:, 0, :, None]
+    reference = aggregator.project(aggregator.vlad(normed))
+    reference = torch.nn.functional.relu6(aggregator.out_norm(reference))
+    torch.testing.assert_close(aggregator(x, masks[:, 0]), reference)
+
+
+def test_table4_switches_change_the_representation():
+    x = torch.randn(2, 6, 32)
+    only_psa = VideoClassifier(3, ModelSettings(**{**SMALL.__dict__, "codebook_attentive": False}))
+    only_cb = VideoClassifier(3, ModelSettings(**{**SMALL.__dict__, "self_attentive": False}))
+    assert only_psa.eval().aggregate(x).shape == (2, 32) and only_psa.codebook is None
+    assert only_cb.eval().aggregate(x).shape == (2, 16) and only_cb.psa is None
+    views = VideoClassifier(3, SMALL).aggregate_views(
+        x, torch.ones(2, 2, 6), None, torch.ones(2, 2, 6)
+    )
+    assert views.shape == (2, 2, 48)

@@ -2,11 +2,12 @@ import torch
 
 from move.vicinity import (
     calibrated_interpolation,
+    calibration_factor,
+    dfs_lower_bound,
     dynamic_extrapolation,
     dynamic_frame_mask,
     sample_extrapolation_weight,
     sample_interpolation_weight,
-    sample_tau,
     tail_weighted_criterion,
 )
 
@@ -20,38 +21,49 @@ def test_tau_of_equal_counts_is_one():
     assert torch.all(tail_weighted_criterion(torch.tensor([5, 5, 5])) == 1)
 
 
-def test_sample_tau_takes_rarest_label():
-    tau = torch.tensor([1.0, 0.2, 0.6])
-    targets = torch.tensor([[1, 0, 0], [1, 0, 1], [0, 1, 1.0]])
-    torch.testing.assert_close(sample_tau(tau, targets), torch.tensor([1.0, 0.6, 0.2]))
+def test_dfs_lower_bound_is_max_of_floor_tau_t_and_sigma():
+    tau = torch.tensor([1.0, 0.2, 0.01, 0.5])
+    targets = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 1, 0, 1.0]])
+    low = dfs_lower_bound(tau, targets, 60, 3.0)
+    # 60, floor(12), max(0.6, 3) = 3, and multi-label: mean over labels of max(tau T, 3) = 21
+    assert low.tolist() == [60, 12, 3, 21]
+    assert dfs_lower_bound(tau, targets, 2, 3.0).tolist() == [2, 2, 2, 2]  # capped at T
 
 
 def test_dfs_kept_frames_within_bounds():
     generator = torch.Generator().manual_seed(0)
     n_frames, lower_bound = 60, 3.0
-    s_tau = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0] * 40)
-    for _ in range(20):
-        mask = dynamic_frame_mask(s_tau, n_frames, lower_bound, generator)
+    tau = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0])
+    targets = torch.eye(5).repeat(40, 1)
+    low = dfs_lower_bound(tau, targets, n_frames, lower_bound)
+    expected_low = torch.clamp(
+        torch.maximum(torch.floor(tau * n_frames), torch.tensor(lower_bound)), max=n_frames
+    ).repeat(40)
+    assert torch.equal(low.float(), expected_low)
+    seen = set()
+    for _ in range(50):
+        mask = dynamic_frame_mask(low, n_frames, generator)
         kept = mask.sum(1)
-        low = torch.clamp(
-            torch.maximum(torch.floor(s_tau * n_frames), torch.tensor(lower_bound)), max=n_frames
-        )
         assert torch.all(kept >= low) and torch.all(kept <= n_frames)
         assert set(mask.unique().tolist()) <= {0.0, 1.0}
-    head = dynamic_frame_mask(torch.ones(100), n_frames, lower_bound, generator)
+        seen.update(kept[low == 3].long().tolist())
+    assert min(seen) <= 5 and max(seen) >= 58  # the whole range [sigma, T] is drawn
+    head = dynamic_frame_mask(torch.full((100,), n_frames), n_frames, generator)
     assert torch.all(head.sum(1) == n_frames)  # tau = 1 keeps every frame
 
 
 def test_dfs_tail_masks_vary_more_than_head_masks():
     generator = torch.Generator().manual_seed(1)
-    tail = dynamic_frame_mask(torch.zeros(500), 30, 3.0, generator).sum(1)
-    head = dynamic_frame_mask(torch.full((500,), 0.9), 30, 3.0, generator).sum(1)
+    tail = dynamic_frame_mask(torch.full((500,), 3), 30, generator).sum(1)
+    head = dynamic_frame_mask(torch.full((500,), 27), 30, generator).sum(1)
     assert tail.std() > 3 * head.std()
 
 
-def test_dfs_lower_bound_caps_at_frame_count():
-    mask = dynamic_frame_mask(torch.zeros(10), 2, 3.0, torch.Generator().manual_seed(0))
-    assert torch.all(mask.sum(1) == 2)
+def test_dfs_same_generator_state_same_mask():
+    low = torch.tensor([3, 10, 20])
+    a = dynamic_frame_mask(low, 30, torch.Generator().manual_seed(5))
+    b = dynamic_frame_mask(low, 30, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
 
 
 def test_extrapolation_weights_in_one_to_two_and_formula():
@@ -80,5 +92,6 @@ def test_calibrated_labels_equal_formula_and_stay_in_unit_interval():
     expected = ((0.7 * y + 0.3 * y[permutation]) * ((1 - tau) + 0.5)).clamp(max=1)
     torch.testing.assert_close(labels, expected)
     assert labels.min() >= 0 and labels.max() <= 1
+    torch.testing.assert_close(calibration_factor(tau, 0.5), torch.tensor([0.5, 1.2, 1.5]))
     assert labels[2, 2] == 1.0  # tail class weight 1.5 * 0.7 clipped to 1
     torch.testing.assert_close(labels[0, 0], torch.tensor(0.7 * 0.5))  # head class shrunk

@@ -64,3 +64,26 @@ def backbone_weights(wildcards):
 def default_targets():
     """`snakemake` with no target: the demo at each of its imbalance ratios."""
     return [f"results/demo_ir{ir}.json" for ir in config["datasets"]["demo"]["imbalance_ratios"]]
+
+
+# Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
+def variant_settings_json(wildcards):
+    from move.tables import variant_settings
+
+    values = stage_settings(config, wildcards.dataset, "train")
+    try:
+        values.update(variant_settings(wildcards.variant))
+    except MoveError as error:
+        stop(error)
+    return json.dumps(values)
+
+
+def table_ir(dataset):
+    entry = config["datasets"][dataset]
+    return entry.get("table_ir", entry["imbalance_ratios"][0])
+
+
+def table_methods():
+    from move.tables import VARIANTS
+
+    return config.get("table", {}).get("methods", list(VARIANTS))

@@ -1,0 +1,102 @@
+"""Table-3-style methods tables: one row per method (± aggregators) from results JSON files.
+
+Method variants are named ``<method>`` (frame-wise classifier, no aggregators) or
+``<method>_agg`` (with PSA + codebook aggregators); ``move`` always uses the aggregators. This
+module imports no torch so that the workflow can use it while parsing rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from move.errors import MoveError
+
+BASE_METHODS = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
+DISPLAY = {
+    "plain": "Baseline",
+    "ldam_drw": "LDAM-DRW",
+    "eql": "EQL",
+    "cbs": "CBS",
+    "cb_loss": "CB Loss",
+    "mixup": "Mixup",
+    "framestack": "Framestack",
+    "move": "MOVE (ours)",
+}
+VARIANTS = tuple(v for m in BASE_METHODS for v in ((m,) if m == "move" else (m, f"{m}_agg")))
+METRIC_COLUMNS = ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5")
+
+
+def variant_settings(variant: str) -> dict:
+    """``'cb_loss_agg'`` -> ``{'method': 'cb_loss', 'aggregators': True}``; unknown -> MoveError."""
+    if variant not in VARIANTS:
+        raise MoveError(f"unknown method variant '{variant}': choose from {', '.join(VARIANTS)}")
+    if variant == "move":
+        return {"method": "move", "aggregators": True}
+    if variant.endswith("_agg"):
+        return {"method": variant[: -len("_agg")], "aggregators": True}
+    return {"method": variant, "aggregators": False}
+
+
+def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
+    """One row per variant (in the given order): final-epoch metrics, best mAP and its epoch."""
+    rows = []
+    for variant, path in results.items():
+        path = Path(path)
+        if not path.is_file():
+            raise MoveError(f"results file {path} not found: train method '{variant}' first")
+        data = json.loads(path.read_text())
+        settings = variant_settings(variant)
+        row = {
+            "method": DISPLAY[settings["method"]],
+            "agg": "o" if settings["aggregators"] else "x",
+            "variant": variant,
+        }
+        row |= {key: data["final"].get(key) for key in METRIC_COLUMNS}
+        row["final_epoch"] = data["final"]["epoch"]
+        row["best_mAP"] = data["best"]["mAP"]
+        row["best_epoch"] = data["best"]["epoch"]
+        row["seed"] = data.get("seed")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame, title: str = "") -> str:
+    """A GitHub markdown table, metrics with 3 decimals (missing groups shown as '-')."""
+    columns = list(table.columns)
+    lines = [f"{title}\n" if title else ""]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append(
+        "|" + "|".join("---" if c in ("method", "variant") else "---:" for c in columns) + "|"
+    )
+    for _, row in table.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            if value is None or (isinstance(value, float) and pd.isna(value)):
+                cells.append("-")
+            elif isinstance(value, float):
+                cells.append(f"{value:.3f}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(line for line in lines if line is not None).lstrip("\n") + "\n"
+
+
+def write_methods_table(
+    results: dict[str, str | Path], out_md: str | Path, out_csv: str | Path, title: str = ""
+) -> pd.DataFrame:
+    """Write the table as CSV and markdown (each via a temporary file and rename)."""
+    table = methods_table(results)
+    for path, text in (
+        (Path(out_csv), table.to_csv(index=False)),
+        (Path(out_md), to_markdown(table, title)),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return table

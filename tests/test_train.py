@@ -1,0 +1,175 @@
+"""Training: determinism, checkpoint reload, resume after interruption, results files, multi-label."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+import move.train as train_module
+from move.synthetic import SyntheticSpec, make_synthetic_features
+from move.train import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
+
+TINY = dict(
+    epochs=3,
+    batch_size=8,
+    frames_train=8,
+    frames_test=8,
+    eval_every=2,
+    heads=2,
+    d_k=4,
+    d_v=4,
+    clusters=3,
+    codebook_dim=8,
+    hidden_dim=16,
+    feature_dim=16,
+    lr=1e-3,
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    spec = SyntheticSpec(classes=5, n_max=16, test_per_class=4, frames=8, dim=16, seed=1)
+    make_synthetic_features(root / "f.h5", root / "split.csv", spec)
+    return root / "f.h5", root / "split.csv"
+
+
+@pytest.fixture(scope="module")
+def multilabel(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multilabel")
+    spec = SyntheticSpec(
+        classes=5, n_max=16, test_per_class=4, frames=8, dim=16, multi_label=0.5, seed=2
+    )
+    make_synthetic_features(root / "f.h5", root / "split.csv", spec)
+    return root / "f.h5", root / "split.csv"
+
+
+def _run(data, tmp_path, name, **overrides):
+    features, split = data
+    settings = TrainSettings.from_dict({**TINY, **overrides})
+    return train(
+        features, split, tmp_path / f"{name}.json", tmp_path / f"{name}.pt", settings, 12, 4, False
+    )
+
+
+@pytest.mark.parametrize("method", ["move", "framestack", "cbs"])
+def test_same_seed_gives_identical_metrics(synthetic, tmp_path, method):
+    a = _run(synthetic, tmp_path, "a", method=method)
+    b = _run(synthetic, tmp_path, "b", method=method)
+    _assert_same_but_timing(a, b)
+    c = _run(synthetic, tmp_path, "c", method=method, seed=5)
+    assert c["final"]["mAP"] != a["final"]["mAP"]
+
+
+def _strip_timing(history):
+    return [{k: v for k, v in r.items() if not k.startswith("seconds")} for r in history]
+
+
+def _assert_same_but_timing(a, b):
+    """Identical metrics and losses at every epoch (wall-clock timings aside)."""
+    assert a["final"] == b["final"] and a["best"] == b["best"]
+    assert _strip_timing(a["history"]) == _strip_timing(b["history"])
+
+
+def test_results_json_and_per_class_csv(synthetic, tmp_path):
+    results = _run(synthetic, tmp_path, "run", method="move")
+    on_disk = json.loads((tmp_path / "run.json").read_text())
+    for part in ("final", "best"):
+        for key in ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5", "epoch"):
+            assert key in on_disk[part]
+    assert on_disk["final"]["epoch"] == 3 and on_disk["best"]["epoch"] in (2, 3)
+    assert on_disk["seed"] == 0 and on_disk["settings"]["method"] == "move"
+    assert len(on_disk["features"]["sha256"]) == 64 and "git_commit" in on_disk
+    table = pd.read_csv(tmp_path / "run.per_class.csv")
+    assert list(table.columns) == ["class_index", "label", "train_count", "group", "AP"]
+    assert table.train_count.tolist() == [16, 7, 3, 1, 1]  # floor(16 * 0.05^(c/4))
+    assert set(table.group) <= {"head", "medium", "tail"}
+    assert table.AP.mean() == pytest.approx(results["final"]["mAP"])
+
+
+def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path):
+    results = _run(synthetic, tmp_path, "run", method="move")
+    again = summary(evaluate_checkpoint(tmp_path / "run.pt", *synthetic, device="cpu"))
+    for key, value in again.items():
+        assert value == pytest.approx(results["final"][key]), key
+
+
+def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch):
+    reference = _run(synthetic, tmp_path, "ref", method="move")
+    calls = {"n": 0}
+    original = train_module.LOSSES["move"]
+
+    def dies_mid_epoch_two(*args):
+        calls["n"] += 1
+        if calls["n"] == 5:  # 3 batches per epoch: batch 2 of epoch 2
+            raise KeyboardInterrupt
+        return original(*args)
+
+    monkeypatch.setitem(train_module.LOSSES, "move", dies_mid_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        _run(synthetic, tmp_path, "resumed", method="move")
+    assert (tmp_path / "resumed.pt.partial").is_file()
+    assert torch.load(tmp_path / "resumed.pt.partial", weights_only=False)["epoch"] == 1
+    monkeypatch.setitem(train_module.LOSSES, "move", original)
+    resumed = _run(synthetic, tmp_path, "resumed", method="move")
+    _assert_same_but_timing(resumed, reference)
+    assert not (tmp_path / "resumed.pt.partial").exists()
+
+
+def test_multi_label_training_and_metrics(multilabel, tmp_path):
+    split = pd.read_csv(multilabel[1], dtype=str)
+    assert split.class_index.str.contains(";").any()
+    results = _run(multilabel, tmp_path, "ml", method="move")
+    assert (
+        0 <= results["final"]["mAP"] <= 1 and results["final"]["top5"] >= results["final"]["top1"]
+    )
+    base = _run(multilabel, tmp_path, "ml_plain", method="plain", aggregators=False)
+    assert 0 <= base["final"]["mAP"] <= 1
+
+
+def test_every_table4_row_is_a_valid_config():
+    for row, switches in ABLATION_ROWS.items():
+        settings = TrainSettings.from_dict({**TINY, **switches})
+        assert settings.model.aggregators == (row != "a")
+    assert not TrainSettings.from_dict({**TINY, **ABLATION_ROWS["b"]}).model.codebook_attentive
+    assert not TrainSettings.from_dict({**TINY, **ABLATION_ROWS["c"]}).model.self_attentive
+
+
+def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    results = _run(synthetic, tmp_path, "cli", method="plain", aggregators=True)
+    features, split = synthetic
+    command = [
+        sys.executable,
+        "-m",
+        "move.cli",
+        "evaluate",
+        "--checkpoint",
+        str(tmp_path / "cli.pt"),
+    ]
+    command += ["--features", str(features), "--split", str(split), "--device", "cpu"]
+    command += ["--out", str(tmp_path / "eval.json")]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+    again = json.loads((tmp_path / "eval.json").read_text())
+    for key in ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5"):
+        assert again[key] == pytest.approx(results["final"][key]), key
+
+
+def test_feature_hash_cache_follows_the_file(tmp_path):
+    import hashlib
+
+    from move.train import cached_sha256
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    assert cached_sha256(path) == hashlib.sha256(b"abc").hexdigest()
+    assert (tmp_path / "f.bin.sha256").is_file()
+    path.write_bytes(b"abcd")  # size changes -> recomputed
+    assert cached_sha256(path) == hashlib.sha256(b"abcd").hexdigest()
