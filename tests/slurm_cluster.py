@@ -95,7 +95,8 @@ class SlurmCluster:
 
     def env(self) -> dict[str, str]:
         """Environment for client commands (sbatch, squeue, Snakemake) to reach this cluster."""
-        return {**os.environ, "SLURM_CONF": str(self.conf), "MUNGE_SOCKET": str(self.munge_socket)}
+        path = f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path}
 
     def pid_file(self, daemon: str) -> Path:
         return self.root / "run" / f"{daemon}.pid"
@@ -108,6 +109,15 @@ class SlurmCluster:
         for sub in ("munge", "run", "log", "state", "spool"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
             (self.root / sub).chmod(0o700)
+        # Inside a job, Snakemake's jobstep plugin drops every SLURM_* variable (SLURM_CONF too)
+        # before calling `srun`, which then looks for /etc/slurm/slurm.conf. Rather than write
+        # to /etc, jobs find an `srun` on PATH that points at this cluster's config.
+        (self.root / "bin").mkdir(parents=True, exist_ok=True)
+        wrapper = self.root / "bin" / "srun"
+        wrapper.write_text(
+            f'#!/bin/sh\nSLURM_CONF={self.conf} exec {shutil.which("srun") or "/usr/bin/srun"} "$@"\n'
+        )
+        wrapper.chmod(0o755)
         key = self.root / "munge" / "munge.key"
         if not key.exists():
             key.write_bytes(os.urandom(1024))
