@@ -87,6 +87,7 @@ def load_cluster_helper():
         "slurm_cluster", Path(__file__).with_name("slurm_cluster.py")
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -266,10 +267,7 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
 
         # Every job went through SLURM, with the profile's resources.
         submitted = dict(
-            (job_id, rule)
-            for rule, job_id in re.findall(
-                r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/", log
-            )
+            re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/", log)
         )
         rules = sorted(set(submitted.values()))
         assert {"demo_videos", "split", "train"} <= set(rules), log[-3000:]
@@ -297,6 +295,7 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
             "data/demo/annotations.csv",
             "splits/demo_ir0.5.csv",
             "results/demo_ir0.5.per_class.csv",
+            "results/demo_ir0.5.pt",
         ]:
             assert (remote / path).read_bytes() == (local / path).read_bytes(), path
         ours, theirs = (feature_arrays(d / "features/demo/resnet50.h5") for d in (remote, local))
