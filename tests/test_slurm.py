@@ -178,11 +178,12 @@ def test_slurm_profile_plans_gpu_jobs_for_minikinetics(tmp_path):
 
 
 class CancelFirst(threading.Thread):
-    """Watches squeue and scancels the first running job of one of `rules`, once."""
+    """Watches squeue and scancels the first running job of one of `rules`, once, after its
+    command has started (its rule log exists under `workdir`), i.e. in the middle of its work."""
 
-    def __init__(self, env: dict[str, str], rules: tuple[str, ...]):
+    def __init__(self, env: dict[str, str], rules: tuple[str, ...], workdir: Path):
         super().__init__(daemon=True)
-        self.env, self.rules = env, rules
+        self.env, self.rules, self.workdir = env, rules, workdir
         self.cancelled: str | None = None
         self.halt = threading.Event()
 
@@ -194,7 +195,9 @@ class CancelFirst(threading.Thread):
             ).stdout
             for line in listing.splitlines():
                 job_id, state, comment = line.split("|", 2)
-                if state == "RUNNING" and pattern.match(comment.strip()):
+                rule = pattern.match(comment.strip())
+                started = rule and any((self.workdir / "logs" / rule.group(1)).glob("*.log"))
+                if state == "RUNNING" and started:
                     subprocess.run(["scancel", job_id], env=self.env, check=True)
                     self.cancelled = job_id
                     return
@@ -228,8 +231,9 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         configfile.write_text(yaml.safe_dump(TINY_CONFIG))
         env = workflow_env(cluster.env())
 
+        # The local reference runs meanwhile: the SLURM run mostly waits on status polls.
         local = tmp_path / "local"
-        done = subprocess.run(
+        reference = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -237,14 +241,13 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
                 *snakemake_args(local, configfile, LOCAL_PROFILE, TARGET),
             ],
             env=workflow_env(),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=600,
         )
-        assert done.returncode == 0, done.stderr[-3000:]
 
         remote = tmp_path / "slurm"
-        watcher = CancelFirst(env, EXTRACT_RULES)
+        watcher = CancelFirst(env, EXTRACT_RULES, remote)
         watcher.start()
         args = snakemake_args(remote, configfile, SLURM_PROFILE, TARGET)
         done = subprocess.run(
@@ -262,6 +265,8 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
             timeout=900,
         )
         watcher.halt.set()
+        local_log = reference.communicate(timeout=600)[0]
+        assert reference.returncode == 0, local_log[-3000:]
         log = done.stdout + done.stderr
         assert done.returncode == 0, log[-4000:]
 
