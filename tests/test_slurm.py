@@ -295,6 +295,22 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         finished = [job for job_id, job in jobs.items() if job_id != watcher.cancelled]
         assert all(job["JobState"] == "COMPLETED" for job in finished), finished
 
+        # sbatch got the profile's limits (attempt 1), and twice the time and memory on the retry.
+        expected = {  # rule: (TimeLimit, MinMemoryNode, NumCPUs)
+            "demo_videos": ("00:10:00", "1000M", "1"),
+            "extract": ("1-00:00:00", "16000M", "4"),
+            "split": ("00:15:00", "2000M", "1"),
+            "train": ("06:00:00", "32000M", "2"),
+        }
+        for job_id, rule in submitted.items():
+            if rule in expected:
+                job = jobs[job_id]
+                want = expected[rule]
+                if rule == "extract" and job_id != watcher.cancelled:  # the retry: attempt 2
+                    want = ("2-00:00:00", "32000M", "4")
+                got = (job["TimeLimit"], job["MinMemoryNode"], job["NumCPUs"])
+                assert got == want, (rule, job_id, job)
+
         # Bit for bit the same as the local run.
         for path in [
             "data/demo/annotations.csv",
