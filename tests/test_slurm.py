@@ -233,6 +233,8 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         configfile = tmp_path / "tiny.yaml"
         configfile.write_text(yaml.safe_dump(TINY_CONFIG))
         env = workflow_env(cluster.env())
+        for name in ("MOVE_SLURM_PARTITION", "MOVE_SLURM_ACCOUNT", "MOVE_SLURM_GPU_MODEL"):
+            env.pop(name, None)  # unset: the cluster's default partition, any GPU
 
         # The local reference runs meanwhile: the SLURM run mostly waits on status polls.
         local = tmp_path / "local"
@@ -283,6 +285,7 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         jobs = {job_id: slurm_job(job_id, env) for job_id in submitted}
         for job_id, rule in submitted.items():
             assert jobs[job_id].get("Comment", "").startswith(f"rule_{rule}"), jobs[job_id]
+            assert jobs[job_id]["Partition"] == helper.PARTITION, jobs[job_id]
             gpus = jobs[job_id].get("TresPerJob", "")
             if rule in EXTRACT_RULES or rule == "train":
                 assert "gpu:1" in gpus, (rule, jobs[job_id])
