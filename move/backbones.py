@@ -64,7 +64,10 @@ def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
         raise MoveError(
             f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
         )
-    model = BACKBONES[name]()
+    with torch.random.fork_rng(devices=[]):
+        # Random init (weights none) is seeded, so every run of a pipeline gets the same features.
+        torch.manual_seed(0)
+        model = BACKBONES[name]()
     if weights is not None and str(weights).lower() != "none":
         load_checkpoint(model, weights)
     return model.eval()

@@ -56,3 +56,13 @@ def test_missing_or_garbage_weights_file_is_refused(tmp_path):
     (tmp_path / "junk.pth").write_text("not a checkpoint")
     with pytest.raises(MoveError, match="not a PyTorch checkpoint"):
         create_backbone("resnet50", tmp_path / "junk.pth")
+
+
+def test_random_init_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = create_backbone("resnet50").state_dict()
+    assert torch.equal(torch.rand(3), expected)  # the seeded init ran on a forked RNG
+    second = create_backbone("resnet50").state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)

@@ -9,6 +9,9 @@ rule demo_videos:
         demo=config["demo"],
     log:
         "logs/demo_videos/demo.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
     message:
         "Writing the synthetic demo videos"
     conda:

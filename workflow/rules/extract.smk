@@ -13,7 +13,7 @@ rule extract:
         weights=backbone_weights,
     log:
         "logs/extract/{dataset}_{backbone}.log",
-    threads: 2
+    threads: 4  # main process + extract.num_workers decoders
     resources:
         mem_mb=8000,
     message:

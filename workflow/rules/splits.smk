@@ -15,6 +15,9 @@ rule split:
         seed=config["seed"],
     log:
         "logs/split/{dataset}_ir{ir}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
     message:
         "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir}"
     conda:
