@@ -83,7 +83,10 @@ def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None)
     digest = sha256_of(tmp)
     record = record_path(out)
     pinned = record.read_text().split()[0] if record.is_file() else None
-    for name, want in (("recorded in " + str(record), pinned), ("expected in config", expected_sha256)):
+    for name, want in (
+        ("recorded in " + str(record), pinned),
+        ("expected in config", expected_sha256),
+    ):
         if want and want.lower() != digest:
             tmp.unlink(missing_ok=True)
             raise MoveError(

@@ -57,7 +57,9 @@ def class_group(count: int, head_min: int, tail_max: int) -> str:
     return "medium"
 
 
-def read_class_order(path: str | Path, classes: list[str], class_index: dict[str, int]) -> list[str]:
+def read_class_order(
+    path: str | Path, classes: list[str], class_index: dict[str, int]
+) -> list[str]:
     """Head -> tail class order from a file: one class name or original class index per line.
 
     Reproduces a given run exactly (e.g. the authors' tie order); must name every class once.
@@ -198,7 +200,9 @@ def lost_per_class(counts: pd.DataFrame) -> str:
         return "no selected video was lost"
     shown = ", ".join(f"{r.label} -{r.lost}" for r in lost.head(20).itertuples())
     more = f" and {len(lost) - 20} more classes" if len(lost) > 20 else ""
-    return f"{int(lost.lost.sum())} selected train videos lost in {len(lost)} classes: {shown}{more}"
+    return (
+        f"{int(lost.lost.sum())} selected train videos lost in {len(lost)} classes: {shown}{more}"
+    )
 
 
 def drop_videos_without_features(
