@@ -1,7 +1,7 @@
 """Stage 4 input: frame-feature datasets for training and testing, read from HDF5 and a split CSV.
 
 Training samples ``frames_train`` sorted random frame indices with replacement (the authors'
-sampling); testing takes ``frames_test`` uniformly spaced frames (all stored frames if fewer).
+sampling); testing takes ``frames_test`` uniformly spaced frames (repeated in order if fewer).
 """
 
 from __future__ import annotations
@@ -31,8 +31,12 @@ def multi_hot(labels: list[list[int]], n_classes: int) -> np.ndarray:
 
 
 def uniform_frame_indices(n_stored: int, n_frames: int) -> np.ndarray:
-    """``n_frames`` evenly spaced indices over ``n_stored`` frames (all of them if fewer)."""
-    if n_stored <= n_frames:
+    """``n_frames`` evenly spaced indices over ``n_stored`` frames.
+
+    With fewer stored frames (VideoLT's features vary in length) frames repeat in temporal
+    order, so every test video gives the same ``[n_frames, D]`` shape and batches stack.
+    """
+    if n_stored == n_frames:
         return np.arange(n_stored)
     return np.linspace(0, n_stored - 1, n_frames).round().astype(np.int64)
 
