@@ -12,6 +12,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/videolt.smk"
 
 
 rule all:

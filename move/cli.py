@@ -51,23 +51,50 @@ def cmd_extract(args: argparse.Namespace) -> None:
     )
 
 
-def cmd_split(args: argparse.Namespace) -> None:
+def _missing_videos(args: argparse.Namespace):
+    """Annotations, missing videos and the summary line, stopping when too many are missing."""
     from move.extract import read_annotations
     from move.features import open_feature_file, video_ids
-    from move.splits import build_long_tailed_split, drop_videos_without_features, write_csv_atomic
+    from move.splits import check_missing_share, find_missing, read_failures
 
     table = read_annotations(args.annotations)
     with open_feature_file(args.features) as handle:
         have = set(video_ids(handle))
-    kept, missing = drop_videos_without_features(table, have)
+    missing = find_missing(table, have, read_failures(args.failures))
+    line = check_missing_share(missing, len(table), args.max_missing_share, args.share_key)
+    return table, missing, line
+
+
+def cmd_missing(args: argparse.Namespace) -> None:
+    from move.splits import write_csv_atomic
+
+    _, missing, line = _missing_videos(args)
+    write_csv_atomic(missing, args.out)
+    print(f"wrote {args.out}: {line}")
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from move.splits import (
+        build_long_tailed_split,
+        lost_per_class,
+        read_class_order,
+        write_csv_atomic,
+    )
+
+    table, missing, line = _missing_videos(args)
     if len(missing):
-        print(
-            f"warning: {len(missing)} of {len(table)} videos have no features in {args.features} "
-            "and are left out",
-            file=sys.stderr,
-        )
-    train = kept[kept.split == "train"][["video_id", "label"]]
-    test = kept[kept.split.isin(["val", "test"])][["video_id", "label"]]
+        print(f"warning: {line}", file=sys.stderr)
+    train = table[table.split == "train"][["video_id", "label"]]
+    test = table[table.split.isin(["val", "test"])][["video_id", "label"]]
+    class_indices = None
+    if "class_index" in table.columns:
+        pairs = table[["label", "class_index"]].drop_duplicates()
+        class_indices = dict(zip(pairs.label, pairs.class_index.astype(int), strict=True))
+    order = None
+    if args.class_order:
+        classes = sorted(set(train.label) | set(test.label))
+        index = class_indices or {name: i for i, name in enumerate(classes)}
+        order = read_class_order(args.class_order, classes, index)
     split, counts = build_long_tailed_split(
         train,
         test,
@@ -77,13 +104,70 @@ def cmd_split(args: argparse.Namespace) -> None:
         args.tail_max,
         args.selection,
         args.seed,
+        class_indices=class_indices,
+        class_order=order,
+        missing=set(missing.video_id),
     )
+    if counts.lost.sum():
+        print(f"warning: {lost_per_class(counts)}", file=sys.stderr)
     write_csv_atomic(counts, args.class_counts)
     write_csv_atomic(split, args.out)
     n_train = int((split.split == "train").sum())
     print(
         f"wrote {args.out}: {n_train} train videos over {len(counts)} classes "
         f"(head {counts['count'].iloc[0]} -> tail {counts['count'].iloc[-1]}), {len(split) - n_train} test"
+    )
+
+
+def cmd_fetch_list(args: argparse.Namespace) -> None:
+    from move.kinetics import fetch_list
+
+    digest = fetch_list(args.source, args.out, args.sha256)
+    print(f"wrote {args.out} (sha256 {digest})")
+
+
+def cmd_list_annotations(args: argparse.Namespace) -> None:
+    from move.kinetics import list_annotations
+    from move.splits import write_csv_atomic
+
+    table = list_annotations(args.train_list, args.val_list, args.kinetics)
+    write_csv_atomic(table, args.out)
+    n_train = int((table.split == "train").sum())
+    print(
+        f"wrote {args.out}: {n_train} train + {len(table) - n_train} val videos, "
+        f"{table.class_index.nunique()} classes"
+    )
+
+
+def cmd_imbalance_table(args: argparse.Namespace) -> None:
+    from move.tables import imbalance_table
+
+    text = imbalance_table(args.results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    print(f"wrote {out} from {len(args.results)} result file(s)")
+
+
+def cmd_videolt_convert(args: argparse.Namespace) -> None:
+    from move.videolt import convert_videolt
+
+    counts = convert_videolt(
+        args.features_dir,
+        args.labels,
+        args.out,
+        args.split_out,
+        backbone=args.backbone,
+        test_list=args.test_list,
+        dtype=args.dtype,
+        max_missing_share=args.max_missing_share,
+        class_names_file=args.class_names,
+        progress=not args.quiet,
+    )
+    print(
+        f"wrote {args.out} ({counts['converted']} videos, {counts['missing']} missing) and {args.split_out}"
     )
 
 
@@ -148,6 +232,24 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 
     load_config(args.config)
     print(f"{args.config}: valid")
+
+
+def add_missing_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the missing-videos check shared by 'split' and 'missing'."""
+    parser.add_argument(
+        "--failures", help="extraction failures CSV: its reasons go into the missing list"
+    )
+    parser.add_argument(
+        "--max-missing-share",
+        type=float,
+        default=1.0,
+        help="stop when more than this share of listed videos has no features (default 1: never)",
+    )
+    parser.add_argument(
+        "--share-key",
+        default="--max-missing-share",
+        help="name of the setting to quote in the message (the config key)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +375,78 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0, help="seed for --selection random")
     split.add_argument("--out", required=True, help="split CSV to write")
     split.add_argument("--class-counts", required=True, help="per-class counts CSV to write")
+    split.add_argument(
+        "--class-order",
+        help="file with the head -> tail class order (names or original indices, one a line)",
+    )
+    add_missing_options(split)
+
+    missing = add(
+        "missing",
+        cmd_missing,
+        "List the annotated videos that have no features; stop when too many are missing.",
+    )
+    missing.add_argument("--annotations", required=True, help="annotations CSV")
+    missing.add_argument("--features", required=True, help="feature HDF5 file")
+    missing.add_argument("--out", required=True, help="missing-videos CSV to write")
+    add_missing_options(missing)
+
+    fetch = add(
+        "fetch-list",
+        cmd_fetch_list,
+        "Copy a list from a URL (http, https, file) or path once; pin its sha256 beside it.",
+    )
+    fetch.add_argument("source", help="URL or local path of the list")
+    fetch.add_argument("--out", required=True, help="where to keep the list")
+    fetch.add_argument("--sha256", help="refuse the list unless its sha256 is this")
+
+    annotations = add(
+        "list-annotations",
+        cmd_list_annotations,
+        "Join the authors' train/val lists with Kinetics-400 CSVs into one annotations CSV.",
+    )
+    annotations.add_argument("--train-list", required=True, help="authors' train list")
+    annotations.add_argument("--val-list", required=True, help="authors' val list")
+    annotations.add_argument(
+        "--kinetics", required=True, nargs="+", help="Kinetics-400 annotation CSV(s)"
+    )
+    annotations.add_argument("--out", required=True, help="annotations CSV to write")
+
+    table = add(
+        "imbalance-table",
+        cmd_imbalance_table,
+        "Gather results JSONs at several imbalance ratios into a Table-3-style markdown table.",
+    )
+    table.add_argument("results", nargs="+", help="results/<dataset>_ir<IR>.json files")
+    table.add_argument("--out", required=True, help="markdown file to write")
+
+    videolt = add(
+        "videolt-convert",
+        cmd_videolt_convert,
+        "Convert VideoLT's released per-video .npy features and label lists to HDF5 + a split.",
+    )
+    videolt.add_argument(
+        "--features-dir", required=True, help="folder of <video_id>.npy files (one backbone)"
+    )
+    videolt.add_argument(
+        "--labels", required=True, help="folder with train.lst, test.lst, count-labels-train.lst"
+    )
+    videolt.add_argument("--backbone", required=True, help="name stored in the file (resnet50 ...)")
+    videolt.add_argument("--out", required=True, help="HDF5 file (features/videolt/<backbone>.h5)")
+    videolt.add_argument("--split-out", required=True, help="split CSV to write")
+    videolt.add_argument(
+        "--test-list", default="test", help="list evaluated on: test or validate (default test)"
+    )
+    videolt.add_argument("--class-names", help="optional file: one class name a line, by index")
+    videolt.add_argument(
+        "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
+    )
+    videolt.add_argument(
+        "--max-missing-share",
+        type=float,
+        default=0.05,
+        help="stop when more than this share of listed videos has no feature file",
+    )
 
     train = add(
         "train",

@@ -1,14 +1,19 @@
 """Stage 3, splits: long-tailed train splits and balanced test splits at an imbalance ratio.
 
-Reads a Kinetics-style annotations CSV (``split`` column: train / val) and the feature file (to
-drop videos with no features); writes ``splits/<dataset>_ir<IR>.csv`` (``video_id, class_index,
-label, split``) and ``splits/<dataset>_ir<IR>.class_counts.csv`` (``label, class_index, rank,
-available, count, group``).
+Reads an annotations CSV (Kinetics columns; ``split`` train / val; for MiniKinetics the one
+``move list-annotations`` derives from the authors' lists, with their ``class_index``), the
+feature file and its failures CSV (to find videos with no features); writes
+``splits/<dataset>_ir<IR>.csv`` (``video_id, class_index, label, split``),
+``splits/<dataset>_ir<IR>.class_counts.csv`` (``label, class_index, rank, available, count,
+group, lost``) and ``splits/<dataset>_missing.csv`` (``video_id, label, split, reason``).
 
 Long-tailing follows the authors' rule: classes ordered head -> tail by their number of training
-videos (descending; ties broken by class name, ascending, so the order is the same on every
-machine), class of rank c keeps n_c = floor(n_max * IR ** (c / (C - 1))) videos, the first n_c
-in list order (``selection='first'``) or a seeded random n_c (``selection='random'``).
+videos in the list (descending; ties broken by class name ascending, so the order is the same on
+every machine; the authors' numpy argsort tie order is reproduced by a class-order file), class
+of rank c keeps n_c = floor(n_max * IR ** (c / (C - 1))) videos, the first n_c in list order
+(``selection='first'``) or a seeded random n_c (``selection='random'``). Selection runs on the
+full list, as the authors had every video; selected videos without features are then dropped
+and reported per class as ``lost``, so everyone's split is the paper's minus their losses.
 """
 
 from __future__ import annotations
@@ -52,6 +57,36 @@ def class_group(count: int, head_min: int, tail_max: int) -> str:
     return "medium"
 
 
+def read_class_order(
+    path: str | Path, classes: list[str], class_index: dict[str, int]
+) -> list[str]:
+    """Head -> tail class order from a file: one class name or original class index per line.
+
+    Reproduces a given run exactly (e.g. the authors' tie order); must name every class once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MoveError(f"class order file {path} not found: check 'class_order' in config")
+    by_index = {str(i): name for name, i in class_index.items()}
+    order = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        entry = line.strip()
+        if not entry:
+            continue
+        name = entry if entry in class_index else by_index.get(entry)
+        if name is None:
+            raise MoveError(f"{path} line {number}: {entry!r} is not a class name or class index")
+        order.append(name)
+    if sorted(order) != sorted(classes):
+        absent = sorted(set(classes) - set(order))
+        twice = sorted({c for c in order if order.count(c) > 1})
+        raise MoveError(
+            f"class order file {path} must list each of the {len(classes)} classes once "
+            f"(absent: {absent[:5]}, twice: {twice[:5]})"
+        )
+    return order
+
+
 def build_long_tailed_split(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -61,18 +96,23 @@ def build_long_tailed_split(
     tail_max: int,
     selection: str = "first",
     seed: int = 0,
+    class_indices: dict[str, int] | None = None,
+    class_order: list[str] | None = None,
+    missing: set[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long-tailed train split plus full test split, and the per-class counts table.
 
-    ``train``/``test`` hold ``video_id`` and ``label`` in list order. Class indices are the
-    alphabetical index of each class name among all classes (as the authors' lists).
+    ``train``/``test`` hold ``video_id`` and ``label`` in list order. Class indices are
+    ``class_indices`` (the authors' lists) or else the alphabetical index of each class name
+    among all classes (the authors' convention). ``class_order`` overrides the head -> tail
+    order. Videos in ``missing`` are selected as if present, then dropped (column ``lost``).
     """
     if selection not in ("first", "random"):
         raise MoveError(f"split selection '{selection}' unknown: use 'first' or 'random'")
     classes = sorted(set(train.label) | set(test.label))
-    class_index = {name: i for i, name in enumerate(classes)}
+    class_index = class_indices or {name: i for i, name in enumerate(classes)}
     available = train.label.value_counts().reindex(classes, fill_value=0)
-    order = head_to_tail_order(available)
+    order = class_order or head_to_tail_order(available)
     n_max = min(int(available.max()), max_per_class)
     targets = dict(zip(order, long_tail_counts(len(order), n_max, imbalance_ratio), strict=True))
     rng = np.random.default_rng(seed)
@@ -83,11 +123,14 @@ def build_long_tailed_split(
         if selection == "random":
             rows = rows.iloc[np.sort(rng.choice(len(rows), size=n_keep, replace=False))]
         kept.append(rows.iloc[:n_keep])
-    train_split = pd.concat(kept).assign(split="train")
-    test_split = test.assign(split="test")
+    selected = pd.concat(kept)
+    gone = selected.video_id.isin(missing or set())
+    train_split = selected[~gone].assign(split="train")
+    test_split = test[~test.video_id.isin(missing or set())].assign(split="test")
     split = pd.concat([train_split, test_split], ignore_index=True)
     split["class_index"] = split.label.map(class_index)
     kept_counts = train_split.label.value_counts().reindex(classes, fill_value=0)
+    lost_counts = selected[gone].label.value_counts().reindex(classes, fill_value=0)
     counts = pd.DataFrame(
         {
             "label": order,
@@ -98,7 +141,68 @@ def build_long_tailed_split(
         }
     )
     counts["group"] = [class_group(n, head_min, tail_max) for n in counts["count"]]
+    counts["lost"] = [int(lost_counts[c]) for c in order]
     return split[SPLIT_COLUMNS], counts
+
+
+MISSING_COLUMNS = ["video_id", "label", "split", "reason"]
+
+
+def find_missing(
+    table: pd.DataFrame, have_features: set[str], failures: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Listed videos with no features: ``video_id, label, split, reason`` in list order.
+
+    The reason is the extraction failure logged for the video (e.g. ``file missing``, a decode
+    error) or ``no features`` when the feature file simply lacks it.
+    """
+    absent = table[~table.video_id.isin(have_features)]
+    reasons = {}
+    if failures is not None and len(failures):
+        reasons = dict(zip(failures.video_id.astype(str), failures.reason.astype(str), strict=True))
+    return pd.DataFrame(
+        {
+            "video_id": absent.video_id.tolist(),
+            "label": absent.label.tolist(),
+            "split": absent.split.tolist(),
+            "reason": [reasons.get(v, "no features") for v in absent.video_id],
+        },
+        columns=MISSING_COLUMNS,
+    )
+
+
+def read_failures(path: str | Path | None) -> pd.DataFrame | None:
+    """An extraction failures CSV (``video_id, path, reason``), or None when not given/absent."""
+    if path is None or not Path(path).is_file():
+        return None
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def check_missing_share(missing: pd.DataFrame, n_listed: int, max_share: float, key: str) -> str:
+    """Stop when more than ``max_share`` of the listed videos are missing; else a summary line."""
+    share = len(missing) / max(n_listed, 1)
+    reasons = missing.reason.value_counts()
+    summary = ", ".join(f"{n} {reason}" for reason, n in reasons.head(3).items())
+    if share > max_share:
+        raise MoveError(
+            f"{len(missing)} of {n_listed} listed videos ({share:.1%}) have no file or no features "
+            f"({summary}), more than {key} = {max_share}: fix the video folder or raise {key}"
+        )
+    if len(missing) == 0:
+        return "every listed video has features"
+    return f"{len(missing)} of {n_listed} listed videos ({share:.1%}) have no features ({summary})"
+
+
+def lost_per_class(counts: pd.DataFrame) -> str:
+    """One line naming the classes that lost selected videos: ``label -n`` (most first)."""
+    lost = counts[counts.lost > 0].sort_values(["lost", "rank"], ascending=[False, True])
+    if lost.empty:
+        return "no selected video was lost"
+    shown = ", ".join(f"{r.label} -{r.lost}" for r in lost.head(20).itertuples())
+    more = f" and {len(lost) - 20} more classes" if len(lost) > 20 else ""
+    return (
+        f"{int(lost.lost.sum())} selected train videos lost in {len(lost)} classes: {shown}{more}"
+    )
 
 
 def drop_videos_without_features(

@@ -84,3 +84,50 @@ def test_invalid_imbalance_ratio_is_refused(ir):
 
 def test_imbalance_ratio_one_keeps_everything():
     assert np.all(long_tail_counts(7, 50, 1.0) == 50)
+
+
+@pytest.mark.parametrize("ir", [0.01, 0.1])
+def test_200_classes_by_400_ids_split_is_byte_identical_and_follows_formula(tmp_path, ir):
+    from move.splits import write_csv_atomic
+
+    train, test = authors_like_lists()
+    files = []
+    for run in ("a", "b"):
+        split, counts = build_long_tailed_split(train, test, ir, 400, 300, 40)
+        write_csv_atomic(split, tmp_path / f"{run}.csv")
+        write_csv_atomic(counts, tmp_path / f"{run}.counts.csv")
+        files.append(tmp_path / f"{run}.csv")
+    assert files[0].read_bytes() == files[1].read_bytes()
+    assert (tmp_path / "a.counts.csv").read_bytes() == (tmp_path / "b.counts.csv").read_bytes()
+    written = pd.read_csv(files[0])
+    per_class = written[written.split == "train"].groupby("label").size()
+    expected = [math.floor(400 * ir ** (c / 199)) for c in range(200)]
+    # all classes tie at 400: ties break by name, so rank c is "class c"
+    assert [per_class.get(f"class {c:03d}", 0) for c in range(200)] == expected
+
+
+def test_class_order_file_and_original_indices_are_used(tmp_path):
+    from move.splits import read_class_order
+
+    train, test = authors_like_lists(n_classes=3, per_class=10)
+    names = sorted(set(train.label))
+    indices = {name: 10 + i for i, name in enumerate(names)}
+    (tmp_path / "order.txt").write_text("12\nclass 000\n11\n")  # original indices or names
+    order = read_class_order(tmp_path / "order.txt", names, indices)
+    split, counts = build_long_tailed_split(
+        train, test, 0.1, 10, 8, 2, class_indices=indices, class_order=order
+    )
+    assert counts.label.tolist() == ["class 002", "class 000", "class 001"]
+    assert counts["count"].tolist() == [10, 3, 1]
+    assert set(split.class_index) == {10, 11, 12}
+    (tmp_path / "bad.txt").write_text("12\n12\n11\n")
+    with pytest.raises(MoveError, match="each of the 3 classes once"):
+        read_class_order(tmp_path / "bad.txt", names, indices)
+
+
+def test_missing_videos_are_selected_then_lost_not_refilled():
+    train, test = authors_like_lists(n_classes=2, per_class=10)
+    first_tail = train[train.label == "class 001"].video_id.iloc[0]
+    split, counts = build_long_tailed_split(train, test, 0.1, 10, 8, 2, missing={first_tail})
+    assert counts.set_index("label").loc["class 001", ["count", "lost"]].tolist() == [0, 1]
+    assert first_tail not in set(split.video_id)

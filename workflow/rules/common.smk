@@ -26,7 +26,7 @@ except MoveError as error:
 
 
 wildcard_constraints:
-    dataset="[A-Za-z][A-Za-z0-9]*",
+    dataset="(?!videolt\\b)[A-Za-z][A-Za-z0-9]*",  # VideoLT has its own rules
     backbone="[A-Za-z0-9_]+",
     ir="[0-9]*\\.?[0-9]+",
 
@@ -87,3 +87,69 @@ def table_methods():
     from move.tables import VARIANTS
 
     return config.get("table", {}).get("methods", list(VARIANTS))
+# --- splits from lists (issue 4) ---
+def dataset_list_source(dataset, name):
+    """Param: URL or path of a dataset's list (datasets.<d>.lists.<name>); unset -> one-line error."""
+    source = (config["datasets"][dataset].get("lists") or {}).get(name)
+    if not source:
+        stop(
+            MoveError(
+                f"config key 'datasets.{dataset}.lists.{name}' is not set: give the URL or path "
+                "of the authors' list"
+            )
+        )
+    return source
+
+
+def dataset_list_sha256(dataset, name):
+    """Param: '--sha256 <hex>' when datasets.<d>.lists.sha256.<name> pins the list, else ''."""
+    pinned = ((config["datasets"][dataset].get("lists") or {}).get("sha256") or {}).get(name)
+    return f"--sha256 {pinned}" if pinned else ""
+
+
+def kinetics_annotations(wildcards):
+    """Input: the Kinetics-400 CSV(s) of datasets.<d>.kinetics_annotations; unset -> one-line error."""
+    value = config["datasets"][wildcards.dataset].get("kinetics_annotations")
+    if not value:
+        stop(
+            MoveError(
+                f"config key 'datasets.{wildcards.dataset}.kinetics_annotations' is not set: "
+                "point it at the Kinetics-400 annotation CSV(s)"
+            )
+        )
+    return [value] if isinstance(value, str) else list(value)
+
+
+def max_missing_share(dataset):
+    return config["datasets"][dataset].get("max_missing_share", 0.05)
+
+
+def class_order_option(wildcards):
+    path = config["datasets"][wildcards.dataset].get("class_order")
+    return f"--class-order {path}" if path else ""
+
+
+# --- VideoLT (issue 4) ---
+def videolt_features_dir(wildcards):
+    """Input: the folder of VideoLT's .npy features for a backbone; unset -> one-line error."""
+    folder = (videolt_setting("features", {}) or {}).get(wildcards.backbone)
+    if not folder:
+        stop(
+            MoveError(
+                f"config key 'videolt.features.{wildcards.backbone}' is not set: point it at "
+                "the folder of VideoLT's released .npy features for that backbone"
+            )
+        )
+    return folder
+
+
+def videolt_labels_dir(wildcards):
+    """Input: VideoLT's label folder (train.lst, test.lst, count-labels-train.lst)."""
+    if not videolt_setting("labels", None):
+        stop(MoveError("config key 'videolt.labels' is not set: point it at VideoLT's label folder"))
+    return videolt_setting("labels", None)
+
+
+def videolt_setting(key, default):
+    """A key of the config's videolt section, or its default."""
+    return (config.get("videolt") or {}).get(key, default)

@@ -1,10 +1,70 @@
-# Long-tailed benchmark splits at each imbalance ratio.
+# Long-tailed benchmark splits at each imbalance ratio, the lists they come from, the missing
+# videos, and the table gathering every ratio.
+
+
+rule fetch_list:
+    output:
+        "data/{dataset}/lists/{name}.txt",
+    params:
+        source=lambda wc: dataset_list_source(wc.dataset, wc.name),
+        sha256=lambda wc: dataset_list_sha256(wc.dataset, wc.name),
+    log:
+        "logs/fetch_list/{dataset}_{name}.log",
+    wildcard_constraints:
+        name="train|val",
+    message:
+        "Fetching the {wildcards.name} list of {wildcards.dataset} (sha256 pinned beside it)"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move fetch-list {params.source:q} --out {output} {params.sha256} > {log} 2>&1"
+
+
+rule list_annotations:
+    input:
+        train="data/{dataset}/lists/train.txt",
+        val="data/{dataset}/lists/val.txt",
+        kinetics=kinetics_annotations,
+    output:
+        "data/{dataset}/list_annotations.csv",
+    log:
+        "logs/list_annotations/{dataset}.log",
+    message:
+        "Joining the lists of {wildcards.dataset} with the Kinetics-400 annotations"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move list-annotations --train-list {input.train} --val-list {input.val}"
+        " --kinetics {input.kinetics:q} --out {output} > {log} 2>&1"
+
+
+rule missing:
+    input:
+        annotations=dataset_input("annotations"),
+        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
+        failures=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.failures.csv",
+    output:
+        "splits/{dataset}_missing.csv",
+    params:
+        max_share=lambda wc: max_missing_share(wc.dataset),
+    log:
+        "logs/missing/{dataset}.log",
+    message:
+        "Listing the videos of {wildcards.dataset} that have no file or no features"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move missing --annotations {input.annotations:q} --features {input.features}"
+        " --failures {input.failures} --max-missing-share {params.max_share}"
+        " --share-key datasets.{wildcards.dataset}.max_missing_share --out {output} > {log} 2>&1"
 
 
 rule split:
     input:
         annotations=dataset_input("annotations"),
         features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
+        failures=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.failures.csv",
+        missing="splits/{dataset}_missing.csv",
     output:
         split="splits/{dataset}_ir{ir}.csv",
         class_counts="splits/{dataset}_ir{ir}.class_counts.csv",
@@ -13,6 +73,8 @@ rule split:
         groups=groups,
         selection=config["split"]["selection"],
         seed=config["seed"],
+        max_share=lambda wc: max_missing_share(wc.dataset),
+        class_order=class_order_option,
     log:
         "logs/split/{dataset}_ir{ir}.log",
     threads: 1
@@ -24,7 +86,26 @@ rule split:
         "../../envs/move.yaml"
     shell:
         "python -m move split --annotations {input.annotations:q} --features {input.features}"
-        " --ir {wildcards.ir} --max-per-class {params.max_per_class}"
+        " --failures {input.failures} --ir {wildcards.ir} --max-per-class {params.max_per_class}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
-        " --selection {params.selection} --seed {params.seed}"
+        " --selection {params.selection} --seed {params.seed} {params.class_order}"
+        " --max-missing-share {params.max_share} --share-key datasets.{wildcards.dataset}.max_missing_share"
         " --out {output.split} --class-counts {output.class_counts} > {log} 2>&1"
+
+
+rule imbalance_table:
+    input:
+        lambda wc: [
+            f"results/{wc.dataset}_ir{ir}.json"
+            for ir in config["datasets"][wc.dataset]["imbalance_ratios"]
+        ],
+    output:
+        "results/{dataset}_all.md",
+    log:
+        "logs/imbalance_table/{dataset}.log",
+    message:
+        "Gathering the results of {wildcards.dataset} at every imbalance ratio"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move imbalance-table {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,259 @@
+"""Stage 0 for Imbalanced-MiniKinetics200: the authors' lists joined with Kinetics-400 annotations.
+
+Reads the authors' train/val lists (``<youtube_id>_<start:06d>_<end:06d> <class_index>`` per line)
+and the Kinetics-400 annotation CSVs (``label,youtube_id,time_start,time_end,split[,is_cc]``);
+writes ``data/<dataset>/list_annotations.csv`` (Kinetics columns plus ``video_id`` and the
+authors' ``class_index``, in list order) that extraction and splitting read. Also fetches list
+files once from a URL or path, recording their sha256 in ``<list>.sha256`` and refusing a list
+whose content later differs, and finds video files of any common Kinetics layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from move.errors import MoveError
+from move.video import VIDEO_EXTENSIONS, kinetics_video_id
+
+KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
+LIST_ANNOTATION_COLUMNS = [
+    "label",
+    "youtube_id",
+    "time_start",
+    "time_end",
+    "split",
+    "video_id",
+    "class_index",
+]
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_path(path: str | Path) -> Path:
+    """Where the sha256 of a fetched list is recorded: ``<list>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def is_url(source: str) -> bool:
+    """True for ``http(s)://``, ``ftp://`` and ``file://`` sources."""
+    return urllib.parse.urlparse(str(source)).scheme in ("http", "https", "ftp", "file")
+
+
+def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None) -> str:
+    """Copy a list from a URL or local path to ``out`` once, pinned by its sha256.
+
+    The first fetch records the sha256 in ``<out>.sha256``; a later fetch (e.g. after the URL was
+    changed in config) whose content differs from the record, or from ``expected_sha256``, is
+    refused and leaves the existing copy untouched. Returns the sha256.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".download.tmp")
+    try:
+        if is_url(source):
+            with urllib.request.urlopen(source, timeout=60) as response, open(tmp, "wb") as sink:
+                shutil.copyfileobj(response, sink)
+        else:
+            if not Path(source).is_file():
+                raise MoveError(f"list file {source} not found: check the path in config")
+            shutil.copyfile(source, tmp)
+    except MoveError:
+        raise
+    except Exception as error:  # urllib raises many kinds; one line names the URL
+        tmp.unlink(missing_ok=True)
+        raise MoveError(f"cannot download list {source}: {error}") from None
+    digest = sha256_of(tmp)
+    record = record_path(out)
+    pinned = record.read_text().split()[0] if record.is_file() else None
+    for name, want in (
+        ("recorded in " + str(record), pinned),
+        ("expected in config", expected_sha256),
+    ):
+        if want and want.lower() != digest:
+            tmp.unlink(missing_ok=True)
+            raise MoveError(
+                f"list {source} changed: sha256 {digest} differs from {want} {name}; "
+                "check the source, or delete the record to accept the new list"
+            )
+    os.replace(tmp, out)
+    if pinned is None:
+        record.write_text(f"{digest}  {out.name}\n")
+    return digest
+
+
+def verify_list(path: str | Path) -> None:
+    """Refuse a fetched list whose bytes no longer match its recorded sha256 (edited by hand?)."""
+    record = record_path(path)
+    if record.is_file():
+        want = record.read_text().split()[0]
+        have = sha256_of(path)
+        if have != want:
+            raise MoveError(
+                f"list {path} changed since it was fetched (sha256 {have}, recorded {want} in "
+                f"{record}): delete both files and fetch again"
+            )
+
+
+def read_authors_list(path: str | Path) -> pd.DataFrame:
+    """An authors' list as ``video_id, class_index`` in file order; bad lines name their number."""
+    path = Path(path)
+    if not path.is_file():
+        raise MoveError(f"list file {path} not found: fetch it first (move fetch-list)")
+    verify_list(path)
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise MoveError(
+                f"{path} line {number}: expected '<video_id> <class_index>', got {line.strip()!r}"
+            )
+        rows.append((parts[0], int(parts[1])))
+    if not rows:
+        raise MoveError(f"list file {path} is empty")
+    table = pd.DataFrame(rows, columns=["video_id", "class_index"])
+    duplicated = table.video_id[table.video_id.duplicated()]
+    if len(duplicated):
+        raise MoveError(f"{path}: video id {duplicated.iloc[0]} is listed twice")
+    return table
+
+
+def parse_kinetics_id(video_id: str) -> tuple[str, int, int]:
+    """``<youtube_id>_<start:06d>_<end:06d>`` -> (youtube_id, start, end); YouTube ids may hold '_'."""
+    match = KINETICS_ID.match(video_id)
+    if match is None:
+        raise MoveError(
+            f"video id {video_id!r} is not '<youtube_id>_<start:06d>_<end:06d>' as in Kinetics lists"
+        )
+    return match["youtube_id"], int(match["start"]), int(match["end"])
+
+
+def read_kinetics_annotations(paths: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """Kinetics-400 CSVs concatenated, with ``video_id``; refuses missing files or columns."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    tables = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise MoveError(
+                f"Kinetics annotations {path} not found: check 'kinetics_annotations' in config"
+            )
+        table = pd.read_csv(path, dtype={"youtube_id": str, "label": str})
+        missing = [c for c in ("label", "youtube_id", "time_start", "time_end") if c not in table]
+        if missing:
+            raise MoveError(
+                f"Kinetics annotations {path} lack column(s) {', '.join(missing)}: "
+                "expected label,youtube_id,time_start,time_end,split"
+            )
+        tables.append(table)
+    if not tables:
+        raise MoveError("no Kinetics annotation CSV given: set 'kinetics_annotations' in config")
+    table = pd.concat(tables, ignore_index=True)
+    table["video_id"] = [
+        kinetics_video_id(y, s, e)
+        for y, s, e in zip(table.youtube_id, table.time_start, table.time_end, strict=True)
+    ]
+    return table
+
+
+def class_names(lists: pd.DataFrame, kinetics: pd.DataFrame) -> dict[int, str]:
+    """Class index -> Kinetics class name, from the list ids found in the Kinetics CSVs.
+
+    Each index takes the most frequent label among its videos (matched by full id, else by
+    YouTube id). Refuses an index with no match or two indices with one name; warns when the
+    indices are not the alphabetical order of the names (the authors' convention).
+    """
+    by_id = dict(zip(kinetics.video_id, kinetics.label, strict=True))
+    by_youtube = dict(zip(kinetics.youtube_id, kinetics.label, strict=True))
+    labels = [
+        by_id.get(v, by_youtube.get(KINETICS_ID.sub(r"\g<youtube_id>", v))) for v in lists.video_id
+    ]
+    matched = pd.DataFrame({"class_index": lists.class_index, "label": labels}).dropna()
+    names = {}
+    for index, group in matched.groupby("class_index", sort=True):
+        names[int(index)] = group.label.value_counts().sort_index().idxmax()
+    unnamed = sorted(set(lists.class_index) - set(names))
+    if unnamed:
+        raise MoveError(
+            f"class index(es) {', '.join(map(str, unnamed[:10]))} have no video in the Kinetics "
+            "annotations: check 'kinetics_annotations' (give the train and validate CSVs)"
+        )
+    seen: dict[str, int] = {}
+    for index, name in names.items():
+        if name in seen:
+            raise MoveError(
+                f"class indices {seen[name]} and {index} both map to '{name}': the lists do not "
+                "match these Kinetics annotations"
+            )
+        seen[name] = index
+    if [names[i] for i in sorted(names)] != sorted(names.values()):
+        print(
+            "warning: class indices are not in alphabetical order of the class names "
+            "(expected for the authors' lists); using the lists' indices as given",
+            file=sys.stderr,
+        )
+    return names
+
+
+def list_annotations(
+    train_list: str | Path, val_list: str | Path, kinetics_csvs: Iterable[str | Path]
+) -> pd.DataFrame:
+    """The MiniKinetics annotations: train list then val list rows, in list order."""
+    train = read_authors_list(train_list).assign(split="train")
+    val = read_authors_list(val_list).assign(split="val")
+    lists = pd.concat([train, val], ignore_index=True)
+    both = lists.video_id[lists.video_id.duplicated()]
+    if len(both):
+        raise MoveError(f"video id {both.iloc[0]} is in both {train_list} and {val_list}")
+    names = class_names(lists, read_kinetics_annotations(kinetics_csvs))
+    parsed = [parse_kinetics_id(v) for v in lists.video_id]
+    lists["youtube_id"] = [p[0] for p in parsed]
+    lists["time_start"] = [p[1] for p in parsed]
+    lists["time_end"] = [p[2] for p in parsed]
+    lists["label"] = lists.class_index.map(names)
+    return lists[LIST_ANNOTATION_COLUMNS]
+
+
+def find_video_files(video_ids: Iterable[str], root: str | Path) -> dict[str, Path]:
+    """Video id -> file under ``root`` in any common Kinetics layout, for the ids that have one.
+
+    Matches ``<split>/<label>/<id>.<ext>``, ``<label>/<id>.<ext>`` and flat folders by file stem,
+    and falls back to files named by the bare YouTube id (``<youtube_id>.<ext>``). Extensions are
+    those of ``move.video.VIDEO_EXTENSIONS``, any case. A stem found twice keeps the first path
+    in sorted order.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MoveError(f"video folder {root} not found: check the dataset's 'videos' in config")
+    stems: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+            stems.setdefault(path.stem, path)
+    found = {}
+    for video_id in video_ids:
+        path = stems.get(video_id)
+        if path is None:
+            match = KINETICS_ID.match(video_id)
+            path = stems.get(match["youtube_id"]) if match else None
+        if path is not None:
+            found[video_id] = path
+    return found

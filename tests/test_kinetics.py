@@ -1,0 +1,163 @@
+"""MiniKinetics from lists: fetching with sha256 pinning, joining with Kinetics CSVs, missing videos."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from move.errors import MoveError
+from move.kinetics import fetch_list, find_video_files, list_annotations, parse_kinetics_id
+
+NAMES = ["abseiling", "bowling", "cooking egg"]
+
+
+def kinetics_id(c: int, i: int) -> str:
+    return f"y_{c}x{i:02d}_{i:06d}_{i + 10:06d}"
+
+
+def write_inputs(tmp_path, per_class=(6, 4, 2), n_val=2):
+    """Authors-format lists (<id> <class_index>) and a Kinetics CSV naming their classes."""
+    train = [
+        (kinetics_id(c, i), c) for i in range(max(per_class)) for c in range(3) if i < per_class[c]
+    ]
+    val = [(kinetics_id(c, 50 + i), c) for c in range(3) for i in range(n_val)]
+    (tmp_path / "train.txt").write_text("".join(f"{v} {c}\n" for v, c in train))
+    (tmp_path / "val.txt").write_text("".join(f"{v} {c}\n" for v, c in val))
+    rows = [
+        (NAMES[c], v.rsplit("_", 2)[0], int(v.rsplit("_", 2)[1]), int(v.rsplit("_", 2)[2]), s)
+        for s, rows in (("train", train), ("val", val))
+        for v, c in rows
+    ]
+    csv = tmp_path / "kinetics_train.csv"
+    pd.DataFrame(rows, columns=["label", "youtube_id", "time_start", "time_end", "split"]).to_csv(
+        csv, index=False
+    )
+    return tmp_path / "train.txt", tmp_path / "val.txt", csv, train, val
+
+
+def test_parse_kinetics_id_keeps_underscores_in_youtube_id():
+    assert parse_kinetics_id("a_b-c_000012_000022") == ("a_b-c", 12, 22)
+    with pytest.raises(MoveError, match="youtube_id"):
+        parse_kinetics_id("no-times")
+
+
+def test_list_annotations_keep_list_order_and_authors_indices(tmp_path):
+    train_list, val_list, csv, train, val = write_inputs(tmp_path)
+    table = list_annotations(train_list, val_list, [csv])
+    assert table.video_id.tolist() == [v for v, _ in train] + [v for v, _ in val]
+    assert table.class_index.tolist() == [c for _, c in train] + [c for _, c in val]
+    assert (table.label == table.class_index.map(dict(enumerate(NAMES)))).all()
+    assert set(table.split) == {"train", "val"}
+
+
+def test_bad_list_line_names_file_and_line(tmp_path):
+    (tmp_path / "bad.txt").write_text("a_000001_000002 0\nbroken line here\n")
+    (tmp_path / "val.txt").write_text("b_000001_000002 0\n")
+    with pytest.raises(MoveError, match="bad.txt line 2"):
+        list_annotations(tmp_path / "bad.txt", tmp_path / "val.txt", [tmp_path / "x.csv"])
+
+
+def test_fetch_list_pins_sha256_and_refuses_a_changed_file(tmp_path):
+    source = tmp_path / "remote.txt"
+    source.write_text("a_000001_000002 0\n")
+    out = tmp_path / "lists" / "train.txt"
+    digest = fetch_list(source.as_uri(), out)  # file:// URL
+    assert out.read_text() == source.read_text()
+    assert (tmp_path / "lists" / "train.txt.sha256").read_text().split()[0] == digest
+    assert fetch_list(str(source), out) == digest  # same content again: accepted
+    source.write_text("a_000001_000002 1\n")
+    with pytest.raises(MoveError, match="changed"):
+        fetch_list(source.as_uri(), out)
+    assert out.read_text() == "a_000001_000002 0\n"  # the pinned copy is untouched
+    with pytest.raises(MoveError, match="differs"):
+        fetch_list(str(source), tmp_path / "other.txt", expected_sha256=digest)
+
+
+def test_edited_list_is_refused_when_read(tmp_path):
+    train_list, val_list, csv, _, _ = write_inputs(tmp_path)
+    fetched = tmp_path / "lists" / "train.txt"
+    fetch_list(str(train_list), fetched)
+    fetched.write_text(fetched.read_text() + "extra_000001_000002 0\n")
+    with pytest.raises(MoveError, match="changed since it was fetched"):
+        list_annotations(fetched, val_list, [csv])
+
+
+def test_find_video_files_in_common_layouts(tmp_path):
+    ids = [kinetics_id(0, 1), kinetics_id(1, 2), kinetics_id(2, 3), kinetics_id(0, 4)]
+    (tmp_path / "train" / "abseiling").mkdir(parents=True)
+    (tmp_path / "train" / "abseiling" / f"{ids[0]}.mp4").write_bytes(b"x")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / f"{ids[1]}.MKV").write_bytes(b"x")
+    (tmp_path / "flat" / f"{ids[2].rsplit('_', 2)[0]}.webm").write_bytes(b"x")  # bare YouTube id
+    found = find_video_files(ids, tmp_path)
+    assert set(found) == set(ids[:3])
+    assert found[ids[1]].suffix == ".MKV"
+
+
+def test_split_cli_lists_missing_and_stops_over_threshold(tmp_path):
+    from tests.conftest import write_feature_file
+
+    train_list, val_list, csv, train, val = write_inputs(tmp_path, per_class=(6, 6, 6))
+    table = list_annotations(train_list, val_list, [csv])
+    annotations = tmp_path / "ann.csv"
+    table.to_csv(annotations, index=False)
+    lost = {kinetics_id(2, 0), kinetics_id(2, 1)}  # the first two of class 2: selected, then lost
+    labels = {v: n for v, n in zip(table.video_id, table.label, strict=True) if v not in lost}
+    features = write_feature_file(tmp_path / "f.h5", labels)
+    pd.DataFrame(
+        [(kinetics_id(2, 0), "", "file missing")], columns=["video_id", "path", "reason"]
+    ).to_csv(tmp_path / "failures.csv", index=False)
+    base = [sys.executable, "-m", "move.cli"]
+    common = ["--annotations", str(annotations), "--features", str(features)]
+    missing = subprocess.run(
+        base
+        + [
+            "missing",
+            *common,
+            "--failures",
+            str(tmp_path / "failures.csv"),
+            "--out",
+            str(tmp_path / "missing.csv"),
+            "--max-missing-share",
+            "0.1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 0, missing.stderr
+    listed = pd.read_csv(tmp_path / "missing.csv")
+    assert set(listed.video_id) == lost
+    assert set(listed.reason) == {"file missing", "no features"}
+    args = [
+        "split",
+        *common,
+        "--ir",
+        "1",
+        "--max-per-class",
+        "6",
+        "--head-min",
+        "5",
+        "--tail-max",
+        "1",
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--class-counts",
+        str(tmp_path / "c.csv"),
+    ]
+    ok = subprocess.run(
+        base + args + ["--max-missing-share", "0.1"], capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "2 selected train videos lost in 1 classes: cooking egg -2" in ok.stderr
+    counts = pd.read_csv(tmp_path / "c.csv")
+    assert counts.set_index("label").loc["cooking egg", ["count", "lost"]].tolist() == [4, 2]
+    stop = subprocess.run(
+        base
+        + args
+        + ["--max-missing-share", "0.05", "--share-key", "datasets.mk.max_missing_share"],
+        capture_output=True,
+        text=True,
+    )
+    assert stop.returncode == 1
+    assert stop.stderr.count("\n") == 1 and "datasets.mk.max_missing_share" in stop.stderr

@@ -1,0 +1,177 @@
+"""VideoLT input: a miniature release (per-video .npy, multi-label lists) converted and trained."""
+
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from move.errors import MoveError
+from move.features import open_feature_file, read_video_features
+from move.videolt import convert_videolt, read_videolt_list
+
+N_CLASSES, DIM = 4, 16
+
+
+def make_release(root, n_train=24, n_test=8, missing=()):
+    """features/<id>.npy with class-dependent features + labels/ lists, some videos multi-label."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(N_CLASSES, DIM)) * 3
+    (root / "feats" / "sub").mkdir(parents=True)
+    (root / "labels").mkdir()
+    lines = {"train": [], "test": []}
+    counts = np.zeros(N_CLASSES, dtype=int)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for i in range(n):
+            classes = [i % N_CLASSES] + ([(i + 1) % N_CLASSES] if i % 3 == 0 else [])
+            video_id = f"{split}{i:03d}"
+            lines[split].append(f"{video_id} {','.join(map(str, classes))}")
+            if split == "train":
+                counts[classes] += 1
+            if video_id in missing:
+                continue
+            frames = 5 + i % 4  # a different number of frames per video, as released
+            x = centres[classes].mean(0) + rng.normal(size=(frames, DIM))
+            folder = root / "feats" / ("sub" if i % 2 else "")
+            np.save(folder / f"{video_id}.npy", x.astype(np.float32))
+    for split, rows in lines.items():
+        (root / "labels" / f"{split}.lst").write_text("\n".join(rows) + "\n")
+    (root / "labels" / "count-labels-train.lst").write_text(
+        "".join(f"{c} {n}\n" for c, n in enumerate(counts))
+    )
+    return root
+
+
+def test_conversion_keeps_features_labels_and_multi_label_split(tmp_path):
+    root = make_release(tmp_path, missing={"train005"})
+    assert read_videolt_list(root / "labels" / "train.lst").classes.iloc[0] == [0, 1]
+    out, split_path = tmp_path / "f" / "resnet50.h5", tmp_path / "s.csv"
+    counts = convert_videolt(
+        root / "feats",
+        root / "labels",
+        out,
+        split_path,
+        "resnet50",
+        max_missing_share=0.1,
+        progress=False,
+    )
+    assert counts == {"converted": 31, "missing": 1}
+    with open_feature_file(out) as handle:
+        stored = read_video_features(handle, "train003")
+        assert handle.attrs["backbone"] == "resnet50" and handle.attrs["frames"] == 0
+        assert handle["videos"]["train003"].attrs["label"] == "0;3"
+        assert handle["videos"]["train003"].chunks is not None
+    source = np.load(root / "feats" / "sub" / "train003.npy")
+    np.testing.assert_allclose(stored, source, atol=1e-2)  # float16 storage
+    split = pd.read_csv(split_path, dtype=str)
+    assert split.set_index("video_id").loc["train000", "class_index"] == "0;1"
+    assert "train005" not in set(split.video_id)
+    failures = pd.read_csv(out.with_suffix(".failures.csv"))
+    assert failures.video_id.tolist() == ["train005"]
+
+
+def test_too_many_missing_features_stop(tmp_path):
+    root = make_release(tmp_path, missing={"train001", "train002", "test001"})
+    with pytest.raises(MoveError, match="videolt.max_missing_share"):
+        convert_videolt(
+            root / "feats",
+            root / "labels",
+            tmp_path / "o.h5",
+            tmp_path / "s.csv",
+            "resnet50",
+            max_missing_share=0.05,
+            progress=False,
+        )
+
+
+def test_interrupted_conversion_resumes(tmp_path):
+    root = make_release(tmp_path)
+    out = tmp_path / "o.h5"
+    convert_videolt(
+        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_r50", progress=False
+    )
+    reference = {k: v[:] for k, v in h5py.File(out, "r")["videos"].items()}
+    out.rename(tmp_path / "o.h5.tmp")  # as if killed before the rename, with all videos in
+    with h5py.File(tmp_path / "o.h5.tmp", "a") as handle:
+        handle.attrs["complete"] = False
+        del handle["videos"]["test007"]
+    convert_videolt(
+        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_r50", progress=False
+    )
+    with h5py.File(out, "r") as handle:
+        assert set(handle["videos"]) == set(reference)
+        np.testing.assert_array_equal(handle["videos"]["test007"][:], reference["test007"])
+
+
+@pytest.mark.slow
+def test_convert_and_train_with_videolt_thresholds(tmp_path):
+    root = make_release(tmp_path)
+    base = [sys.executable, "-m", "move.cli"]
+    out, split = tmp_path / "resnet50.h5", tmp_path / "split.csv"
+    convert = subprocess.run(
+        base
+        + [
+            "videolt-convert",
+            "--features-dir",
+            str(root / "feats"),
+            "--labels",
+            str(root / "labels"),
+            "--backbone",
+            "resnet50",
+            "--out",
+            str(out),
+            "--split-out",
+            str(split),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert convert.returncode == 0, convert.stderr
+    settings = {
+        "epochs": 3,
+        "batch_size": 8,
+        "frames_train": 4,
+        "frames_test": 8,
+        "eval_every": 3,
+        "clusters": 4,
+        "d_k": 8,
+        "d_v": 8,
+        "hidden_dim": 32,
+        "codebook_dim": 16,
+        "lr": 0.001,
+        "feature_dim": DIM,
+        "device": "cpu",
+    }
+    result = tmp_path / "videolt_resnet50.json"
+    run = subprocess.run(
+        base
+        + [
+            "train",
+            "--features",
+            str(out),
+            "--split",
+            str(split),
+            "--out",
+            str(result),
+            "--settings",
+            json.dumps(settings),
+            "--head-min",
+            "9",
+            "--tail-max",
+            "8",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    results = json.loads(result.read_text())
+    assert results["n_classes"] == N_CLASSES and results["n_test"] == 8
+    assert results["groups"] == {"head_min": 9, "tail_max": 8}
+    assert 0 <= results["final"]["mAP"] <= 1
+    per_class = pd.read_csv(tmp_path / "videolt_resnet50.per_class.csv")
+    assert per_class.train_count.tolist() == [8, 8, 8, 8]  # multi-label counts: 6 + 2 each

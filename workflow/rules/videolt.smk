@@ -1,0 +1,55 @@
+# VideoLT: the released per-video features converted once to HDF5, then MOVE trained on them.
+
+
+rule videolt_features:
+    input:
+        features=videolt_features_dir,
+        labels=videolt_labels_dir,
+    output:
+        features="features/videolt/{backbone}.h5",
+        failures="features/videolt/{backbone}.failures.csv",
+        split="splits/videolt_{backbone}.csv",
+    params:
+        test_list=videolt_setting("test_list", "test"),
+        dtype=videolt_setting("dtype", "float16"),
+        max_share=videolt_setting("max_missing_share", 0.05),
+    log:
+        "logs/videolt_features/{backbone}.log",
+    message:
+        "Converting VideoLT's {wildcards.backbone} features to HDF5"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move videolt-convert --features-dir {input.features:q} --labels {input.labels:q}"
+        " --backbone {wildcards.backbone} --out {output.features} --split-out {output.split}"
+        " --test-list {params.test_list} --dtype {params.dtype}"
+        " --max-missing-share {params.max_share} > {log} 2>&1"
+
+
+rule videolt_train:
+    input:
+        features="features/videolt/{backbone}.h5",
+        split="splits/videolt_{backbone}.csv",
+    output:
+        results="results/videolt_{backbone}.json",
+        per_class="results/videolt_{backbone}.per_class.csv",
+        checkpoint="results/videolt_{backbone}.pt",
+    params:
+        settings=lambda wc: json.dumps(
+            {**config["train"], **(videolt_setting("train", {}) or {})}
+        ),
+        groups=videolt_setting("groups", {"head_min": 501, "tail_max": 99}),
+        seed=config["seed"],
+    log:
+        "logs/videolt_train/{backbone}.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+    message:
+        "Training on VideoLT {wildcards.backbone} features"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move train --features {input.features} --split {input.split} --out {output.results}"
+        " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
+        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]} > {log} 2>&1"
