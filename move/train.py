@@ -198,6 +198,19 @@ def load_problem(
     return Problem(n_classes, labels, counts, groups, train, test)
 
 
+def with_feature_dim_of(features: str | Path, settings: TrainSettings) -> TrainSettings:
+    """``settings`` with the model's input size set to the feature file's ``feature_dim``.
+
+    The file is the truth (2048 for our backbones, other sizes for synthetic or converted
+    features), so configs need not repeat it.
+    """
+    with open_feature_file(features) as handle:
+        dim = int(handle.attrs.get("feature_dim", settings.model.feature_dim))
+    if dim == settings.model.feature_dim:
+        return settings
+    return dataclasses.replace(settings, model=dataclasses.replace(settings.model, feature_dim=dim))
+
+
 @dataclass
 class LossContext:
     """What the objectives need besides a batch: class statistics, the epoch, the RNG."""
@@ -456,6 +469,7 @@ def train(
     """
     features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
     problem = load_problem(split, features, head_min, tail_max)
+    settings = with_feature_dim_of(features, settings)
     device = resolve_device(settings.device)
     torch.manual_seed(settings.seed)
     model = VideoClassifier(problem.n_classes, settings.model).to(device)

@@ -173,3 +173,12 @@ def test_feature_hash_cache_follows_the_file(tmp_path):
     assert (tmp_path / "f.bin.sha256").is_file()
     path.write_bytes(b"abcd")  # size changes -> recomputed
     assert cached_sha256(path) == hashlib.sha256(b"abcd").hexdigest()
+
+
+def test_model_input_size_comes_from_the_feature_file(synthetic, tmp_path):
+    """Settings left at the 2048-d default still train on 16-d features; evaluate agrees."""
+    settings = {key: value for key, value in TINY.items() if key != "feature_dim"}
+    results = _run(synthetic, tmp_path, "dim", **settings)
+    assert results["settings"]["model"]["feature_dim"] == 16
+    reloaded = summary(evaluate_checkpoint(tmp_path / "dim.pt", *synthetic, device="cpu"))
+    assert reloaded["mAP"] == results["final"]["mAP"]
