@@ -70,3 +70,145 @@ def test_missing_inputs_name_the_path(tmp_path):
     (tmp_path / "a.csv").write_text("label,youtube_id\nx,y\n")
     with pytest.raises(MoveError, match="lacks column"):
         list_videos(tmp_path / "a.csv", tmp_path / "v")
+
+
+def read_all(path) -> tuple[dict, dict]:
+    """File attributes and {video_id: (features, label, n_frames)} of a feature file."""
+    with open_feature_file(path) as handle:
+        attrs = {k: np.asarray(v).tolist() for k, v in handle.attrs.items()}
+        videos = {
+            v: (
+                handle["videos"][v][()],
+                handle["videos"][v].attrs["label"],
+                handle["videos"][v].attrs["n_frames"],
+            )
+            for v in video_ids(handle)
+        }
+    return attrs, videos
+
+
+def assert_same_features(a, b):
+    attrs_a, videos_a = read_all(a)
+    attrs_b, videos_b = read_all(b)
+    assert attrs_a == attrs_b
+    assert videos_a.keys() == videos_b.keys() and videos_a
+    for video_id, (features, label, n_frames) in videos_a.items():
+        np.testing.assert_array_equal(features, videos_b[video_id][0])
+        assert (label, n_frames) == videos_b[video_id][1:]
+
+
+@pytest.fixture(scope="module")
+def broken_videos(tiny_videos, tmp_path_factory):
+    """Ten videos of the tiny demo: one corrupt, one empty (0 bytes), one missing."""
+    root = tmp_path_factory.mktemp("broken") / "videos"
+    shutil.copytree(tiny_videos / "videos", root)
+    videos = list_videos(tiny_videos / "annotations.csv", root).iloc[:10]
+    (root / videos.label.iloc[2] / f"{videos.video_id.iloc[2]}.mp4").write_bytes(b"\x00" * 300)
+    (root / videos.label.iloc[5] / f"{videos.video_id.iloc[5]}.mp4").write_bytes(b"")
+    (root / videos.label.iloc[7] / f"{videos.video_id.iloc[7]}.mp4").unlink()
+    return list_videos(tiny_videos / "annotations.csv", root).iloc[:10].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(broken_videos, tmp_path_factory):
+    """An uninterrupted single run over ``broken_videos``."""
+    out = tmp_path_factory.mktemp("reference") / "resnet50.h5"
+    counts = extract_features(
+        broken_videos, out, out.with_suffix(".failures.csv"), SETTINGS, progress=False
+    )
+    assert counts == {"extracted": 7, "failed": 3}
+    return out
+
+
+def test_empty_corrupt_missing_videos_are_logged_and_skipped(broken_videos, reference):
+    failed = pd.read_csv(reference.with_suffix(".failures.csv")).set_index("video_id").reason
+    ids = broken_videos.video_id
+    assert failed[ids[5]] == "empty file (0 bytes)"
+    assert failed[ids[7]] == "file missing"
+    assert failed[ids[2]].startswith("cannot decode")
+    assert len(read_all(reference)[1]) == 7
+
+
+def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_path, monkeypatch):
+    import move.extract
+
+    real_embed, calls = move.extract.embed_frames, []
+
+    def crash_on_fifth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("killed")
+        return real_embed(*args, **kwargs)
+
+    out = tmp_path / "resnet50.h5"
+    monkeypatch.setattr(move.extract, "embed_frames", crash_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(
+            broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
+        )
+    assert not out.exists()  # nothing that looks finished
+    chunks = sorted((tmp_path / "resnet50.h5.partial").glob("chunk-*.h5"))
+    # Crash on video 6 (the 5th decodable one): videos 0-5 (2 failures) are safe in 3 chunks.
+    assert len(chunks) == 3
+    (chunks[-1].parent / "chunk-000099.h5").write_bytes(b"truncated")  # a damaged chunk
+
+    calls.clear()
+    monkeypatch.setattr(move.extract, "embed_frames", real_embed)
+    with pytest.warns(UserWarning, match="discarding .*chunk-000099"):
+        counts = extract_features(
+            broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
+        )
+    assert counts == {"extracted": 7, "failed": 3}
+    assert_same_features(out, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "f.csv"), pd.read_csv(reference.with_suffix(".failures.csv"))
+    )
+    assert not (tmp_path / "resnet50.h5.partial").exists()
+
+
+def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, monkeypatch):
+    import move.extract
+
+    extract_features(broken_videos.iloc[:4], tmp_path / "a.h5", tmp_path / "a.csv", SETTINGS, False)
+    # Leave a finished chunk of 4 videos as if the run had stopped; the rerun must not redo them.
+    partial = tmp_path / "b.h5.partial"
+    partial.mkdir()
+    shutil.copy(tmp_path / "a.h5", partial / "chunk-000000.h5")
+    with h5py.File(partial / "chunk-000000.h5", "a") as handle:
+        handle.attrs["failures"] = "[]"
+    seen = []
+    real = move.extract.embed_frames
+    monkeypatch.setattr(
+        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
+    )
+    counts = extract_features(broken_videos, tmp_path / "b.h5", tmp_path / "b.csv", SETTINGS, False)
+    assert counts["extracted"] == 7 and len(seen) == 7 - 3  # 3 of the first 4 decode fine
+
+
+def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_path):
+    import subprocess
+    import sys
+
+    from move.extract import merge_feature_files, select_shard
+
+    parts = [select_shard(broken_videos, i, 3) for i in range(3)]
+    assert sorted(sum((list(p.video_id) for p in parts), [])) == sorted(broken_videos.video_id)
+    files = []
+    for i, part in enumerate(parts):
+        path = tmp_path / f"resnet50.shard{i}of3.h5"
+        extract_features(part, path, path.with_suffix(".failures.csv"), SETTINGS, progress=False)
+        files.append(str(path))
+    merged = tmp_path / "resnet50.h5"
+    result = subprocess.run(
+        [sys.executable, "-m", "move.cli", "merge-features", *files, "--out", str(merged)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_same_features(merged, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "resnet50.failures.csv"),
+        pd.read_csv(reference.with_suffix(".failures.csv")),
+    )
+    with pytest.raises(MoveError, match="two parts"):
+        merge_feature_files([files[0], files[0]], tmp_path / "dup.h5")
