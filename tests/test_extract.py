@@ -106,7 +106,9 @@ def broken_videos(tiny_videos, tmp_path_factory):
     (root / videos.label.iloc[2] / f"{videos.video_id.iloc[2]}.mp4").write_bytes(b"\x00" * 300)
     (root / videos.label.iloc[5] / f"{videos.video_id.iloc[5]}.mp4").write_bytes(b"")
     (root / videos.label.iloc[7] / f"{videos.video_id.iloc[7]}.mp4").unlink()
-    return list_videos(tiny_videos / "annotations.csv", root).iloc[:10].reset_index(drop=True)
+    videos = list_videos(tiny_videos / "annotations.csv", root).iloc[:10].reset_index(drop=True)
+    videos.attrs.update(annotations=str(tiny_videos / "annotations.csv"), root=str(root))
+    return videos
 
 
 @pytest.fixture(scope="module")
@@ -194,10 +196,33 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
     parts = [select_shard(broken_videos, i, 3) for i in range(3)]
     assert sorted(sum((list(p.video_id) for p in parts), [])) == sorted(broken_videos.video_id)
     files = []
-    for i, part in enumerate(parts):
+    for i, part in enumerate(parts[1:], start=1):
         path = tmp_path / f"resnet50.shard{i}of3.h5"
         extract_features(part, path, path.with_suffix(".failures.csv"), SETTINGS, progress=False)
         files.append(str(path))
+    # Shard 0 through the CLI, on the whole list: --shard picks the same videos.
+    annotations = tmp_path / "annotations.csv"
+    table = pd.read_csv(broken_videos.attrs["annotations"], dtype=str)
+    table.iloc[:10].to_csv(annotations, index=False)
+    shard0 = tmp_path / "resnet50.shard0of3.h5"
+    cli = [sys.executable, "-m", "move.cli", "extract", "--quiet", "--shard", "0/3"]
+    options = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
+    result = subprocess.run(
+        [
+            *cli,
+            *options,
+            "--annotations",
+            str(annotations),
+            "--videos",
+            broken_videos.attrs["root"],
+            "--out",
+            str(shard0),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    files.insert(0, str(shard0))
     merged = tmp_path / "resnet50.h5"
     result = subprocess.run(
         [sys.executable, "-m", "move.cli", "merge-features", *files, "--out", str(merged)],
