@@ -200,10 +200,11 @@ def _same_attrs(stored: dict, wanted: dict) -> bool:
     return all(np.array_equal(np.asarray(stored.get(k)), np.asarray(v)) for k, v in wanted.items())
 
 
-def _load_chunks(partial: Path, attrs: dict) -> tuple[list[Path], set[str]]:
+def _load_chunks(partial: Path, attrs: dict, wanted: set[str]) -> tuple[list[Path], set[str]]:
     """Finished chunk files of an interrupted run and the video ids they hold.
 
-    A chunk that is unreadable or was made with other settings is discarded with a warning.
+    A chunk that is unreadable, was made with other settings or holds videos no longer in the
+    list is discarded with a warning.
     """
     chunks, done = [], set()
     for chunk in sorted(partial.glob("chunk-*.h5")):
@@ -214,6 +215,8 @@ def _load_chunks(partial: Path, attrs: dict) -> tuple[list[Path], set[str]]:
                 ids = list(handle[VIDEOS].keys()) + [
                     row[0] for row in json.loads(handle.attrs["failures"])
                 ]
+                if not set(ids) <= wanted:
+                    raise ValueError("holds videos not in the list")
         except Exception as error:
             warnings.warn(f"discarding {chunk} from an interrupted run ({error})", stacklevel=2)
             chunk.unlink()
@@ -326,7 +329,7 @@ def extract_features(
     partial.mkdir(exist_ok=True)
     for stale in partial.glob("*.tmp"):
         stale.unlink()
-    chunks, done = _load_chunks(partial, attrs)
+    chunks, done = _load_chunks(partial, attrs, set(videos.video_id))
     todo = videos[~videos.video_id.isin(done)]
     loader = DataLoader(
         DecodedVideos(todo, settings, mean, std),

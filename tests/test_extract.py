@@ -237,3 +237,43 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
     )
     with pytest.raises(MoveError, match="two parts"):
         merge_feature_files([files[0], files[0]], tmp_path / "dup.h5")
+
+
+KILLED_RUN = """
+import sys, time, pandas as pd
+import move.extract as ex
+real, calls = ex.embed_frames, []
+def slow(*args, **kwargs):
+    calls.append(1)
+    if len(calls) > 4:
+        time.sleep(60)  # parked here until SIGKILL
+    return real(*args, **kwargs)
+ex.embed_frames = slow
+videos = pd.read_pickle(sys.argv[1])
+settings = ex.ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
+ex.extract_features(videos, sys.argv[2], sys.argv[3], settings, progress=False, chunk_videos=2)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_the_same_file(broken_videos, reference, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    broken_videos.to_pickle(tmp_path / "videos.pkl")
+    out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "videos.pkl"), str(out), str(failures)]
+    )
+    partial = tmp_path / "resnet50.h5.partial"
+    deadline = time.monotonic() + 120
+    while len(list(partial.glob("chunk-*.h5"))) < 3 and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists() and len(list(partial.glob("chunk-*.h5"))) == 3
+    extract_features(broken_videos, out, failures, SETTINGS, progress=False, chunk_videos=2)
+    assert_same_features(out, reference)
