@@ -226,6 +226,33 @@ def _load_chunks(partial: Path, attrs: dict, wanted: set[str]) -> tuple[list[Pat
     return chunks, done
 
 
+def _next_chunk_number(partial: Path) -> int:
+    numbers = [int(c.stem.split("-")[1]) for c in partial.glob("chunk-*.h5")]
+    return max(numbers, default=-1) + 1
+
+
+def _adopt_previous_output(out: Path, failures: Path, partial: Path, attrs: dict) -> None:
+    """Move a finished ``out`` made with the same settings into ``partial`` as a chunk.
+
+    So a rerun (e.g. after the video list grew) skips the videos it already holds; its
+    failures CSV travels with it. Other files are left alone (and replaced at the end).
+    """
+    try:
+        with h5py.File(out, "r") as handle:
+            usable = bool(handle.attrs.get("complete")) and _same_attrs(dict(handle.attrs), attrs)
+    except OSError:
+        return
+    if not usable:
+        return
+    chunk = partial / f"chunk-{_next_chunk_number(partial):06d}.h5"
+    os.replace(out, chunk)
+    failed = []
+    if failures.is_file():
+        failed = pd.read_csv(failures, dtype=str).fillna("")[FAILURE_COLUMNS].values.tolist()
+    with h5py.File(chunk, "a") as handle:
+        handle.attrs["failures"] = json.dumps(failed)
+
+
 def _write_chunk(partial: Path, number: int, attrs: dict, buffered: list, failed: list) -> Path:
     """Write buffered videos and failures as one chunk file (temp + rename: all or nothing)."""
     path = partial / f"chunk-{number:06d}.h5"
@@ -314,6 +341,7 @@ def extract_features(
     file under ``<out>.partial/`` (temp + rename), so a killed run loses at most the chunk in
     flight; a rerun skips the videos in finished chunks. At the end the chunks are merged
     into ``out`` (temp + rename) and the partial folder is removed. Memory holds one chunk.
+    A finished ``out`` with the same settings is reused the same way (its videos skipped).
     Returns counts of extracted and failed videos.
     """
     out, failures = Path(out), Path(failures)
@@ -329,6 +357,8 @@ def extract_features(
     partial.mkdir(exist_ok=True)
     for stale in partial.glob("*.tmp"):
         stale.unlink()
+    if out.is_file():
+        _adopt_previous_output(out, failures, partial, attrs)
     chunks, done = _load_chunks(partial, attrs, set(videos.video_id))
     todo = videos[~videos.video_id.isin(done)]
     loader = DataLoader(
@@ -342,7 +372,7 @@ def extract_features(
 
     def flush() -> None:
         if buffered or failed:
-            number = int(chunks[-1].stem.split("-")[1]) + 1 if chunks else 0
+            number = _next_chunk_number(partial)
             chunks.append(_write_chunk(partial, number, attrs, buffered, failed))
             buffered.clear()
             failed.clear()

@@ -187,6 +187,26 @@ def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, mo
     assert counts["extracted"] == 7 and len(seen) == 7 - 3  # 3 of the first 4 decode fine
 
 
+def test_rerun_over_a_finished_output_extracts_only_new_videos(
+    broken_videos, reference, tmp_path, monkeypatch
+):
+    import move.extract
+
+    out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
+    extract_features(broken_videos.iloc[:6], out, failures, SETTINGS, progress=False)
+    seen = []
+    real = move.extract.embed_frames
+    monkeypatch.setattr(
+        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
+    )
+    extract_features(broken_videos, out, failures, SETTINGS, progress=False)
+    assert len(seen) == 3  # videos 6, 8, 9 (7 is missing, logged again without decoding)
+    assert_same_features(out, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(failures), pd.read_csv(reference.with_suffix(".failures.csv"))
+    )
+
+
 def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_path):
     import subprocess
     import sys
