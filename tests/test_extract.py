@@ -297,3 +297,20 @@ def test_sigkilled_run_resumes_to_the_same_file(broken_videos, reference, tmp_pa
     assert not out.exists() and len(list(partial.glob("chunk-*.h5"))) == 3
     extract_features(broken_videos, out, failures, SETTINGS, progress=False, chunk_videos=2)
     assert_same_features(out, reference)
+
+
+def test_tsm_batches_hold_whole_clips():
+    import torch
+
+    from move.backbones import create_backbone
+    from move.extract import embed_frames
+
+    model = create_backbone("tsm_resnet50", "none")
+    for module in model.modules():  # timm zero-inits each block's last BN: revive the branches
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(module.weight)
+    frames = torch.randn(20, 3, 32, 32)  # clips 0-7, 8-15 and 16-19 (+ 4 padding frames)
+    with torch.inference_mode():
+        whole = model.forward_features(frames).numpy()
+    batched = embed_frames(model, frames, batch_size=5, device=torch.device("cpu"))  # -> 8
+    np.testing.assert_allclose(batched, whole, rtol=1e-4, atol=1e-5)
