@@ -145,8 +145,8 @@ def test_resnet101_checkpoint_into_resnet50_lists_unexpected_keys(tmp_path):
     import torchvision
 
     torch.save(torchvision.models.resnet101(weights=None).state_dict(), tmp_path / "r101.pth")
-    with pytest.raises(MoveError, match=r"unexpected: .*layer3\.6\."):
+    with pytest.raises(MoveError, match=r"unexpected: layer3\.[0-9]+\."):
         create_backbone("resnet50", tmp_path / "r101.pth")
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), tmp_path / "r50.pth")
-    with pytest.raises(MoveError, match=r"missing: .*layer3\.6\."):
+    with pytest.raises(MoveError, match=r"missing: model\.layer3\.[0-9]+\."):
         create_backbone("resnet101", tmp_path / "r50.pth")
