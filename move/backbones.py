@@ -47,9 +47,69 @@ class TimmBackbone(nn.Module):
     forward = forward_features
 
 
+def temporal_shift(x: torch.Tensor, n_segment: int, shift_div: int = 8) -> torch.Tensor:
+    """Shift 1/shift_div of the channels one segment back and 1/shift_div one segment forward.
+
+    ``x`` is ``[clips * n_segment, C, H, W]`` (segments of a clip consecutive). Channels
+    ``[0, C/div)`` take the *next* segment's values, ``[C/div, 2C/div)`` the *previous*
+    segment's; the rest are unchanged; vacated ends are zero (TSM, Lin et al. 2019).
+    """
+    nt, channels, height, width = x.shape
+    x = x.view(nt // n_segment, n_segment, channels, height, width)
+    fold = channels // shift_div
+    out = torch.zeros_like(x)
+    out[:, :-1, :fold] = x[:, 1:, :fold]
+    out[:, 1:, fold : 2 * fold] = x[:, :-1, fold : 2 * fold]
+    out[:, :, 2 * fold :] = x[:, :, 2 * fold :]
+    return out.view(nt, channels, height, width)
+
+
+class TemporalShift(nn.Module):
+    """Wraps a conv: temporal shift, then the conv (as ``.net``, the official TSM key name)."""
+
+    def __init__(self, net: nn.Module, n_segment: int, shift_div: int):
+        super().__init__()
+        self.net, self.n_segment, self.shift_div = net, n_segment, shift_div
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(temporal_shift(x, self.n_segment, self.shift_div))
+
+
+class TSMBackbone(nn.Module):
+    """ResNet-50 with a residual-branch ("blockres") temporal shift before each block's conv1.
+
+    Takes frames of consecutive clips of ``n_segment`` segments and gives one feature per
+    segment. A frame count that is not a multiple of ``n_segment`` is padded by repeating the
+    last frame (outputs for the padding are dropped), so any T works; T = ``n_segment``
+    reproduces the official 8-segment test setting exactly.
+    """
+
+    def __init__(self, n_segment: int = 8, shift_div: int = 8):
+        super().__init__()
+        import timm
+
+        self.n_segment, self.shift_div = n_segment, shift_div
+        self.base_model = timm.create_model("resnet50", pretrained=False, num_classes=0)
+        self.feature_dim = self.base_model.num_features
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            for block in getattr(self.base_model, name):
+                block.conv1 = TemporalShift(block.conv1, n_segment, shift_div)
+
+    def forward_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames ``[N, 3, H, W]`` (clips of ``n_segment`` in order) -> ``[N, feature_dim]``."""
+        n = frames.shape[0]
+        pad = -n % self.n_segment
+        if pad:
+            frames = torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])])
+        return self.base_model(frames)[:n]
+
+    forward = forward_features
+
+
 BACKBONES = {
     "resnet50": lambda: TimmBackbone("resnet50"),
     "resnet101": lambda: TimmBackbone("resnet101"),
+    "tsm_resnet50": lambda: TSMBackbone(n_segment=8, shift_div=8),
 }
 
 
@@ -65,8 +125,7 @@ def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
             f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
         )
     with torch.random.fork_rng(devices=[]):
-        # Random init (weights none) is seeded, so every run of a pipeline gets the same features.
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # 'none' = random init, but the same one every run (resume, shards)
         model = BACKBONES[name]()
     if weights is not None and str(weights).lower() != "none":
         load_checkpoint(model, weights)
@@ -98,17 +157,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return checkpoint
 
 
+def canonical_key(key: str) -> str:
+    """A parameter name without wrappers: ``module.``/``model.``/``base_model.`` and TSM's ``.net``."""
+    for prefix in ("module.", "base_model.", "model."):
+        key = key.removeprefix(prefix)
+    return key.replace(".conv1.net.", ".conv1.")
+
+
 def remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Adapt common key prefixes (``module.``, none vs. ``model.``) and drop classifier heads."""
-    expected = set(model.state_dict())
+    """Rename checkpoint keys to ``model``'s and drop classifier heads (``fc``, ``new_fc``).
+
+    So timm, torchvision and official TSM (``module.base_model.…conv1.net.…``) checkpoints all
+    load; keys that match nothing are kept so that the mismatch is reported.
+    """
+    by_canonical = {canonical_key(k): k for k in model.state_dict()}
+    heads = ("fc.", "new_fc.", "head.")
     remapped = {}
     for key, value in state.items():
-        key = key.removeprefix("module.")
-        if key not in expected and f"model.{key}" in expected:
-            key = f"model.{key}"
-        remapped[key] = value
-    heads = ("model.fc.", "fc.", "new_fc.", "model.head.")
-    return {k: v for k, v in remapped.items() if k in expected or not k.startswith(heads)}
+        canonical = canonical_key(key)
+        if canonical in by_canonical:
+            remapped[by_canonical[canonical]] = value
+        elif not canonical.startswith(heads):
+            remapped[key] = value
+    return remapped
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> None:

@@ -30,7 +30,13 @@ def cmd_demo_videos(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from move.extract import ExtractSettings, extract_features, list_videos
+    from move.extract import (
+        ExtractSettings,
+        extract_features,
+        list_videos,
+        parse_shard,
+        select_shard,
+    )
 
     settings = ExtractSettings(
         backbone=args.backbone,
@@ -44,10 +50,23 @@ def cmd_extract(args: argparse.Namespace) -> None:
         dtype=args.dtype,
     )
     videos = list_videos(args.annotations, args.videos)
+    if args.shard:
+        videos = select_shard(videos, *parse_shard(args.shard))
     failures = args.failures or Path(args.out).with_suffix(".failures.csv")
     counts = extract_features(videos, args.out, failures, settings, progress=not args.quiet)
     print(
         f"extracted {counts['extracted']} videos to {args.out}; {counts['failed']} failed (see {failures})"
+    )
+
+
+def cmd_merge_features(args: argparse.Namespace) -> None:
+    from move.extract import merge_feature_files
+
+    failures = args.failures or Path(args.out).with_suffix(".failures.csv")
+    counts = merge_feature_files(args.parts, args.out, failures)
+    print(
+        f"merged {len(args.parts)} part(s): {counts['extracted']} videos in {args.out}; "
+        f"{counts['failed']} failed (see {failures})"
     )
 
 
@@ -311,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--failures", help="CSV of videos that failed to decode (default: <out>.failures.csv)"
     )
     extract.add_argument(
-        "--backbone", default="resnet50", help="resnet50 or resnet101 (default resnet50)"
+        "--backbone",
+        default="resnet50",
+        help="resnet50, resnet101 or tsm_resnet50 (default resnet50)",
     )
     extract.add_argument(
         "--weights", default="none", help="local checkpoint file, or 'none' for random init"
@@ -331,6 +352,21 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
     )
+    extract.add_argument(
+        "--shard",
+        help="i/n: extract only the deterministic i-th of n parts of the videos (0 <= i < n)",
+    )
+
+    merge = add(
+        "merge-features",
+        cmd_merge_features,
+        "Join shard feature files (from extract --shard) into one HDF5 and one failures CSV.",
+    )
+    merge.add_argument(
+        "parts", nargs="+", help="shard HDF5 files (their .failures.csv beside them)"
+    )
+    merge.add_argument("--out", required=True, help="merged HDF5 file")
+    merge.add_argument("--failures", help="merged failures CSV (default: <out>.failures.csv)")
 
     split = add(
         "split",

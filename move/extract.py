@@ -7,10 +7,15 @@ Reads the videos listed in an annotations CSV (Kinetics columns) under a video r
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import torch
@@ -21,7 +26,7 @@ from tqdm import tqdm
 from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone, file_sha256
 from move.device import resolve_device
 from move.errors import MoveError
-from move.features import create_feature_file, write_video_features
+from move.features import VIDEOS, create_feature_file, write_video_features
 from move.video import VideoDecodeError, index_video_files, kinetics_video_id, read_frames
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
@@ -132,7 +137,12 @@ class DecodedVideos(Dataset):
 def embed_frames(
     model: torch.nn.Module, frames: torch.Tensor, batch_size: int, device: torch.device
 ) -> np.ndarray:
-    """Run the backbone over ``[T, 3, H, W]`` frames in batches -> float32 ``[T, D]``."""
+    """Run the backbone over ``[T, 3, H, W]`` frames in batches -> float32 ``[T, D]``.
+
+    For TSM the batch is a multiple of its ``n_segment`` so clips never straddle batches.
+    """
+    n_segment = getattr(model, "n_segment", 1)
+    batch_size = max(n_segment, batch_size // n_segment * n_segment)
     outputs = []
     for start in range(0, len(frames), batch_size):
         batch = frames[start : start + batch_size].to(device, non_blocking=True)
@@ -145,35 +155,35 @@ def embed_frames(
     return torch.cat(outputs).numpy()
 
 
-def extract_features(
-    videos: pd.DataFrame,
-    out: str | Path,
-    failures: str | Path,
-    settings: ExtractSettings,
-    progress: bool = True,
-) -> dict:
-    """Extract features of ``videos`` into ``out`` (HDF5) and log failures to ``failures`` (CSV).
+def shard_of(video_id: str, count: int) -> int:
+    """Shard (0..count-1) a video belongs to: crc32 of its id, so stable across list edits."""
+    return zlib.crc32(video_id.encode()) % count
 
-    Both files are written to temporaries and renamed at the end, so an interrupted run never
-    leaves a file that looks finished. Returns counts of extracted and failed videos.
-    """
-    out, failures = Path(out), Path(failures)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(settings.device)
-    model = create_backbone(settings.backbone, settings.weights).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    weights_sha = "none" if settings.weights.lower() == "none" else file_sha256(settings.weights)
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
-    loader = DataLoader(
-        DecodedVideos(videos, settings, mean, std),
-        batch_size=None,
-        shuffle=False,
-        num_workers=settings.num_workers,
-    )
-    tmp = out.with_name(out.name + ".tmp")
-    failed = []
-    attrs = {
+
+def select_shard(videos: pd.DataFrame, index: int, count: int) -> pd.DataFrame:
+    """The deterministic ``index``-th of ``count`` disjoint parts of ``videos`` (order kept)."""
+    if not 0 <= index < count:
+        raise MoveError(f"shard {index}/{count} is out of range: use --shard i/n with 0 <= i < n")
+    keep = [shard_of(v, count) == index for v in videos.video_id]
+    return videos[keep].reset_index(drop=True)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)``; a malformed value is a one-line error."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise MoveError(f"--shard '{text}' is not i/n (e.g. 0/4)") from None
+    if count < 1 or not 0 <= index < count:
+        raise MoveError(f"--shard '{text}' needs n >= 1 and 0 <= i < n")
+    return index, count
+
+
+FAILURE_COLUMNS = ["video_id", "path", "reason"]
+
+
+def _run_attrs(settings: ExtractSettings, weights_sha: str, mean: tuple, std: tuple) -> dict:
+    return {
         "backbone": settings.backbone,
         "weights": str(settings.weights),
         "weights_sha256": weights_sha,
@@ -184,29 +194,209 @@ def extract_features(
         "std": std,
         "dtype": settings.dtype,
     }
+
+
+def _same_attrs(stored: dict, wanted: dict) -> bool:
+    return all(np.array_equal(np.asarray(stored.get(k)), np.asarray(v)) for k, v in wanted.items())
+
+
+def _load_chunks(partial: Path, attrs: dict, wanted: set[str]) -> tuple[list[Path], set[str]]:
+    """Finished chunk files of an interrupted run and the video ids they hold.
+
+    A chunk that is unreadable, was made with other settings or holds videos no longer in the
+    list is discarded with a warning.
+    """
+    chunks, done = [], set()
+    for chunk in sorted(partial.glob("chunk-*.h5")):
+        try:
+            with h5py.File(chunk, "r") as handle:
+                if not _same_attrs(dict(handle.attrs), attrs):
+                    raise ValueError("made with other settings")
+                ids = list(handle[VIDEOS].keys()) + [
+                    row[0] for row in json.loads(handle.attrs["failures"])
+                ]
+                if not set(ids) <= wanted:
+                    raise ValueError("holds videos not in the list")
+        except Exception as error:
+            warnings.warn(f"discarding {chunk} from an interrupted run ({error})", stacklevel=2)
+            chunk.unlink()
+            continue
+        chunks.append(chunk)
+        done.update(ids)
+    return chunks, done
+
+
+def _next_chunk_number(partial: Path) -> int:
+    numbers = [int(c.stem.split("-")[1]) for c in partial.glob("chunk-*.h5")]
+    return max(numbers, default=-1) + 1
+
+
+def _adopt_previous_output(out: Path, failures: Path, partial: Path, attrs: dict) -> None:
+    """Move a finished ``out`` made with the same settings into ``partial`` as a chunk.
+
+    So a rerun (e.g. after the video list grew) skips the videos it already holds; its
+    failures CSV travels with it. Other files are left alone (and replaced at the end).
+    """
+    try:
+        with h5py.File(out, "r") as handle:
+            usable = bool(handle.attrs.get("complete")) and _same_attrs(dict(handle.attrs), attrs)
+    except OSError:
+        return
+    if not usable:
+        return
+    chunk = partial / f"chunk-{_next_chunk_number(partial):06d}.h5"
+    os.replace(out, chunk)
+    failed = []
+    if failures.is_file():
+        failed = pd.read_csv(failures, dtype=str).fillna("")[FAILURE_COLUMNS].values.tolist()
+    with h5py.File(chunk, "a") as handle:
+        handle.attrs["failures"] = json.dumps(failed)
+
+
+def _write_chunk(partial: Path, number: int, attrs: dict, buffered: list, failed: list) -> Path:
+    """Write buffered videos and failures as one chunk file (temp + rename: all or nothing)."""
+    path = partial / f"chunk-{number:06d}.h5"
+    tmp = path.with_name(path.name + ".tmp")
     with create_feature_file(tmp, attrs) as handle:
-        for item in tqdm(
-            loader,
-            total=len(videos),
-            desc=f"extract {settings.backbone}",
-            unit="video",
-            disable=not progress,
-        ):
-            if item["error"] is not None:
-                failed.append((item["video_id"], item["path"], item["error"]))
-                continue
-            features = embed_frames(model, item["frames"], settings.batch_size, device)
+        for video_id, features, label, n_frames in buffered:
             handle.attrs["feature_dim"] = features.shape[1]
-            write_video_features(
-                handle,
-                item["video_id"],
-                features.astype(settings.dtype),
-                item["label"],
-                item["n_frames"],
-            )
+            write_video_features(handle, video_id, features, label, n_frames)
+        handle.attrs["failures"] = json.dumps(failed)
         handle.attrs["complete"] = True
-    failures_tmp = failures.with_name(failures.name + ".tmp")
-    pd.DataFrame(failed, columns=["video_id", "path", "reason"]).to_csv(failures_tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def merge_feature_files(
+    parts: list[str | Path], out: str | Path, failures: str | Path | None = None
+) -> dict:
+    """Join feature files (shards, or chunks of one run) into ``out``; failures into a CSV.
+
+    Parts must share their settings (backbone, weights hash, T, preprocessing, dtype) and hold
+    disjoint videos. Failures come from each part's ``failures`` attribute or, for shard
+    files, from the ``.failures.csv`` beside them. Written to temp files, then renamed.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    failed: list = []
+    attrs: dict | None = None
+    n_videos = 0
+    with h5py.File(tmp, "w") as dest:
+        videos = dest.require_group(VIDEOS)
+        for part in parts:
+            part = Path(part)
+            with h5py.File(part, "r") as source:
+                part_attrs = {
+                    k: v
+                    for k, v in source.attrs.items()
+                    if k not in ("failures", "shard", "complete", "feature_dim")
+                }
+                if attrs is None:
+                    attrs = part_attrs
+                    for key, value in attrs.items():
+                        dest.attrs[key] = value
+                elif not _same_attrs(part_attrs, attrs):
+                    raise MoveError(
+                        f"feature file {part} was made with other settings than {parts[0]}: "
+                        "re-extract it with the same config"
+                    )
+                if "feature_dim" in source.attrs:
+                    dest.attrs["feature_dim"] = source.attrs["feature_dim"]
+                for video_id in source[VIDEOS]:
+                    if video_id in videos:
+                        raise MoveError(
+                            f"video {video_id} is in two parts ({part}): shards overlap"
+                        )
+                    source.copy(source[VIDEOS][video_id], videos, name=video_id)
+                    n_videos += 1
+                part_failures = source.attrs.get("failures")
+            csv = part.with_name(part.name.removesuffix(".h5") + ".failures.csv")
+            if part_failures is not None:
+                failed.extend(json.loads(part_failures))
+            elif csv.is_file():
+                failed.extend(pd.read_csv(csv, dtype=str).fillna("").values.tolist())
+        dest.attrs["complete"] = True
+    if failures is not None:
+        failures = Path(failures)
+        failures_tmp = failures.with_name(failures.name + ".tmp")
+        table = pd.DataFrame([list(map(str, row)) for row in failed], columns=FAILURE_COLUMNS)
+        table.sort_values("video_id").to_csv(failures_tmp, index=False)
+        os.replace(failures_tmp, failures)
     os.replace(tmp, out)
-    os.replace(failures_tmp, failures)
-    return {"extracted": len(videos) - len(failed), "failed": len(failed)}
+    return {"extracted": n_videos, "failed": len(failed)}
+
+
+def extract_features(
+    videos: pd.DataFrame,
+    out: str | Path,
+    failures: str | Path,
+    settings: ExtractSettings,
+    progress: bool = True,
+    chunk_videos: int = 64,
+) -> dict:
+    """Extract features of ``videos`` into ``out`` (HDF5) and log failures to ``failures`` (CSV).
+
+    Resumable and crash-safe: every ``chunk_videos`` finished videos are written as one chunk
+    file under ``<out>.partial/`` (temp + rename), so a killed run loses at most the chunk in
+    flight; a rerun skips the videos in finished chunks. At the end the chunks are merged
+    into ``out`` (temp + rename) and the partial folder is removed. Memory holds one chunk.
+    A finished ``out`` with the same settings is reused the same way (its videos skipped).
+    Returns counts of extracted and failed videos.
+    """
+    out, failures = Path(out), Path(failures)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(settings.device)
+    model = create_backbone(settings.backbone, settings.weights).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    weights_sha = "none" if settings.weights.lower() == "none" else file_sha256(settings.weights)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    attrs = _run_attrs(settings, weights_sha, mean, std)
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(exist_ok=True)
+    for stale in partial.glob("*.tmp"):
+        stale.unlink()
+    if out.is_file():
+        _adopt_previous_output(out, failures, partial, attrs)
+    chunks, done = _load_chunks(partial, attrs, set(videos.video_id))
+    todo = videos[~videos.video_id.isin(done)]
+    loader = DataLoader(
+        DecodedVideos(todo, settings, mean, std),
+        batch_size=None,
+        shuffle=False,
+        num_workers=settings.num_workers,
+    )
+    buffered: list = []
+    failed: list = []
+
+    def flush() -> None:
+        if buffered or failed:
+            number = _next_chunk_number(partial)
+            chunks.append(_write_chunk(partial, number, attrs, buffered, failed))
+            buffered.clear()
+            failed.clear()
+
+    for item in tqdm(
+        loader,
+        total=len(videos),
+        initial=len(videos) - len(todo),
+        desc=f"extract {settings.backbone}",
+        unit="video",
+        disable=not progress,
+    ):
+        if item["error"] is not None:
+            failed.append([item["video_id"], item["path"], item["error"]])
+        else:
+            features = embed_frames(model, item["frames"], settings.batch_size, device)
+            buffered.append(
+                (item["video_id"], features.astype(settings.dtype), item["label"], item["n_frames"])
+            )
+        if len(buffered) + len(failed) >= chunk_videos:
+            flush()
+    flush()
+    if not chunks:  # no videos at all: still a valid, empty file
+        chunks.append(_write_chunk(partial, 0, attrs, [], []))
+    counts = merge_feature_files(chunks, out, failures)
+    shutil.rmtree(partial)
+    return counts

@@ -56,6 +56,8 @@ def read_frames(path: str | Path, n_segments: int) -> tuple[np.ndarray, int]:
         raise
     except Exception as error:  # decord raises bare DECORDError/RuntimeError on bad input
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "cannot find video stream" in reason:
+            raise VideoDecodeError("no video stream (audio-only or unknown container)") from None
         raise VideoDecodeError(f"cannot decode: {reason[:200]}") from None
     if frames.ndim != 4 or frames.shape[0] != n_segments:
         raise VideoDecodeError(f"decoded frames have unexpected shape {frames.shape}")

@@ -70,3 +70,247 @@ def test_missing_inputs_name_the_path(tmp_path):
     (tmp_path / "a.csv").write_text("label,youtube_id\nx,y\n")
     with pytest.raises(MoveError, match="lacks column"):
         list_videos(tmp_path / "a.csv", tmp_path / "v")
+
+
+def read_all(path) -> tuple[dict, dict]:
+    """File attributes and {video_id: (features, label, n_frames)} of a feature file."""
+    with open_feature_file(path) as handle:
+        attrs = {k: np.asarray(v).tolist() for k, v in handle.attrs.items()}
+        videos = {
+            v: (
+                handle["videos"][v][()],
+                handle["videos"][v].attrs["label"],
+                handle["videos"][v].attrs["n_frames"],
+            )
+            for v in video_ids(handle)
+        }
+    return attrs, videos
+
+
+def assert_same_features(a, b):
+    attrs_a, videos_a = read_all(a)
+    attrs_b, videos_b = read_all(b)
+    assert attrs_a == attrs_b
+    assert videos_a.keys() == videos_b.keys() and videos_a
+    for video_id, (features, label, n_frames) in videos_a.items():
+        np.testing.assert_array_equal(features, videos_b[video_id][0])
+        assert (label, n_frames) == videos_b[video_id][1:]
+
+
+@pytest.fixture(scope="module")
+def broken_videos(tiny_videos, tmp_path_factory):
+    """Ten videos of the tiny demo: one corrupt, one empty (0 bytes), one missing."""
+    root = tmp_path_factory.mktemp("broken") / "videos"
+    shutil.copytree(tiny_videos / "videos", root)
+    videos = list_videos(tiny_videos / "annotations.csv", root).iloc[:10]
+    (root / videos.label.iloc[2] / f"{videos.video_id.iloc[2]}.mp4").write_bytes(b"\x00" * 300)
+    (root / videos.label.iloc[5] / f"{videos.video_id.iloc[5]}.mp4").write_bytes(b"")
+    (root / videos.label.iloc[7] / f"{videos.video_id.iloc[7]}.mp4").unlink()
+    videos = list_videos(tiny_videos / "annotations.csv", root).iloc[:10].reset_index(drop=True)
+    videos.attrs.update(annotations=str(tiny_videos / "annotations.csv"), root=str(root))
+    return videos
+
+
+@pytest.fixture(scope="module")
+def reference(broken_videos, tmp_path_factory):
+    """An uninterrupted single run over ``broken_videos``."""
+    out = tmp_path_factory.mktemp("reference") / "resnet50.h5"
+    counts = extract_features(
+        broken_videos, out, out.with_suffix(".failures.csv"), SETTINGS, progress=False
+    )
+    assert counts == {"extracted": 7, "failed": 3}
+    return out
+
+
+def test_empty_corrupt_missing_videos_are_logged_and_skipped(broken_videos, reference):
+    failed = pd.read_csv(reference.with_suffix(".failures.csv")).set_index("video_id").reason
+    ids = broken_videos.video_id
+    assert failed[ids[5]] == "empty file (0 bytes)"
+    assert failed[ids[7]] == "file missing"
+    assert failed[ids[2]].startswith("cannot decode")
+    assert len(read_all(reference)[1]) == 7
+
+
+def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_path, monkeypatch):
+    import move.extract
+
+    real_embed, calls = move.extract.embed_frames, []
+
+    def crash_on_fifth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt("killed")
+        return real_embed(*args, **kwargs)
+
+    out = tmp_path / "resnet50.h5"
+    monkeypatch.setattr(move.extract, "embed_frames", crash_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(
+            broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
+        )
+    assert not out.exists()  # nothing that looks finished
+    chunks = sorted((tmp_path / "resnet50.h5.partial").glob("chunk-*.h5"))
+    # Crash on video 6 (the 5th decodable one): videos 0-5 (2 failures) are safe in 3 chunks.
+    assert len(chunks) == 3
+    (chunks[-1].parent / "chunk-000099.h5").write_bytes(b"truncated")  # a damaged chunk
+
+    calls.clear()
+    monkeypatch.setattr(move.extract, "embed_frames", real_embed)
+    with pytest.warns(UserWarning, match="discarding .*chunk-000099"):
+        counts = extract_features(
+            broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
+        )
+    assert counts == {"extracted": 7, "failed": 3}
+    assert_same_features(out, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "f.csv"), pd.read_csv(reference.with_suffix(".failures.csv"))
+    )
+    assert not (tmp_path / "resnet50.h5.partial").exists()
+
+
+def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, monkeypatch):
+    import move.extract
+
+    extract_features(broken_videos.iloc[:4], tmp_path / "a.h5", tmp_path / "a.csv", SETTINGS, False)
+    # Leave a finished chunk of 4 videos as if the run had stopped; the rerun must not redo them.
+    partial = tmp_path / "b.h5.partial"
+    partial.mkdir()
+    shutil.copy(tmp_path / "a.h5", partial / "chunk-000000.h5")
+    with h5py.File(partial / "chunk-000000.h5", "a") as handle:
+        handle.attrs["failures"] = "[]"
+    seen = []
+    real = move.extract.embed_frames
+    monkeypatch.setattr(
+        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
+    )
+    counts = extract_features(broken_videos, tmp_path / "b.h5", tmp_path / "b.csv", SETTINGS, False)
+    assert counts["extracted"] == 7 and len(seen) == 7 - 3  # 3 of the first 4 decode fine
+
+
+def test_rerun_over_a_finished_output_extracts_only_new_videos(
+    broken_videos, reference, tmp_path, monkeypatch
+):
+    import move.extract
+
+    out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
+    extract_features(broken_videos.iloc[:6], out, failures, SETTINGS, progress=False)
+    seen = []
+    real = move.extract.embed_frames
+    monkeypatch.setattr(
+        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
+    )
+    extract_features(broken_videos, out, failures, SETTINGS, progress=False)
+    assert len(seen) == 3  # videos 6, 8, 9 (7 is missing, logged again without decoding)
+    assert_same_features(out, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(failures), pd.read_csv(reference.with_suffix(".failures.csv"))
+    )
+
+
+def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_path):
+    import subprocess
+    import sys
+
+    from move.extract import merge_feature_files, select_shard
+
+    parts = [select_shard(broken_videos, i, 3) for i in range(3)]
+    assert sorted(sum((list(p.video_id) for p in parts), [])) == sorted(broken_videos.video_id)
+    files = []
+    for i, part in enumerate(parts[1:], start=1):
+        path = tmp_path / f"resnet50.shard{i}of3.h5"
+        extract_features(part, path, path.with_suffix(".failures.csv"), SETTINGS, progress=False)
+        files.append(str(path))
+    # Shard 0 through the CLI, on the whole list: --shard picks the same videos.
+    annotations = tmp_path / "annotations.csv"
+    table = pd.read_csv(broken_videos.attrs["annotations"], dtype=str)
+    table.iloc[:10].to_csv(annotations, index=False)
+    shard0 = tmp_path / "resnet50.shard0of3.h5"
+    cli = [sys.executable, "-m", "move.cli", "extract", "--quiet", "--shard", "0/3"]
+    options = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
+    result = subprocess.run(
+        [
+            *cli,
+            *options,
+            "--annotations",
+            str(annotations),
+            "--videos",
+            broken_videos.attrs["root"],
+            "--out",
+            str(shard0),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    files.insert(0, str(shard0))
+    merged = tmp_path / "resnet50.h5"
+    result = subprocess.run(
+        [sys.executable, "-m", "move.cli", "merge-features", *files, "--out", str(merged)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_same_features(merged, reference)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "resnet50.failures.csv"),
+        pd.read_csv(reference.with_suffix(".failures.csv")),
+    )
+    with pytest.raises(MoveError, match="two parts"):
+        merge_feature_files([files[0], files[0]], tmp_path / "dup.h5")
+
+
+KILLED_RUN = """
+import sys, time, pandas as pd
+import move.extract as ex
+real, calls = ex.embed_frames, []
+def slow(*args, **kwargs):
+    calls.append(1)
+    if len(calls) > 4:
+        time.sleep(60)  # parked here until SIGKILL
+    return real(*args, **kwargs)
+ex.embed_frames = slow
+videos = pd.read_pickle(sys.argv[1])
+settings = ex.ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
+ex.extract_features(videos, sys.argv[2], sys.argv[3], settings, progress=False, chunk_videos=2)
+"""
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_the_same_file(broken_videos, reference, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    broken_videos.to_pickle(tmp_path / "videos.pkl")
+    out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "videos.pkl"), str(out), str(failures)]
+    )
+    partial = tmp_path / "resnet50.h5.partial"
+    deadline = time.monotonic() + 120
+    while len(list(partial.glob("chunk-*.h5"))) < 3 and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists() and len(list(partial.glob("chunk-*.h5"))) == 3
+    extract_features(broken_videos, out, failures, SETTINGS, progress=False, chunk_videos=2)
+    assert_same_features(out, reference)
+
+
+def test_tsm_batches_hold_whole_clips():
+    import torch
+
+    from move.backbones import create_backbone
+    from move.extract import embed_frames
+
+    model = create_backbone("tsm_resnet50", "none")
+    for module in model.modules():  # timm zero-inits each block's last BN: revive the branches
+        if isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(module.weight)
+    frames = torch.randn(20, 3, 32, 32)  # clips 0-7, 8-15 and 16-19 (+ 4 padding frames)
+    with torch.inference_mode():
+        whole = model.forward_features(frames).numpy()
+    batched = embed_frames(model, frames, batch_size=5, device=torch.device("cpu"))  # -> 8
+    np.testing.assert_allclose(batched, whole, rtol=1e-4, atol=1e-5)

@@ -49,3 +49,36 @@ def test_index_finds_videos_by_stem_in_any_layout(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     found = index_video_files(tmp_path)
     assert sorted(found) == ["abc_000001_000011", "flat_000002_000012"]
+
+
+def test_audio_only_file_is_no_video_stream(tmp_path):
+    import av
+
+    path = tmp_path / "audio.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono"
+        )
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(VideoDecodeError, match="no video stream"):
+        read_frames(path, 4)
+
+
+def test_zero_frame_video_raises_decode_error(tmp_path, monkeypatch):
+    import decord
+
+    class ZeroFrames:  # a container whose video stream holds no frames
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __len__(self):
+            return 0
+
+    monkeypatch.setattr(decord, "VideoReader", ZeroFrames)
+    path = tmp_path / "zero.mp4"
+    path.write_bytes(b"x" * 100)
+    with pytest.raises(VideoDecodeError, match="no decodable frames"):
+        read_frames(path, 4)

@@ -1,29 +1,86 @@
 # Feature extraction: decode frames with decord, run the backbone, write HDF5.
+# Fans out to `extract.shards` jobs (rule extract_shard, one part file each), then
+# merge_features joins them into features/{dataset}/{backbone}.h5 (+ .failures.csv).
+# Resources: `gpu` (0 or 1) names the GPU need; a cluster profile maps it to its gres.
 
 
-rule extract:
+def extract_shards(wildcards):
+    return int(stage_settings(config, wildcards.dataset, "extract").get("shards", 1))
+
+
+def shard_parts(suffix):
+    """Input function: every shard file of a (dataset, backbone), e.g. ``.h5``."""
+
+    def parts(wildcards):
+        n = extract_shards(wildcards)
+        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
+        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
+
+    return parts
+
+
+def extract_threads(wildcards):
+    """Decode workers plus the main process."""
+    return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
+
+
+def extract_gpus(wildcards):
+    """1 unless the configured device is the CPU (auto uses a GPU when the node has one)."""
+    device = stage_settings(config, wildcards.dataset, "extract").get("device", "auto")
+    return 0 if device == "cpu" else 1
+
+
+rule extract_shard:
     input:
         videos=dataset_input("videos"),
         annotations=dataset_input("annotations"),
     output:
-        features="features/{dataset}/{backbone}.h5",
-        failures="features/{dataset}/{backbone}.failures.csv",
+        features=temp("features/{dataset}/{backbone}.shard{i}of{n}.h5"),
+        failures=temp("features/{dataset}/{backbone}.shard{i}of{n}.failures.csv"),
+    wildcard_constraints:
+        i="[0-9]+",
+        n="[0-9]+",
     params:
         extract=settings("extract"),
         weights=backbone_weights,
     log:
-        "logs/extract/{dataset}_{backbone}.log",
-    threads: 4  # main process + extract.num_workers decoders
+        "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
+    threads: extract_threads
     resources:
-        mem_mb=8000,
+        mem_mb=16000,
+        runtime=720,
+        gpu=extract_gpus,
     message:
-        "Extracting {wildcards.backbone} features of {wildcards.dataset}"
+        "Extracting {wildcards.backbone} features of {wildcards.dataset}, shard {wildcards.i}/{wildcards.n}"
     conda:
         "../../envs/move.yaml"
     shell:
         "python -m move extract --annotations {input.annotations:q} --videos {input.videos:q}"
         " --out {output.features} --failures {output.failures}"
+        " --shard {wildcards.i}/{wildcards.n}"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.extract[num_workers]}"
         " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
+
+
+rule merge_features:
+    input:
+        features=shard_parts(".h5"),
+        failures=shard_parts(".failures.csv"),
+    output:
+        features="features/{dataset}/{backbone}.h5",
+        failures="features/{dataset}/{backbone}.failures.csv",
+    log:
+        "logs/merge_features/{dataset}_{backbone}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    message:
+        "Merging {wildcards.backbone} feature shards of {wildcards.dataset}"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move merge-features {input.features:q} --out {output.features}"
+        " --failures {output.failures} > {log} 2>&1"
