@@ -27,6 +27,7 @@ DISPLAY = {
     "framestack": "Framestack",
     "move": "MOVE (ours)",
 }
+AGGREGATOR_MARK = {True: "✓", False: "✗"}  # Table 3's "Agg" column
 VARIANTS = tuple(v for m in BASE_METHODS for v in ((m,) if m == "move" else (m, f"{m}_agg")))
 METRIC_COLUMNS = ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5")
 
@@ -53,7 +54,7 @@ def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
         settings = variant_settings(variant)
         row = {
             "method": DISPLAY[settings["method"]],
-            "agg": "o" if settings["aggregators"] else "x",
+            "agg": AGGREGATOR_MARK[settings["aggregators"]],
             "variant": variant,
         }
         row |= {key: data["final"].get(key) for key in METRIC_COLUMNS}
@@ -114,9 +115,8 @@ def _row_name(results: dict) -> tuple[str, str]:
     """(method, Agg mark) from a results JSON's settings, as Table 3 labels its rows."""
     settings = results.get("settings", {})
     name = str(settings.get("method", "?"))
-    method = {"move": "MOVE", "plain": "Baseline"}.get(name, name)
     aggregators = settings.get("model", {}).get("aggregators", settings.get("aggregators"))
-    return method, "✓" if aggregators else "✗"
+    return DISPLAY.get(name, name), AGGREGATOR_MARK[bool(aggregators)]
 
 
 def imbalance_table(paths: list[str | Path]) -> str:

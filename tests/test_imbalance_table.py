@@ -30,8 +30,10 @@ def test_imbalance_table_has_one_column_pair_per_ir_and_one_row_per_method(tmp_p
     lines = imbalance_table(paths).splitlines()
     assert lines[0] == "| LT-Methods | Agg | IR 0.01 AP | IR 0.01 ACC | IR 0.1 AP | IR 0.1 ACC |"
     assert "| Baseline | ✗ | – | – | 0.589 | 0.573 |" in lines
-    assert "| MOVE | ✓ | 0.570 | 0.509 | 0.675 | 0.636 |" in lines
-    assert any(line.startswith("| MOVE | ✓ | 0.1 | 0.675 | 0.800 | – | 0.200") for line in lines)
+    assert "| MOVE (ours) | ✓ | 0.570 | 0.509 | 0.675 | 0.636 |" in lines
+    assert any(
+        line.startswith("| MOVE (ours) | ✓ | 0.1 | 0.675 | 0.800 | – | 0.200") for line in lines
+    )
 
 
 def test_imbalance_table_needs_ir_in_file_name(tmp_path):

@@ -51,11 +51,11 @@ def test_methods_table_markdown_and_csv(tmp_path):
     }
     table = write_methods_table(results, tmp_path / "t.md", tmp_path / "t.csv", "demo")
     assert table.method.tolist() == ["Baseline", "Baseline", "MOVE (ours)"]
-    assert table["agg"].tolist() == ["x", "o", "o"]
+    assert table["agg"].tolist() == ["✗", "✓", "✓"]
     on_disk = pd.read_csv(tmp_path / "t.csv")
     assert on_disk.mAP.tolist() == [0.4, 0.5, 0.6] and on_disk.best_epoch.tolist() == [5] * 3
     text = (tmp_path / "t.md").read_text()
-    assert text.startswith("demo") and "| MOVE (ours) | o | move | 0.600 | 0.700 |" in text
+    assert text.startswith("demo") and "| MOVE (ours) | ✓ | move | 0.600 | 0.700 |" in text
     assert "| - |" in text  # a group without classes
     assert to_markdown(methods_table(results)).count("\n") == 5
     with pytest.raises(MoveError, match="train method 'eql'"):
@@ -106,8 +106,8 @@ def test_workflow_table_target_runs_every_method(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     table = pd.read_csv(tmp_path / "results/syn_table.csv")
     assert table.variant.tolist() == ["plain", "cbs_agg", "move"]
-    assert table["agg"].tolist() == ["x", "o", "o"]
-    assert "| Baseline | x | plain |" in (tmp_path / "results/syn_table.md").read_text()
+    assert table["agg"].tolist() == ["✗", "✓", "✓"]
+    assert "| Baseline | ✗ | plain |" in (tmp_path / "results/syn_table.md").read_text()
     default = json.loads((tmp_path / "results/syn_ir0.1.json").read_text())
     move = json.loads((tmp_path / "results/syn_ir0.1/move.json").read_text())
     assert default["settings"]["method"] == "move" and default["final"] == move["final"]
