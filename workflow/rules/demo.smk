@@ -9,6 +9,8 @@ rule demo_videos:
         demo=config["demo"],
     log:
         "logs/demo_videos/demo.log",
+    benchmark:
+        "benchmarks/demo_videos/demo.tsv"
     message:
         "Writing the synthetic demo videos"
     conda:

@@ -16,6 +16,8 @@ rule extract:
     threads: 2
     resources:
         mem_mb=8000,
+    benchmark:
+        "benchmarks/extract/{dataset}_{backbone}.tsv"
     message:
         "Extracting {wildcards.backbone} features of {wildcards.dataset}"
     conda:

@@ -15,6 +15,8 @@ rule split:
         seed=config["seed"],
     log:
         "logs/split/{dataset}_ir{ir}.log",
+    benchmark:
+        "benchmarks/split/{dataset}_ir{ir}.tsv"
     message:
         "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir}"
     conda:
