@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from move.errors import MoveError  # noqa: E402
 
@@ -102,6 +103,7 @@ def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
         ax.text((first + last) / 2, 101, group, ha="center", va="bottom", fontsize=9)
         if last < len(frames[0]):
             ax.axvline(last + 0.5, color="0.3", linestyle=":", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("class rank by number of training videos (1 = head)")
     ax.set_ylabel("average precision (%)")
     ax.set_ylim(0, 100)
@@ -186,9 +188,8 @@ def attention_maps(
         )
         heat_ax.set_xlabel("frame index (sampled frame)")
         heat_ax.set_ylabel("codebook cluster k")
-        fig.colorbar(
-            image, ax=heat_ax, orientation="horizontal", fraction=0.08, pad=0.35
-        ).set_label("soft assignment ρ_k(x_t) (probability)")
+        colorbar_ax = heat_ax.inset_axes([1.01, 0.0, 0.015, 1.0])
+        fig.colorbar(image, cax=colorbar_ax).set_label("ρ_k(x_t)\n(probability)", fontsize=8)
         for frame in range(frames_count):
             record = {"video_id": video["video_id"], "label": video["label"], "frame": frame}
             record |= {f"attention_head{h + 1}": attention[h, frame] for h in range(len(attention))}
@@ -223,6 +224,8 @@ def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -
     left.legend(fontsize=8)
     right.plot(table["rank"], table.normalised_difference, marker="o", color="0.0")
     right.axhline(0, color="0.5", linestyle=":")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("class rank by number of training videos (1 = head)")
     right.set_ylabel("(original − interpolated) / original")
     fig.tight_layout()
