@@ -7,15 +7,20 @@
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/videolt.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         default_targets(),
+        report_targets(),
     default_target: True

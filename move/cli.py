@@ -246,6 +246,77 @@ def cmd_table(args: argparse.Namespace) -> None:
     print(f"wrote {args.out_md} and {args.out_csv}: {len(table)} methods")
 
 
+def cmd_plot(args: argparse.Namespace) -> None:
+    from move import plots
+
+    needed = ["results"] if args.figure in ("per-class-ap", "map-vs-ir", "curves") else []
+    needed = needed or (["benchmarks"] if args.figure == "runtimes" else [])
+    needed = needed or ["checkpoint", "features", "split"]
+    missing = [f"--{name}" for name in needed if not getattr(args, name)]
+    if missing:
+        raise MoveError(f"'move plot {args.figure}' needs {', '.join(missing)}")
+    if args.figure == "per-class-ap":
+        csv = plots.per_class_ap(args.results, args.out)
+    elif args.figure == "map-vs-ir":
+        csv = plots.map_vs_ir(args.results, args.out)
+    elif args.figure == "curves":
+        csv = plots.training_curves(args.results, args.out)
+    elif args.figure == "runtimes":
+        csv = plots.runtimes(args.benchmarks, args.out)
+    elif args.figure == "attention":
+        csv = plots.attention_maps(_inspected_videos(args), args.out)
+    else:
+        from move.inspect import interpolation_confidence, load_model
+        from move.splits import read_split
+
+        model, state = load_model(args.checkpoint)
+        table = interpolation_confidence(
+            model,
+            args.features,
+            read_split(args.split),
+            state["n_classes"],
+            args.subset,
+            args.lam,
+            args.seed,
+        )
+        csv = plots.confidence(table, state["train_counts"], args.out)
+    print(f"wrote {args.out} and {csv}")
+
+
+def _inspected_videos(args: argparse.Namespace) -> list[dict]:
+    """Attention/assignment maps (and decoded frames) of the chosen test videos."""
+    from move.extract import list_videos
+    from move.inspect import aggregator_maps, load_model, pick_videos, read_features
+    from move.splits import read_split
+    from move.video import VideoDecodeError, read_frames
+
+    model, state = load_model(args.checkpoint)
+    split = read_split(args.split)
+    if args.video:
+        chosen = [(v, None) for v in args.video]
+    else:
+        chosen = pick_videos(split, state["train_counts"], args.count)
+    features = read_features(args.features, [v for v, _ in chosen])
+    paths = {}
+    if args.annotations and args.videos:
+        listed = list_videos(args.annotations, args.videos)
+        paths = dict(zip(listed.video_id, listed.path, strict=True))
+    labels = dict(zip(split.video_id, split.label, strict=False))
+    videos = []
+    for video_id, _ in chosen:
+        maps = aggregator_maps(model, features[video_id])
+        frames = None
+        if paths.get(video_id):
+            try:
+                frames, _ = read_frames(paths[video_id], maps["attention"].shape[1])
+            except VideoDecodeError as error:
+                print(f"warning: no frame strip for {video_id}: {error}", file=sys.stderr)
+        videos.append(
+            {"video_id": video_id, "label": labels.get(video_id, "?"), "frames": frames} | maps
+        )
+    return videos
+
+
 def cmd_check_config(args: argparse.Namespace) -> None:
     from move.config import load_config
 
@@ -532,6 +603,41 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--out-md", required=True, help="markdown table to write")
     table.add_argument("--out-csv", required=True, help="CSV table to write")
     table.add_argument("--title", help="heading above the markdown table")
+
+    plot = add("plot", cmd_plot, "Draw a figure of trained runs: a PNG and the CSV of its data.")
+    plot.add_argument(
+        "figure",
+        choices=["per-class-ap", "map-vs-ir", "attention", "confidence", "curves", "runtimes"],
+        help="per-class-ap: AP per class head->tail; map-vs-ir: mAP (all/H/M/T) per method vs IR; "
+        "attention: PSA attention and codebook assignments of test videos (Fig. 2); confidence: "
+        "original vs interpolated confidence per class (Fig. 4); curves: loss and mAP per epoch; runtimes: seconds per workflow job",
+    )
+    plot.add_argument("--out", required=True, help="PNG to write (its data goes to <out>.csv)")
+    plot.add_argument(
+        "--results", nargs="+", help="results JSON(s) (per-class-ap, map-vs-ir, curves)"
+    )
+    plot.add_argument("--benchmarks", help="folder of Snakemake benchmark files (runtimes)")
+    plot.add_argument("--checkpoint", help="checkpoint .pt (attention, confidence)")
+    plot.add_argument("--features", help="feature HDF5 file (attention, confidence)")
+    plot.add_argument("--split", help="split CSV (attention, confidence)")
+    plot.add_argument(
+        "--annotations", help="annotations CSV, to find the videos for the frame strip"
+    )
+    plot.add_argument("--videos", help="video root folder, for the frame strip (attention)")
+    plot.add_argument("--video", nargs="+", help="test video ids to show (attention)")
+    plot.add_argument(
+        "--count",
+        type=int,
+        default=2,
+        help="without --video: show this many test videos, head to tail",
+    )
+    plot.add_argument(
+        "--subset", default="train", choices=["train", "test"], help="videos for confidence"
+    )
+    plot.add_argument("--lam", type=float, default=0.5, help="interpolation weight (confidence)")
+    plot.add_argument(
+        "--seed", type=int, default=0, help="seed of the partner shuffle (confidence)"
+    )
 
     check = add(
         "check-config", cmd_check_config, "Validate a config file against the workflow's schema."

@@ -12,6 +12,8 @@ rule demo_videos:
     threads: 1
     resources:
         mem_mb=1000,
+    benchmark:
+        "logs/benchmarks/demo_videos/demo.tsv"
     message:
         "Writing the synthetic demo videos"
     conda:

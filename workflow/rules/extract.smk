@@ -50,6 +50,8 @@ rule extract_shard:
         mem_mb=16000,
         runtime=720,
         gpu=extract_gpus,
+    benchmark:
+        "logs/benchmarks/extract_shard/{dataset}_{backbone}.shard{i}of{n}.tsv"
     message:
         "Extracting {wildcards.backbone} features of {wildcards.dataset}, shard {wildcards.i}/{wildcards.n}"
     conda:
@@ -73,6 +75,8 @@ rule merge_features:
         failures="features/{dataset}/{backbone}.failures.csv",
     log:
         "logs/merge_features/{dataset}_{backbone}.log",
+    benchmark:
+        "logs/benchmarks/merge_features/{dataset}_{backbone}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -80,6 +80,8 @@ rule split:
     threads: 1
     resources:
         mem_mb=2000,
+    benchmark:
+        "logs/benchmarks/split/{dataset}_ir{ir}.tsv"
     message:
         "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir}"
     conda:

@@ -18,6 +18,8 @@ rule train:
     threads: 2
     resources:
         mem_mb=8000,
+    benchmark:
+        "logs/benchmarks/train/{dataset}_ir{ir}.tsv"
     message:
         "Training {wildcards.dataset} at IR {wildcards.ir}"
     conda:

@@ -1,0 +1,324 @@
+"""Figures of a run, each written as a PNG with the CSV of the numbers behind it.
+
+Matplotlib (Agg backend, no display needed). Every figure reads in grey-scale: series differ by
+marker, line style and hatching, not only colour; axes carry labels and units.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from move.errors import MoveError  # noqa: E402
+
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINES = ["-", "--", "-.", ":"]
+GREYS = ["0.0", "0.35", "0.6", "0.8"]
+GROUPS = ("head", "medium", "tail")
+
+
+def style(i: int) -> dict:
+    """Marker, line style and grey level of series ``i`` (distinct in grey-scale)."""
+    return {
+        "marker": MARKERS[i % len(MARKERS)],
+        "linestyle": LINES[i % len(LINES)],
+        "color": GREYS[i % len(GREYS)] if i < len(GREYS) else f"C{i}",
+    }
+
+
+def save(fig: plt.Figure, out: str | Path, data: pd.DataFrame) -> Path:
+    """Write the PNG and its data CSV (``<out>.csv``) atomically; return the CSV path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, out)
+    csv = out.with_suffix(".csv")
+    tmp_csv = csv.with_name(csv.name + ".tmp")
+    data.to_csv(tmp_csv, index=False)
+    os.replace(tmp_csv, csv)
+    return csv
+
+
+def read_results(path: str | Path) -> dict:
+    """A results JSON written by ``move train``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MoveError(f"results file {path} not found: run the train stage first")
+    return json.loads(path.read_text())
+
+
+def run_name(path: str | Path, results: dict) -> str:
+    """Legend name of a result: its method, and the file stem when methods repeat."""
+    method = results.get("settings", {}).get("method", "?")
+    return f"{method} ({Path(path).stem})"
+
+
+def imbalance_ratio(path: str | Path, results: dict) -> float:
+    """IR of a result, from ``_ir<IR>`` in its split path or else its own path."""
+    for text in (results.get("split", {}).get("path", ""), str(path)):
+        match = re.search(r"_ir([0-9]*\.?[0-9]+)", text)
+        if match:
+            return float(match.group(1))
+    raise MoveError(f"cannot tell the imbalance ratio of {path}: name it <dataset>_ir<IR>.json")
+
+
+def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
+    """Figure 1: per-class AP against class rank (head -> tail), one series per result file."""
+    from move.train import per_class_path
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    frames = []
+    bounds = None
+    for i, path in enumerate(results_paths):
+        results = read_results(path)
+        table = pd.read_csv(per_class_path(Path(path)))
+        table = table.sort_values(["train_count", "class_index"], ascending=[False, True])
+        table = table.reset_index(drop=True)
+        table["rank"] = np.arange(1, len(table) + 1)
+        name = run_name(path, results)
+        table.insert(0, "run", name)
+        frames.append(table)
+        ax.plot(table["rank"], table["AP"] * 100, label=name, markersize=4, **style(i))
+        if bounds is None:
+            groups = table["group"].tolist()
+            bounds = [
+                (g, groups.index(g) + 1, len(groups) - groups[::-1].index(g))
+                for g in GROUPS
+                if g in groups
+            ]
+    for hatch, (group, first, last) in zip(["//", "", "\\\\"], bounds or [], strict=False):
+        ax.axvspan(first - 0.5, last + 0.5, facecolor="none", edgecolor="0.75", hatch=hatch, lw=0)
+        ax.text((first + last) / 2, 101, group, ha="center", va="bottom", fontsize=9)
+        if last < len(frames[0]):
+            ax.axvline(last + 0.5, color="0.3", linestyle=":", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("class rank by number of training videos (1 = head)")
+    ax.set_ylabel("average precision (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("Per-class AP, head → tail", pad=18)
+    return save(fig, out, pd.concat(frames, ignore_index=True))
+
+
+def map_vs_ir(results_paths: list[str | Path], out: str | Path) -> Path:
+    """Figure 2: mAP (all/head/medium/tail) against imbalance ratio, one line per method."""
+    rows = []
+    for path in results_paths:
+        results = read_results(path)
+        final = results["final"]
+        rows.append(
+            {
+                "method": results.get("settings", {}).get("method", "?"),
+                "ir": imbalance_ratio(path, results),
+                "mAP": final.get("mAP"),
+                "head_mAP": final.get("head_mAP"),
+                "medium_mAP": final.get("medium_mAP"),
+                "tail_mAP": final.get("tail_mAP"),
+                "top1": final.get("top1"),
+                "file": str(path),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(["method", "ir"]).reset_index(drop=True)
+    panels = [("mAP", "all classes"), ("head_mAP", "head"), ("medium_mAP", "medium")]
+    panels.append(("tail_mAP", "tail"))
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), sharey=True)
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        for i, (method, group) in enumerate(table.groupby("method", sort=True)):
+            values = pd.to_numeric(group[column], errors="coerce") * 100
+            ax.plot(group["ir"], values, label=method, **style(i))
+        ax.set_xscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("imbalance ratio (n_min / n_max, log scale)")
+        ax.grid(True, color="0.9")
+    axes[0].set_ylabel("mAP (%)")
+    axes[0].legend(fontsize=8)
+    return save(fig, out, table)
+
+
+def attention_maps(
+    videos: list[dict],
+    out: str | Path,
+) -> Path:
+    """Figure 3 (Fig. 2 analogue): per video a frame strip, PSA attention and codebook heat map.
+
+    ``videos``: dicts with ``video_id``, ``label``, ``frames`` (uint8 ``[T, H, W, 3]`` or None),
+    ``attention`` ``[heads, T]``, ``assignment`` ``[T, K]``.
+    """
+    if not videos:
+        raise MoveError("no videos to show: the split has no test videos")
+    fig, axes = plt.subplots(
+        3 * len(videos),
+        1,
+        figsize=(8, 4.6 * len(videos)),
+        gridspec_kw={"height_ratios": [1, 1.2, 1.4] * len(videos)},
+    )
+    rows = []
+    for n, video in enumerate(videos):
+        strip_ax, att_ax, heat_ax = axes[3 * n : 3 * n + 3]
+        attention, assignment = np.asarray(video["attention"]), np.asarray(video["assignment"])
+        frames_count = attention.shape[1]
+        if video.get("frames") is not None:
+            strip = np.concatenate(list(video["frames"]), axis=1)
+            strip_ax.imshow(strip, aspect="auto", extent=(-0.5, frames_count - 0.5, 0, 1))
+        strip_ax.set_xlim(-0.5, frames_count - 0.5)
+        strip_ax.set_yticks([])
+        strip_ax.set_xticks([])
+        strip_ax.set_title(f"{video['video_id']} (class '{video['label']}')", fontsize=9)
+        t = np.arange(frames_count)
+        for h in range(attention.shape[0]):
+            att_ax.plot(t, attention[h], label=f"head {h + 1}", markersize=4, **style(h))
+        att_ax.plot(t, attention.mean(0), color="0.0", linewidth=2.5, label="mean")
+        att_ax.set_xlim(-0.5, frames_count - 0.5)
+        att_ax.set_ylabel("PSA attention\n(softmax weight)")
+        att_ax.legend(fontsize=7, ncol=attention.shape[0] + 1, loc="upper right")
+        image = heat_ax.imshow(
+            assignment.T, aspect="auto", cmap="Greys", vmin=0, interpolation="nearest"
+        )
+        heat_ax.set_xlabel("frame index (sampled frame)")
+        heat_ax.set_ylabel("codebook cluster k")
+        colorbar_ax = heat_ax.inset_axes([1.01, 0.0, 0.015, 1.0])
+        fig.colorbar(image, cax=colorbar_ax).set_label("ρ_k(x_t)\n(probability)", fontsize=8)
+        for frame in range(frames_count):
+            record = {"video_id": video["video_id"], "label": video["label"], "frame": frame}
+            record |= {f"attention_head{h + 1}": attention[h, frame] for h in range(len(attention))}
+            record |= {f"cluster{k}": assignment[frame, k] for k in range(assignment.shape[1])}
+            rows.append(record)
+    fig.tight_layout()
+    return save(fig, out, pd.DataFrame(rows))
+
+
+def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -> Path:
+    """Figure 4 (Fig. 4 analogue): per-class confidence of original vs. interpolated samples."""
+    table = table.copy()
+    table["train_count"] = np.asarray(train_counts)[table.class_index]
+    table = table.sort_values(["train_count", "class_index"], ascending=[False, True])
+    table = table.reset_index(drop=True)
+    table["rank"] = np.arange(1, len(table) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    width = 0.4
+    left.bar(table["rank"] - width / 2, table.original, width, label="original", color="0.3")
+    left.bar(
+        table["rank"] + width / 2,
+        table.interpolated,
+        width,
+        label="interpolated (within class)",
+        color="white",
+        edgecolor="0.0",
+        hatch="///",
+    )
+    left.set_xlabel("class rank by number of training videos (1 = head)")
+    left.set_ylabel("mean confidence (sigmoid score)")
+    left.set_ylim(0, 1.05)
+    left.legend(fontsize=8)
+    right.plot(table["rank"], table.normalised_difference, marker="o", color="0.0")
+    right.axhline(0, color="0.5", linestyle=":")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_xlabel("class rank by number of training videos (1 = head)")
+    right.set_ylabel("(original − interpolated) / original")
+    fig.tight_layout()
+    return save(fig, out, table)
+
+
+def training_curves(results_paths: list[str | Path], out: str | Path) -> Path:
+    """Figure 5: training loss per epoch and test mAP at each evaluation, per result file."""
+    fig, (loss_ax, map_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    rows = []
+    for path in results_paths:
+        results = read_results(path)
+        name = run_name(path, results)
+        history = results.get("history", [])
+        for record in history:
+            metrics = record.get("metrics") or {}
+            rows.append(
+                {
+                    "run": name,
+                    "epoch": record["epoch"],
+                    "loss": record.get("loss"),
+                    "mAP": metrics.get("mAP"),
+                    "head_mAP": metrics.get("head_mAP"),
+                    "medium_mAP": metrics.get("medium_mAP"),
+                    "tail_mAP": metrics.get("tail_mAP"),
+                }
+            )
+    table = pd.DataFrame(
+        rows, columns=["run", "epoch", "loss", "mAP", "head_mAP", "medium_mAP", "tail_mAP"]
+    )
+    if table.empty:
+        raise MoveError("the results have no per-epoch history: retrain with this version")
+    for i, (name, group) in enumerate(table.groupby("run", sort=False)):
+        losses = group.dropna(subset=["loss"])
+        loss_ax.plot(losses.epoch, losses.loss, label=name, markersize=3, **style(i))
+        evals = group.dropna(subset=["mAP"])
+        map_ax.plot(evals.epoch, evals.mAP * 100, label=f"{name} all", **style(i))
+        tail = evals.dropna(subset=["tail_mAP"])
+        if len(tail):
+            map_ax.plot(
+                tail.epoch,
+                tail.tail_mAP * 100,
+                label=f"{name} tail",
+                linestyle=":",
+                marker="x",
+                color=style(i)["color"],
+            )
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss (BCE, mean over batches)")
+    map_ax.set_xlabel("epoch")
+    map_ax.set_ylabel("test mAP (%)")
+    for ax in (loss_ax, map_ax):
+        ax.grid(True, color="0.9")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, out, table)
+
+
+def image_stats(path: str | Path) -> tuple[tuple[int, ...], float]:
+    """Shape and pixel variance of a PNG (tests: a figure that is not blank has variance > 0)."""
+    image = plt.imread(path)
+    return image.shape, float(np.var(image[..., :3]))
+
+
+def runtimes(benchmarks: str | Path, out: str | Path) -> Path:
+    """Runtime of each stage: one bar per Snakemake benchmark file ``logs/benchmarks/<rule>/<job>.tsv``."""
+    files = sorted(Path(benchmarks).glob("*/*.tsv"))
+    if not files:
+        raise MoveError(f"no benchmark files under {benchmarks}: run the workflow first")
+    rows = []
+    for path in files:
+        table = pd.read_csv(path, sep="\t")
+        row = {"rule": path.parent.name, "job": path.stem, "seconds": float(table["s"].iloc[-1])}
+        for column in ("max_rss", "cpu_time"):
+            if column in table:
+                row[column] = pd.to_numeric(table[column], errors="coerce").iloc[-1]
+        rows.append(row)
+    data = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(data) + 1.2))
+    hatches = ["", "//", "..", "\\\\", "xx", "--"]
+    rules = list(dict.fromkeys(data.rule))
+    for i, rule in enumerate(rules):
+        part = data[data.rule == rule]
+        ax.barh(
+            [f"{r} {j}" for r, j in zip(part.rule, part.job, strict=True)],
+            part.seconds,
+            color="0.85" if i % 2 else "0.45",
+            edgecolor="0.0",
+            hatch=hatches[i % len(hatches)],
+        )
+    ax.invert_yaxis()
+    ax.set_xlabel("wall-clock time (s)")
+    ax.set_ylabel("rule and job")
+    ax.grid(True, axis="x", color="0.9")
+    fig.tight_layout()
+    return save(fig, out, data)
