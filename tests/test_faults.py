@@ -355,18 +355,15 @@ def tiny_disk(path: Path, size: str):
         subprocess.run(["umount", "-l", str(path)], check=True)
 
 
-def test_disk_full_during_extraction_says_so_and_keeps_the_previous_output(
-    bad_videos, tiny_videos, tmp_path
-):
-    root, annotations, _ = bad_videos
+def test_disk_full_during_extraction_says_so_and_keeps_the_previous_output(tiny_videos, tmp_path):
+    root, annotations = tiny_videos / "videos", tmp_path / "annotations.csv"
+    pd.read_csv(tiny_videos / "annotations.csv").iloc[:4].to_csv(annotations, index=False)
     with tiny_disk(tmp_path / "disk", "200k") as disk:
         out = disk / "resnet50.h5"
-        labels = {"old_video": "x"}
-        write_feature_file(out, labels, frames=3, dim=8)
+        write_feature_file(out, {"old_video": "x"}, frames=3, dim=8)
         before = out.read_bytes()
-        all_videos = tiny_videos / "annotations.csv"
-        result = run_move("extract", "--annotations", all_videos, "--videos",
-                          tiny_videos / "videos", "--out", out, *EXTRACT_ARGS)  # fmt: skip
+        result = run_move("extract", "--annotations", annotations, "--videos", root,
+                          "--out", out, *EXTRACT_ARGS)  # fmt: skip
         error = one_line_error(result, "extract")
         assert "no space left on device" in error and "free" in error, error
         assert out.read_bytes() == before  # previous output intact
