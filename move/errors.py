@@ -1,5 +1,11 @@
 """User-facing errors: the CLI prints these as one line (no traceback) and exits non-zero."""
 
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class MoveError(Exception):
     """A problem with the user's input or environment that the message explains how to fix."""
@@ -8,7 +14,6 @@ class MoveError(Exception):
 def disk_full(path: object, needed: int | None = None) -> MoveError:
     """The one-line error for a full disk: which file, how much is free there, what to do."""
     import shutil
-    from pathlib import Path
 
     folder = Path(str(path)).parent if path else Path.cwd()
     while not folder.exists() and folder != folder.parent:
@@ -28,8 +33,17 @@ def ensure_free_space(path: object, needed: int) -> None:
     can crash the process; a clear error up front keeps earlier outputs and chunks intact.
     """
     import shutil
-    from pathlib import Path
 
     folder = Path(str(path)).parent
     if shutil.disk_usage(folder).free < needed:
         raise disk_full(path, needed)
+
+
+@contextlib.contextmanager
+def removed_on_error(tmp: Path) -> Iterator[None]:
+    """Delete the temporary file ``tmp`` when the block writing it fails, so no debris is left."""
+    try:
+        yield
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -268,6 +268,19 @@ def test_partial_from_another_frame_count_is_rebuilt_not_mixed(bad_videos, tmp_p
     assert not partial.exists()
 
 
+def test_parts_from_another_backbone_or_frame_count_are_never_merged(tmp_path, capsys):
+    a = write_feature_file(tmp_path / "a.h5", {"v1": "x"}, frames=3, dim=8)
+    b = write_feature_file(tmp_path / "b.h5", {"v2": "x"}, frames=4, dim=8)
+    write_feature_file(tmp_path / "c.h5", {"v3": "x"}, frames=3, dim=8)
+    with h5py.File(tmp_path / "c.h5", "r+") as handle:
+        handle.attrs["backbone"] = "resnet101"
+    out = tmp_path / "merged.h5"
+    for other in (b, tmp_path / "c.h5"):
+        error = cli_error(capsys, "merge-features", a, other, "--out", out)
+        assert f"feature file {other} was made with other settings" in error
+        assert not out.exists() and not list(tmp_path.glob("merged*"))
+
+
 def test_nan_or_inf_features_stop_naming_the_video(tmp_path, capsys):
     labels = {f"v{c}_{i}": f"class{c}" for c in range(3) for i in range(6)}
     features = write_feature_file(tmp_path / "f.h5", labels, frames=4, dim=16)
