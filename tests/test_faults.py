@@ -260,7 +260,8 @@ def test_partial_from_another_frame_count_is_rebuilt_not_mixed(bad_videos, tmp_p
     os.replace(old, partial / "chunk-000000.h5")  # a leftover chunk made with T=2
     shutil.copy(partial / "chunk-000000.h5", out)  # and a finished file made with T=2
     new = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
-    extract_features(videos, out, tmp_path / "f.csv", new, progress=False)
+    with pytest.warns(UserWarning, match="made with other settings"):
+        extract_features(videos, out, tmp_path / "f.csv", new, progress=False)
     with h5py.File(out, "r") as handle:
         assert handle.attrs["frames"] == 3
         assert {handle["videos"][v].shape[0] for v in handle["videos"]} == {3}
