@@ -6,11 +6,12 @@ Errors print one line (``move <command>: error: ...``) and exit 1; ``--debug`` s
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 
-from move.errors import MoveError
+from move.errors import MoveError, disk_full
 
 
 def cmd_demo_videos(args: argparse.Namespace) -> None:
@@ -656,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     except MoveError as error:
         if args.debug:
             raise
-        print(f"move {args.command}: error: {error}", file=sys.stderr)
+        # raised in a DataLoader worker, torch re-raises it with the worker's traceback text
+        message = str(error).strip().splitlines()[-1].removeprefix("move.errors.MoveError: ")
+        print(f"move {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"move {args.command}: interrupted", file=sys.stderr)
@@ -664,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # unexpected: still one line unless --debug
         if args.debug:
             raise
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            print(f"move {args.command}: error: {disk_full(error.filename)}", file=sys.stderr)
+            return 1
         print(
             f"move {args.command}: error: {type(error).__name__}: {error} (rerun with --debug for the traceback)",
             file=sys.stderr,

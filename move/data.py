@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from move.errors import MoveError
 from move.features import VIDEOS
 
 
@@ -88,4 +89,9 @@ class FeatureDataset(Dataset):
             indices = uniform_frame_indices(n_stored, self.frames)
         unique, inverse = np.unique(indices, return_inverse=True)
         features = np.asarray(dataset[unique], dtype=np.float32)[inverse]
+        if not np.isfinite(features).all():
+            raise MoveError(
+                f"video {self.video_ids[index]} in {self.path} has NaN/inf features: "
+                "re-extract it or drop it from the split"
+            )
         return torch.from_numpy(features), torch.from_numpy(self.targets[index]), index

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from move.errors import MoveError
 from move.video import kinetics_video_id
 
 SHAPES = ("square", "disc", "bar")
@@ -103,6 +104,10 @@ def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: b
 
     Deterministic by ``spec.seed``: the same spec gives the same ids, labels and pixels.
     """
+    if spec.size < 16 or spec.size % 2:
+        raise MoveError(f"demo frame size {spec.size} must be even and >= 16 (H.264 needs it)")
+    if min(spec.n_classes, spec.train_per_class, spec.val_per_class, spec.n_frames) < 1:
+        raise MoveError("demo classes, train/val videos per class and frames must be >= 1")
     root = Path(root)
     rng = np.random.default_rng(spec.seed)
     rows = []

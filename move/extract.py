@@ -25,11 +25,14 @@ from tqdm import tqdm
 
 from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone, file_sha256
 from move.device import resolve_device
-from move.errors import MoveError
+from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.features import VIDEOS, create_feature_file, write_video_features
 from move.video import VideoDecodeError, index_video_files, kinetics_video_id, read_frames
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+
+
+HDF5_MARGIN = 1 << 20  # bytes of room for HDF5 metadata beyond the features
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,8 @@ def _write_chunk(partial: Path, number: int, attrs: dict, buffered: list, failed
     """Write buffered videos and failures as one chunk file (temp + rename: all or nothing)."""
     path = partial / f"chunk-{number:06d}.h5"
     tmp = path.with_name(path.name + ".tmp")
-    with create_feature_file(tmp, attrs) as handle:
+    ensure_free_space(tmp, sum(item[1].nbytes for item in buffered) + HDF5_MARGIN)
+    with removed_on_error(tmp), create_feature_file(tmp, attrs) as handle:
         for video_id, features, label, n_frames in buffered:
             handle.attrs["feature_dim"] = features.shape[1]
             write_video_features(handle, video_id, features, label, n_frames)
@@ -279,10 +283,11 @@ def merge_feature_files(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
+    ensure_free_space(tmp, sum(Path(p).stat().st_size for p in parts) + HDF5_MARGIN)
     failed: list = []
     attrs: dict | None = None
     n_videos = 0
-    with h5py.File(tmp, "w") as dest:
+    with removed_on_error(tmp), h5py.File(tmp, "w") as dest:
         videos = dest.require_group(VIDEOS)
         for part in parts:
             part = Path(part)
