@@ -27,7 +27,8 @@ from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone, file_sh
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.features import VIDEOS, create_feature_file, write_video_features
-from move.video import VideoDecodeError, index_video_files, kinetics_video_id, read_frames
+from move.kinetics import find_video_files
+from move.video import VideoDecodeError, kinetics_video_id, read_frames
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -79,7 +80,7 @@ def list_videos(annotations: str | Path, video_root: str | Path) -> pd.DataFrame
             f"video folder {root} not found: check the dataset's 'videos' path in config"
         )
     table = read_annotations(annotations)
-    files = index_video_files(root)
+    files = find_video_files(table.video_id, root)
     table["path"] = [str(files.get(v, "")) for v in table.video_id]
     return (
         table[["video_id", "label", "split", "path"]]

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from move.errors import MoveError
-from move.video import VIDEO_EXTENSIONS, kinetics_video_id
+from move.video import index_video_files, kinetics_video_id
 
 KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 LIST_ANNOTATION_COLUMNS = [
@@ -244,10 +244,7 @@ def find_video_files(video_ids: Iterable[str], root: str | Path) -> dict[str, Pa
     root = Path(root)
     if not root.is_dir():
         raise MoveError(f"video folder {root} not found: check the dataset's 'videos' in config")
-    stems: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
-            stems.setdefault(path.stem, path)
+    stems = index_video_files(root)
     found = {}
     for video_id in video_ids:
         path = stems.get(video_id)

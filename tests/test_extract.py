@@ -314,3 +314,21 @@ def test_tsm_batches_hold_whole_clips():
         whole = model.forward_features(frames).numpy()
     batched = embed_frames(model, frames, batch_size=5, device=torch.device("cpu"))  # -> 8
     np.testing.assert_allclose(batched, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_list_videos_finds_files_named_by_the_bare_youtube_id(tmp_path):
+    """Extraction sees the same files as the split's missing-video check (move.kinetics)."""
+    from move.extract import list_videos
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "abcdefghijk.mp4").write_bytes(b"x")
+    (tmp_path / "annotations.csv").write_text(
+        "label,youtube_id,time_start,time_end,split\n"
+        "abseiling,abcdefghijk,10,20,train\nabseiling,zzzzzzzzzzz,0,10,train\n"
+    )
+    table = list_videos(tmp_path / "annotations.csv", tmp_path / "videos")
+    paths = dict(zip(table.video_id, table.path, strict=True))
+    assert paths == {
+        "abcdefghijk_000010_000020": str(tmp_path / "videos" / "abcdefghijk.mp4"),
+        "zzzzzzzzzzz_000000_000010": "",
+    }
