@@ -160,14 +160,12 @@ def cmd_list_annotations(args: argparse.Namespace) -> None:
 
 
 def cmd_imbalance_table(args: argparse.Namespace) -> None:
+    from move.files import write_text_atomic
     from move.tables import imbalance_table
 
     text = imbalance_table(args.results)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_text_atomic(text, out)
     print(f"wrote {out} from {len(args.results)} result file(s)")
 
 

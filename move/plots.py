@@ -7,7 +7,6 @@ marker, line style and hatching, not only colour; axes carry labels and units.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from move.errors import MoveError  # noqa: E402
+from move.files import atomic_output, write_text_atomic
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINES = ["-", "--", "-.", ":"]
@@ -39,15 +39,11 @@ def style(i: int) -> dict:
 def save(fig: plt.Figure, out: str | Path, data: pd.DataFrame) -> Path:
     """Write the PNG and its data CSV (``<out>.csv``) atomically; return the CSV path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, out)
     csv = out.with_suffix(".csv")
-    tmp_csv = csv.with_name(csv.name + ".tmp")
-    data.to_csv(tmp_csv, index=False)
-    os.replace(tmp_csv, csv)
+    write_text_atomic(data.to_csv(index=False), csv)
     return csv
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.errors import MoveError, disk_full
+from move.errors import MoveError
+from move.files import atomic_output
 
 SPLIT_COLUMNS = ["video_id", "class_index", "label", "split"]
 
@@ -215,20 +216,8 @@ def drop_videos_without_features(
 
 def write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
     """Write a CSV via a temporary file and rename, so readers never see half a file."""
-    import errno
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_output(path) as tmp:
         table.to_csv(tmp, index=False)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        if error.errno == errno.ENOSPC:
-            raise disk_full(path) from None
-        raise
-    os.replace(tmp, path)
 
 
 def read_split(path: str | Path) -> pd.DataFrame:

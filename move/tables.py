@@ -8,13 +8,13 @@ module imports no torch so that the workflow can use it while parsing rules.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from move.errors import MoveError
+from move.files import write_text_atomic
 
 BASE_METHODS = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
 DISPLAY = {
@@ -93,14 +93,8 @@ def write_methods_table(
 ) -> pd.DataFrame:
     """Write the table as CSV and markdown (each via a temporary file and rename)."""
     table = methods_table(results)
-    for path, text in (
-        (Path(out_csv), table.to_csv(index=False)),
-        (Path(out_md), to_markdown(table, title)),
-    ):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_text_atomic(table.to_csv(index=False), out_csv)
+    write_text_atomic(to_markdown(table, title), out_md)
     return table
 
 

@@ -29,6 +29,7 @@ from move.data import FeatureDataset, parse_class_indices
 from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
+from move.files import atomic_output, write_text_atomic
 from move.losses import (
     bce_loss,
     class_balanced_indices,
@@ -347,9 +348,8 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def cached_sha256(path: Path) -> str:
@@ -638,10 +638,7 @@ def per_class_path(out: Path) -> Path:
 def write_results(results: dict, metrics: dict, problem: Problem, out: Path) -> None:
     """Write the per-class CSV and the results JSON atomically."""
     write_csv_atomic(per_class_table(metrics, problem), per_class_path(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_text_atomic(json.dumps(results, indent=2) + "\n", out)
 
 
 def evaluate_checkpoint(

@@ -452,6 +452,8 @@ def _failing_argv(name: str, missing: Path) -> list[str]:
         if not action.required:
             continue
         value = "1" if action.type in (int, float) else str(missing / action.dest)
+        if action.choices:
+            value = next(iter(action.choices))  # e.g. 'move plot <figure>'
         if action.option_strings:
             argv += [action.option_strings[0], value]
         else:

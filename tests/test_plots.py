@@ -159,7 +159,14 @@ def test_workflow_figures_and_report(tmp_path):
     for name in ("attention", "confidence"):
         assert_figure(tmp_path / f"figures/demo_ir0.5/{name}.png")
     runtimes = pd.read_csv(tmp_path / "figures/runtimes.csv")
-    assert {"demo_videos", "extract", "split", "train", "plot_attention"} <= set(runtimes.rule)
+    assert {
+        "demo_videos",
+        "extract_shard",
+        "merge_features",
+        "split",
+        "train",
+        "plot_attention",
+    } <= set(runtimes.rule)
     assert (runtimes.seconds > 0).all()
 
     report = snakemake(tmp_path, "--report", "results/report.html")
