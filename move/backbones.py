@@ -7,7 +7,6 @@ backbone maps frames ``[N, 3, H, W]`` to penultimate features ``[N, 2048]`` thro
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,12 +209,3 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> None:
             "check extract.backbone matches the checkpoint"
         )
     model.load_state_dict(state, strict=True)
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, streamed (used to record which weights/features made a result)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

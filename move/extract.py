@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone, file_sha256
+from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.features import VIDEOS, create_feature_file, write_video_features
+from move.files import file_sha256
 from move.kinetics import find_video_files
 from move.video import VideoDecodeError, kinetics_video_id, read_frames
 

@@ -1,4 +1,4 @@
-"""Atomic outputs: write to a temporary file beside the target, then rename it into place.
+"""Output files: atomic writes (temporary file beside the target, then rename) and file hashes.
 
 Readers (and Snakemake) never see half a file; a failed write removes its temporary file and
 leaves the previous output untouched; a full disk becomes a one-line ``MoveError``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,3 +39,12 @@ def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, streamed (used to record which weights/features made a result)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -10,7 +10,6 @@ whose content later differs, and finds video files of any common Kinetics layout
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from move.errors import MoveError
+from move.files import file_sha256
 from move.video import index_video_files, kinetics_video_id
 
 KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
@@ -35,15 +35,6 @@ LIST_ANNOTATION_COLUMNS = [
     "video_id",
     "class_index",
 ]
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def record_path(path: str | Path) -> Path:
@@ -80,7 +71,7 @@ def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None)
     except Exception as error:  # urllib raises many kinds; one line names the URL
         tmp.unlink(missing_ok=True)
         raise MoveError(f"cannot download list {source}: {error}") from None
-    digest = sha256_of(tmp)
+    digest = file_sha256(tmp)
     record = record_path(out)
     pinned = record.read_text().split()[0] if record.is_file() else None
     for name, want in (
@@ -104,7 +95,7 @@ def verify_list(path: str | Path) -> None:
     record = record_path(path)
     if record.is_file():
         want = record.read_text().split()[0]
-        have = sha256_of(path)
+        have = file_sha256(path)
         if have != want:
             raise MoveError(
                 f"list {path} changed since it was fetched (sha256 {have}, recorded {want} in "

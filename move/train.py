@@ -24,12 +24,11 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from move.backbones import file_sha256
 from move.data import FeatureDataset, parse_class_indices
 from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
-from move.files import atomic_output, write_text_atomic
+from move.files import atomic_output, file_sha256, write_text_atomic
 from move.losses import (
     bce_loss,
     class_balanced_indices,
