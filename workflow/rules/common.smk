@@ -87,7 +87,9 @@ def table_methods():
     from move.tables import VARIANTS
 
     return config.get("table", {}).get("methods", list(VARIANTS))
-# --- splits from lists (issue 4) ---
+
+
+# Splits from the authors' lists (workflow/rules/splits.smk).
 def dataset_list_source(dataset, name):
     """Param: URL or path of a dataset's list (datasets.<d>.lists.<name>); unset -> one-line error."""
     source = (config["datasets"][dataset].get("lists") or {}).get(name)
@@ -129,7 +131,7 @@ def class_order_option(wildcards):
     return f"--class-order {path}" if path else ""
 
 
-# --- VideoLT (issue 4) ---
+# VideoLT (workflow/rules/videolt.smk).
 def videolt_features_dir(wildcards):
     """Input: the folder of VideoLT's .npy features for a backbone; unset -> one-line error."""
     folder = (videolt_setting("features", {}) or {}).get(wildcards.backbone)
