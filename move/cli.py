@@ -416,7 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="frames per forward pass (default 64)"
     )
     extract.add_argument(
-        "--num-workers", type=int, default=0, help="decoding worker processes (default 0)"
+        "--num-workers",
+        type=int,
+        default=None,
+        help="decoding worker processes (default: one per CPU core of the job, less one)",
     )
     extract.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     extract.add_argument(
