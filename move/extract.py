@@ -117,10 +117,14 @@ def resize_and_crop(frames: torch.Tensor, resize: int, crop: int) -> torch.Tenso
 
 
 def normalise_frames(frames: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
-    """uint8 ``[N, 3, H, W]`` -> float32 ``(x / 255 - mean) / std``, on the frames' device."""
-    mean_t = torch.tensor(mean, device=frames.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=frames.device).view(1, 3, 1, 1)
-    return (frames.float().div_(255) - mean_t) / std_t
+    """uint8 ``[N, 3, H, W]`` -> float32 ``(x / 255 - mean) / std``, on the frames' device.
+
+    Computed in place as ``x * (1 / (255 std)) - mean / std`` (within 1e-6 of the quotient).
+    """
+    std_t = torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
+    scale = (1 / (255 * std_t)).float().to(frames.device)
+    shift = (-torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1) / std_t).float()
+    return frames.float().mul_(scale).add_(shift.to(frames.device))
 
 
 def preprocess_frames(
