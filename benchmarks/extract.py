@@ -220,17 +220,11 @@ def child_stages(args: argparse.Namespace) -> dict:
     decode = [0.0, 0.0]
     prep = [0.0, 0.0]
     for path in videos.path:
-        frames = None
-
-        def read():
-            nonlocal frames
-            frames, _ = extract.read_frames(path, settings.frames)
-
-        wall, cpu = timed(read)
+        decoded = []
+        wall, cpu = timed(lambda: decoded.append(extract.read_frames(path, settings.frames)[0]))  # noqa: B023
         decode[0], decode[1] = decode[0] + wall, decode[1] + cpu
-        wall, cpu = timed(lambda: preprocess(frames))  # noqa: B023
+        wall, cpu = timed(lambda: preprocess(decoded[0]))  # noqa: B023
         prep[0], prep[1] = prep[0] + wall, prep[1] + cpu
-        del frames
     model = extract.create_backbone(settings.backbone, "none").to(device)
     model_seconds = measure_model(extract, settings, model, device, len(videos))
     with tempfile.TemporaryDirectory() as scratch:
@@ -284,22 +278,25 @@ def child_decoders(args: argparse.Namespace) -> dict:
         strategies["torchcodec get_frames_at (exact seek)"] = torchcodec_frames
     except Exception:  # not installed, or no FFmpeg libraries for it
         pass
-    results = {}
-    for name, strategy in strategies.items():
-        seconds, same = [], True
-        for path in paths:
-            reader = decord.VideoReader(str(path), num_threads=1)
-            indices = uniform_segment_indices(len(reader), args.frames)
-            reference = reader.get_batch(indices.tolist()).asnumpy()
-            best = float("inf")
-            for _ in range(args.repeat):
+    seconds = {name: [] for name in strategies}
+    same = dict.fromkeys(strategies, True)
+    for path in paths:
+        reader = decord.VideoReader(str(path), num_threads=1)
+        indices = uniform_segment_indices(len(reader), args.frames)
+        reference = reader.get_batch(indices.tolist()).asnumpy()
+        best = dict.fromkeys(strategies, float("inf"))
+        for _ in range(args.repeat + 1):  # strategies interleaved: shared-machine noise
+            for name, strategy in strategies.items():
                 cpu = cpu_seconds()
                 frames = strategy(str(path), indices)
-                best = min(best, cpu_seconds() - cpu)
-            seconds.append(best)
-            same &= bool(np.array_equal(frames, reference))
-        results[name] = {"cpu_s_per_video": float(np.mean(seconds)), "same_frames": same}
-    return results
+                best[name] = min(best[name], cpu_seconds() - cpu)
+                same[name] &= bool(np.array_equal(frames, reference))
+        for name in strategies:
+            seconds[name].append(best[name])
+    return {
+        name: {"cpu_s_per_video": float(np.mean(seconds[name])), "same_frames": same[name]}
+        for name in strategies
+    }
 
 
 def decord_batch(path: str, indices: np.ndarray) -> np.ndarray:
