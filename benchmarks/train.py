@@ -24,9 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from common import REPO, baseline_code, cpu_seconds, run_measurement
 
-REPO = Path(__file__).resolve().parent.parent
 EPOCH_TRAIN_VIDEOS, EPOCH_TEST_VIDEOS = 17000, 5000  # MiniKinetics200 at IR 0.01 (authors)
 
 
@@ -88,15 +85,6 @@ def write_features(folder: Path, args: argparse.Namespace) -> None:
     write_csv_atomic(table, folder / "split.csv")
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (loader workers)."""
-    own, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def settings_for(args: argparse.Namespace, workers: int):
     from move.train import TrainSettings
 
@@ -140,27 +128,10 @@ def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
 
 def run_loader(code: Path, folder: Path, args: argparse.Namespace, workers: int) -> dict:
     """``loader_pass`` in a fresh process with ``code`` first on PYTHONPATH."""
-    argv = [sys.executable, __file__, "--child", "--dir", str(folder), "--workers", str(workers)]
-    argv += ["--threads", str(args.threads), "--batch-size", str(args.batch_size)]
-    argv += ["--stored-frames", str(args.stored_frames), "--dim", str(args.dim)]
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])
-    )
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=code)
-    if result.returncode != 0:
-        raise SystemExit(f"loader pass of {code} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def baseline_code(ref: str, scratch: Path) -> Path:
-    """``move/`` of git ref ``ref`` unpacked under ``scratch``."""
-    folder = scratch / "baseline"
-    folder.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "move"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    arguments = ["--child", "--dir", str(folder), "--workers", str(workers)]
+    arguments += ["--threads", str(args.threads), "--batch-size", str(args.batch_size)]
+    arguments += ["--stored-frames", str(args.stored_frames), "--dim", str(args.dim)]
+    return run_measurement(__file__, arguments, code)
 
 
 def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
