@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from move.errors import MoveError
-from move.files import file_sha256
+from move.files import file_sha256, read_csv_input
 from move.video import index_video_files, kinetics_video_id
 
 KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
@@ -144,11 +144,13 @@ def read_kinetics_annotations(paths: str | Path | Iterable[str | Path]) -> pd.Da
         paths = [paths]
     tables = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise MoveError(
-                f"Kinetics annotations {path} not found: check 'kinetics_annotations' in config"
-            )
-        table = pd.read_csv(path, dtype={"youtube_id": str, "label": str})
+        table = read_csv_input(
+            path,
+            "Kinetics annotations",
+            "check 'kinetics_annotations' in config",
+            need_rows=True,
+            dtype={"youtube_id": str, "label": str},
+        )
         missing = [c for c in ("label", "youtube_id", "time_start", "time_end") if c not in table]
         if missing:
             raise MoveError(
