@@ -1,6 +1,8 @@
 # Feature extraction: decode frames with decord, run the backbone, write HDF5.
 # Fans out to `extract.shards` jobs (rule extract_shard, one part file each), then
 # merge_features joins them into features/{dataset}/{backbone}.h5 (+ .failures.csv).
+# Shards copy the videos the previous merged file already holds (--reuse, read only; Snakemake
+# removes it only when merge_features starts), so a grown list extracts only the new videos.
 # Resources: `gpu` (0 or 1) names the GPU need; a cluster profile maps it to its gres.
 
 
@@ -59,7 +61,7 @@ rule extract_shard:
     shell:
         "python -m move extract --annotations {input.annotations:q} --videos {input.videos:q}"
         " --out {output.features} --failures {output.failures}"
-        " --shard {wildcards.i}/{wildcards.n}"
+        " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.extract[num_workers]}"
