@@ -46,3 +46,24 @@ def write_feature_file(
             write_video_features(handle, video_id, features.astype(np.float32), label, frames)
         handle.attrs["complete"] = True
     return path
+
+
+def write_features_and_split(
+    folder: Path, per_class: int, train_per_class: int, dim: int = 16, classes: int = 3
+) -> tuple[Path, Path]:
+    """``f.h5`` (videos ``v<class>_<i>``, 4 frames) and ``split.csv``: the first
+    ``train_per_class`` videos of each class train, the others test."""
+    import pandas as pd
+
+    rows = [
+        (f"v{c}_{i}", c, f"class{c}", "train" if i < train_per_class else "test")
+        for c in range(classes)
+        for i in range(per_class)
+    ]
+    labels = {video_id: label for video_id, _, label, _ in rows}
+    features = write_feature_file(folder / "f.h5", labels, frames=4, dim=dim)
+    split = folder / "split.csv"
+    pd.DataFrame(rows, columns=["video_id", "class_index", "label", "split"]).to_csv(
+        split, index=False
+    )
+    return features, split

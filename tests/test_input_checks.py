@@ -16,7 +16,7 @@ from move.config import validate_config
 from move.errors import MoveError
 from move.train import TrainSettings, train
 from move.video import kinetics_video_id
-from tests.conftest import REPO, write_feature_file
+from tests.conftest import REPO, write_feature_file, write_features_and_split
 from tests.test_videolt import make_release
 from tests.test_workflow import snakemake
 
@@ -97,15 +97,7 @@ def test_workflow_with_a_negative_seed_stops_before_any_job(tmp_path):
 @pytest.fixture()
 def synthetic(tmp_path):
     """Features (3 classes, 8 videos each, 16-d) and a split: 6 train + 2 test per class."""
-    labels = {f"v{c}_{i}": f"class{c}" for c in range(3) for i in range(8)}
-    features = write_feature_file(tmp_path / "f.h5", labels, frames=4, dim=16)
-    rows = [(v, int(label[-1]), label, "train" if int(v[-1]) < 6 else "test")
-            for v, label in labels.items()]  # fmt: skip
-    split = tmp_path / "split.csv"
-    pd.DataFrame(rows, columns=["video_id", "class_index", "label", "split"]).to_csv(
-        split, index=False
-    )
-    return features, split
+    return write_features_and_split(tmp_path, per_class=8, train_per_class=6)
 
 
 @pytest.mark.parametrize(
