@@ -329,6 +329,7 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 # The files each command reads and writes (argument dests): an output that is an input or another
 # output is refused before any work ('train --checkpoint features.h5' would overwrite features).
 FILE_ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "demo-videos": ((), ("out",)),
     "extract": (("annotations", "weights"), ("out", "failures")),
     "merge-features": (("parts",), ("out", "failures")),
     "split": (("annotations", "features", "failures", "class_order"), ("out", "class_counts")),

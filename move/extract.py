@@ -13,6 +13,7 @@ import os
 import shutil
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -310,7 +311,7 @@ def collect_finished_work(
     videos: pd.DataFrame,
     out: Path,
     failures: Path,
-    reuse: list[str | Path],
+    reuse: Sequence[str | Path],
     partial: Path,
     attrs: dict,
 ) -> FinishedWork:
@@ -453,7 +454,7 @@ def extract_features(
     settings: ExtractSettings,
     progress: bool = True,
     chunk_videos: int = 64,
-    reuse: list[str | Path] = (),
+    reuse: Sequence[str | Path] = (),
 ) -> dict:
     """Extract features of ``videos`` into ``out`` (HDF5) and log failures to ``failures`` (CSV).
 
@@ -479,7 +480,7 @@ def extract_features(
     partial.mkdir(exist_ok=True)
     for stale in partial.glob("*.tmp"):
         stale.unlink()
-    work = collect_finished_work(videos, out, failures, list(reuse), partial, attrs)
+    work = collect_finished_work(videos, out, failures, reuse, partial, attrs)
     todo = videos[~videos.video_id.isin(work.done())]
     loader = DataLoader(
         DecodedVideos(todo, settings, mean, std),

@@ -43,8 +43,8 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
         parts = line.split()
         if not parts:
             continue
-        labels = parts[1].split(",") if len(parts) == 2 else ["?"]
-        if not all(label.isdigit() for label in labels if label):
+        labels = parts[1].split(",") if len(parts) == 2 else None
+        if labels is None or not all(label.isdecimal() for label in labels if label):
             raise MoveError(
                 f"{path} line {number}: expected '<video_id> <label>[,<label>...]', got {line.strip()!r}"
             )

@@ -191,3 +191,15 @@ def test_output_equal_to_an_input_is_refused(tmp_path, capsys):
     error = one_error_line(capsys, "merge-features", features, "--out", features)
     assert "is the same file as parts" in error
     assert (features.read_bytes(), annotations.read_text()) == before
+
+
+def test_every_output_argument_is_checked_against_the_inputs():
+    from move.cli import FILE_ARGUMENTS, build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    output_names = {"out", "out_md", "out_csv", "split_out", "checkpoint", "class_counts"}
+    for name, parser in commands.items():
+        dests = {action.dest for action in parser._actions}
+        inputs, outputs = FILE_ARGUMENTS.get(name, ((), ()))
+        assert set(inputs) | set(outputs) <= dests, name
+        assert dests & output_names <= set(outputs) | set(inputs), name
