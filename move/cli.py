@@ -343,7 +343,7 @@ FILE_ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "table": (("results",), ("out_md", "out_csv")),
     "plot": (("results", "checkpoint", "features", "split", "annotations"), ("out",)),
 }
-POSITIONAL = ("parts", "results", "source")
+POSITIONAL = {"parts": "one of the parts", "results": "one of the results", "source": "the source"}
 
 
 def _argument_paths(args: argparse.Namespace, dest: str) -> list[str]:
@@ -364,7 +364,7 @@ def refuse_output_over_input(args: argparse.Namespace) -> None:
         for path in _argument_paths(args, dest):
             for other, known in seen:
                 if same_file(path, known):
-                    name = other if other in POSITIONAL else "--" + other.replace("_", "-")
+                    name = POSITIONAL.get(other, "--" + other.replace("_", "-"))
                     raise MoveError(
                         f"--{dest.replace('_', '-')} {path} is the same file as {name}: an "
                         "output must not overwrite an input or another output; choose another path"
