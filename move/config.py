@@ -92,3 +92,25 @@ def required_path(config: dict, dataset: str, key: str) -> str:
             f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)"
         )
     return str(value)
+
+
+def extract_weights(config: dict, dataset: str, backbone: str) -> str:
+    """The weights a dataset's extraction uses for ``backbone``; random ones only when allowed.
+
+    ``datasets.<d>.extract.weights.<backbone>``, else ``extract.weights.<backbone>``, else the
+    backbone's named weights (``imagenet``, ``kinetics``). ``none`` (random init: features that
+    mean nothing) stops with one line unless ``allow_random_weights`` is true (the demo sets it).
+    """
+    from move.weights import default_weights, is_random
+
+    settings = stage_settings(config, dataset, "extract")
+    own = (dataset_config(config, dataset).get("extract") or {}).get("weights")
+    prefix = f"datasets.{dataset}.extract" if own is not None else "extract"
+    value = (settings.get("weights") or {}).get(backbone) or default_weights(backbone)
+    if is_random(value) and not settings.get("allow_random_weights", False):
+        raise MoveError(
+            f"config key '{prefix}.weights.{backbone}' is 'none': a randomly initialised "
+            f"{backbone} gives meaningless features; use {default_weights(backbone)} or a "
+            f"checkpoint, or set datasets.{dataset}.extract.allow_random_weights: true"
+        )
+    return str(value)

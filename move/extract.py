@@ -27,9 +27,9 @@ from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.features import VIDEOS, create_feature_file, write_video_features
-from move.files import file_sha256
 from move.kinetics import find_video_files
 from move.video import VideoDecodeError, kinetics_video_id, read_frames
+from move.weights import resolve_weights
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -354,10 +354,11 @@ def extract_features(
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    model = create_backbone(settings.backbone, settings.weights).to(device)
+    weights = resolve_weights(settings.backbone, settings.weights)  # named: downloaded once
+    model = create_backbone(settings.backbone, weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    weights_sha = "none" if settings.weights.lower() == "none" else file_sha256(settings.weights)
+    weights_sha = weights.sha256
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     attrs = _run_attrs(settings, weights_sha, mean, std)
     partial = out.with_name(out.name + ".partial")
