@@ -51,12 +51,6 @@ def cmd_extract(args: argparse.Namespace) -> None:
         device=args.device,
         dtype=args.dtype,
     )
-    if is_random(args.weights):
-        print(
-            f"warning: --weights none: a randomly initialised {args.backbone}, whose features "
-            f"mean nothing (use --weights {default_weights(args.backbone)} for real data)",
-            file=sys.stderr,
-        )
     videos = list_videos(args.annotations, args.videos)
     if args.shard:
         videos = select_shard(videos, *parse_shard(args.shard))
@@ -65,6 +59,12 @@ def cmd_extract(args: argparse.Namespace) -> None:
     print(
         f"extracted {counts['extracted']} videos to {args.out}; {counts['failed']} failed (see {failures})"
     )
+    if is_random(args.weights):
+        print(
+            f"warning: --weights none: a randomly initialised {args.backbone}, whose features "
+            f"mean nothing (use --weights {default_weights(args.backbone)} for real data)",
+            file=sys.stderr,
+        )
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:

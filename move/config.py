@@ -114,3 +114,21 @@ def extract_weights(config: dict, dataset: str, backbone: str) -> str:
             f"checkpoint, or set datasets.{dataset}.extract.allow_random_weights: true"
         )
     return str(value)
+
+
+def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
+    """(backbone, name or URL) of the configured weights downloaded as ``file_name`` (rule
+    fetch_weights): the named weights of every backbone and every URL in any extract section."""
+    from move.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
+
+    candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
+    for dataset in config.get("datasets", {}):
+        candidates += (stage_settings(config, dataset, "extract").get("weights") or {}).items()
+    for backbone, weights in candidates:
+        try:
+            path = weights_file(backbone, weights) if weights_url(backbone, weights) else None
+        except MoveError:  # a bad entry elsewhere in config: its own job reports it
+            continue
+        if path == weights_cache_dir() / file_name:
+            return backbone, weights
+    raise MoveError(f"no configured weights are downloaded as {file_name}: check extract.weights")

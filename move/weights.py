@@ -93,11 +93,17 @@ def weights_url(backbone: str, weights: str) -> str | None:
 
 
 def weights_file(backbone: str, weights: str | Path) -> Path | None:
-    """Where the checkpoint of ``weights`` is (the cache for names and URLs); None for none."""
+    """Where the checkpoint of ``weights`` is or will be downloaded to; None for none.
+
+    Names and URLs map to torch.hub's cache (rule fetch_weights fills it); a local file must
+    exist (else one line).
+    """
     if is_random(weights):
         return None
     url = weights_url(backbone, str(weights))
-    return weights_cache_dir() / url_file_name(url) if url else Path(weights)
+    return (
+        weights_cache_dir() / url_file_name(url) if url else local_weights_file(backbone, weights)
+    )
 
 
 def _check_hash(digest: str, path: Path, origin: str, cached: bool) -> None:
@@ -156,10 +162,16 @@ def resolve_weights(backbone: str, weights: str | Path | None) -> Weights:
         return Weights(None, "none")
     if weights_url(backbone, str(weights)):
         return fetch_weights(backbone, str(weights))
+    path = local_weights_file(backbone, weights)
+    return Weights(path, file_sha256(path))
+
+
+def local_weights_file(backbone: str, weights: str | Path) -> Path:
+    """``weights`` as a local checkpoint file; a missing one is a one-line error."""
     path = Path(weights)
     if not path.is_file():
         raise MoveError(
             f"weights file {path} not found: set extract.weights to "
             f"{default_weights(backbone)}, a local checkpoint, or 'none'"
         )
-    return Weights(path, file_sha256(path))
+    return path

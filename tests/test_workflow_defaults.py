@@ -24,10 +24,14 @@ NAMES = ["abseiling", "air drumming", "archery", "arm wrestling", "baking cookie
 TRAIN_COUNTS = [12, 30, 8, 30, 40, 20]  # by class index; a tie (30) broken by name
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """The real Snakefile in ``workdir`` with an empty torch cache there."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TORCH_HOME": str(workdir / "torch")}
-    env.pop("MOVE_WEIGHTS_URLS", None)
+def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real Snakefile in ``workdir`` with an empty torch cache there (and ``env`` set)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TORCH_HOME": str(workdir / "torch"),
+        **(env or {}),
+    }
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
     return subprocess.run(
         [*command, "--cores", "2", *args], capture_output=True, text=True, env=env, cwd=workdir
@@ -131,3 +135,33 @@ def test_list_splits_of_every_ir_need_no_video_or_feature(tmp_path, local_server
     assert sorted(local_server.requests) == sorted(
         ["/train.lst", "/val.lst", "/kinetics_train.csv", "/kinetics_val.csv"]
     )  # each fetched once for all four IRs
+
+
+@pytest.mark.slow
+def test_named_weights_are_fetched_once_for_all_shards(tmp_path, local_server):
+    """Rule fetch_weights downloads `imagenet` once; both shard jobs load it and record its hash."""
+    import h5py
+    import torchvision
+
+    from move.files import file_sha256
+    from tests.test_weights import save_with_hash_name
+
+    weights = save_with_hash_name(
+        torchvision.models.resnet50(weights=None).state_dict(), local_server.folder, "resnet50"
+    )
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["demo"].update(classes=3, train_per_class=3, val_per_class=1, frames=4, size=32)
+    config["datasets"]["demo"]["extract"].update(
+        weights={"resnet50": "imagenet"}, frames=2, resize=32, crop=32, num_workers=0,
+        device="cpu", shards=2,
+    )  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"MOVE_WEIGHTS_URLS": f"resnet50:imagenet={local_server.url(weights.name)}"}
+    result = snakemake(tmp_path, "features/demo/resnet50.h5", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert local_server.requests == [f"/{weights.name}"]
+    assert (tmp_path / "torch/hub/checkpoints" / weights.name).is_file()
+    with h5py.File(tmp_path / "features/demo/resnet50.h5", "r") as handle:
+        assert handle.attrs["weights"] == "imagenet"
+        assert handle.attrs["weights_sha256"] == file_sha256(weights)
+        assert len(handle["videos"]) == 12

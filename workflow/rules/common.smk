@@ -3,7 +3,13 @@ import json
 import os
 import sys
 
-from move.config import extract_weights, required_path, stage_settings, validate_config
+from move.config import (
+    cached_weights_source,
+    extract_weights,
+    required_path,
+    stage_settings,
+    validate_config,
+)
 from move.errors import MoveError
 from move.weights import weights_cache_dir
 
@@ -67,13 +73,10 @@ def backbone_weights(wildcards):
 
 def weights_input(wildcards):
     """Input: the checkpoint file (rule fetch_weights makes named ones in torch.hub's cache)."""
-    from move.weights import resolve_weights, weights_file, weights_url
+    from move.weights import weights_file
 
-    weights = backbone_weights(wildcards)
     try:
-        path = weights_file(wildcards.backbone, weights)
-        if path and not weights_url(wildcards.backbone, weights):
-            resolve_weights(wildcards.backbone, weights)  # a local file: one line if absent
+        path = weights_file(wildcards.backbone, backbone_weights(wildcards))
     except MoveError as error:
         stop(error)
     return [str(path)] if path else []
@@ -81,19 +84,10 @@ def weights_input(wildcards):
 
 def weights_source(file_name):
     """Params of rule fetch_weights: (backbone, weights name or URL) cached as ``file_name``."""
-    from move.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
-
-    candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
-    for dataset in config["datasets"]:
-        candidates += (stage_settings(config, dataset, "extract").get("weights") or {}).items()
-    for backbone, weights in candidates:
-        try:
-            path = weights_file(backbone, weights) if weights_url(backbone, weights) else None
-        except MoveError:  # a bad entry elsewhere in config: its own job reports it
-            continue
-        if path and path.parent == weights_cache_dir() and path.name == file_name:
-            return backbone, weights
-    stop(MoveError(f"no configured weights are downloaded as {file_name}"))
+    try:
+        return cached_weights_source(config, file_name)
+    except MoveError as error:
+        stop(error)
 
 
 def default_targets():
