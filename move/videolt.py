@@ -3,7 +3,8 @@
 Reads a folder of ``<video_id>.npy`` arrays ``[frames, 2048]`` (one backbone: ResNet-50,
 ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst``,
 ``test.lst``/``validate.lst`` with lines ``<video_id> <label>[,<label>...]``,
-``count-labels-train.lst`` with lines ``<name> <index> <count>.0``, which name the classes); writes ``features/videolt/<backbone>.h5`` in move's layout
+``count-labels-train.lst`` with lines ``<name> <index> <count>.0``, which name the classes);
+writes ``features/videolt/<backbone>.h5`` in move's layout
 (``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.

@@ -227,6 +227,9 @@ def test_official_urls_and_config_defaults():
     assert NAMED_WEIGHTS["tsm_resnet50"]["kinetics"].endswith("/" + TSM_FILE)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     assert config["extract"]["weights"] == {b: default_weights(b) for b in NAMED_WEIGHTS}
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    listed = schema["$defs"]["extract"]["properties"]["weights"]["properties"]
+    assert {b: entry["default"] for b, entry in listed.items()} == config["extract"]["weights"]
     assert not config["extract"]["allow_random_weights"]
 
 
