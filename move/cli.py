@@ -38,6 +38,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         parse_shard,
         select_shard,
     )
+    from move.weights import default_weights, is_random
 
     settings = ExtractSettings(
         backbone=args.backbone,
@@ -61,6 +62,21 @@ def cmd_extract(args: argparse.Namespace) -> None:
         f"{counts['extracted']} videos in {args.out} ({counts['new']} new, the others reused); "
         f"{counts['failed']} failed (see {failures})"
     )
+    if is_random(args.weights):
+        print(
+            f"warning: --weights none: a randomly initialised {args.backbone}, whose features "
+            f"mean nothing (use --weights {default_weights(args.backbone)} for real data)",
+            file=sys.stderr,
+        )
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> None:
+    from move.weights import fetch_weights, weights_url
+
+    if weights_url(args.backbone, args.weights) is None:
+        raise MoveError(f"'{args.weights}' is not a weights name or URL for {args.backbone}")
+    weights = fetch_weights(args.backbone, args.weights)
+    print(f"{weights.path} (sha256 {weights.sha256})")
 
 
 def cmd_merge_features(args: argparse.Namespace) -> None:
@@ -81,6 +97,8 @@ def _missing_videos(args: argparse.Namespace):
     from move.splits import check_missing_share, find_missing, read_failures
 
     table = read_annotations(args.annotations)
+    if args.features is None:  # 'move split' from the lists alone: nothing is missing
+        return table, find_missing(table, set(table.video_id)), "no feature file given"
     with open_feature_file(args.features) as handle:
         have = set(video_ids(handle))
     missing = find_missing(table, have, read_failures(args.failures))
@@ -475,7 +493,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="resnet50, resnet101 or tsm_resnet50 (default resnet50)",
     )
     extract.add_argument(
-        "--weights", default="none", help="local checkpoint file, or 'none' for random init"
+        "--weights",
+        default="none",
+        help="imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
+        "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)",
     )
     extract.add_argument("--frames", type=int, default=8, help="frames T per video (default 8)")
     extract.add_argument(
@@ -504,6 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
         "same settings are copied instead of extracted (read only)",
     )
 
+    fetch_weights = add(
+        "fetch-weights",
+        cmd_fetch_weights,
+        "Download named weights (or a URL) once into torch.hub's cache and verify their sha256.",
+    )
+    fetch_weights.add_argument("backbone", help="resnet50, resnet101 or tsm_resnet50")
+    fetch_weights.add_argument(
+        "weights", help="imagenet (resnet50/101), kinetics (tsm_resnet50) or a URL"
+    )
+
     merge = add(
         "merge-features",
         cmd_merge_features,
@@ -526,7 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotations CSV (train rows -> train, val rows -> test)",
     )
     split.add_argument(
-        "--features", required=True, help="feature HDF5: videos without features are left out"
+        "--features",
+        help="feature HDF5: selected videos without features are dropped (lost); "
+        "without it, the split from the lists alone",
     )
     split.add_argument(
         "--ir", type=float, required=True, help="imbalance ratio in (0, 1], e.g. 0.01"

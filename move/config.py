@@ -180,3 +180,43 @@ def required_path(config: dict, dataset: str, key: str) -> str:
             f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)"
         )
     return str(value)
+
+
+def extract_weights(config: dict, dataset: str, backbone: str) -> str:
+    """The weights a dataset's extraction uses for ``backbone``; random ones only when allowed.
+
+    ``datasets.<d>.extract.weights.<backbone>``, else ``extract.weights.<backbone>``, else the
+    backbone's named weights (``imagenet``, ``kinetics``). ``none`` (random init: features that
+    mean nothing) stops with one line unless ``allow_random_weights`` is true (the demo sets it).
+    """
+    from move.weights import default_weights, is_random
+
+    settings = stage_settings(config, dataset, "extract")
+    own = (dataset_config(config, dataset).get("extract") or {}).get("weights")
+    prefix = f"datasets.{dataset}.extract" if own is not None else "extract"
+    value = (settings.get("weights") or {}).get(backbone) or default_weights(backbone)
+    if is_random(value) and not settings.get("allow_random_weights", False):
+        raise MoveError(
+            f"config key '{prefix}.weights.{backbone}' is 'none': a randomly initialised "
+            f"{backbone} gives meaningless features; use {default_weights(backbone)} or a "
+            f"checkpoint, or set datasets.{dataset}.extract.allow_random_weights: true"
+        )
+    return str(value)
+
+
+def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
+    """(backbone, name or URL) of the configured weights downloaded as ``file_name`` (rule
+    fetch_weights): the named weights of every backbone and every URL in any extract section."""
+    from move.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
+
+    candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
+    for dataset in config.get("datasets", {}):
+        candidates += (stage_settings(config, dataset, "extract").get("weights") or {}).items()
+    for backbone, weights in candidates:
+        try:
+            path = weights_file(backbone, weights) if weights_url(backbone, weights) else None
+        except MoveError:  # a bad entry elsewhere in config: its own job reports it
+            continue
+        if path == weights_cache_dir() / file_name:
+            return backbone, weights
+    raise MoveError(f"no configured weights are downloaded as {file_name}: check extract.weights")

@@ -35,10 +35,11 @@ from move.features import (
     open_feature_file,
     write_video_features,
 )
-from move.files import atomic_output, file_sha256, read_csv_input
+from move.files import atomic_output, read_csv_input
 from move.kinetics import find_video_files
 from move.splits import check_annotation_rows, check_annotation_values
 from move.video import VideoDecodeError, kinetics_video_id, read_frames
+from move.weights import resolve_weights
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -470,10 +471,11 @@ def extract_features(
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    model = create_backbone(settings.backbone, settings.weights).to(device)
+    weights = resolve_weights(settings.backbone, settings.weights)  # named: downloaded once
+    model = create_backbone(settings.backbone, weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    weights_sha = "none" if settings.weights.lower() == "none" else file_sha256(settings.weights)
+    weights_sha = weights.sha256
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     attrs = _run_attrs(settings, weights_sha, mean, std)
     partial = out.with_name(out.name + ".partial")

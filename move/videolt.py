@@ -3,7 +3,8 @@
 Reads a folder of ``<video_id>.npy`` arrays ``[frames, 2048]`` (one backbone: ResNet-50,
 ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst``,
 ``test.lst``/``validate.lst`` with lines ``<video_id> <label>[,<label>...]``,
-``count-labels-train.lst``); writes ``features/videolt/<backbone>.h5`` in move's layout
+``count-labels-train.lst`` with lines ``<name> <index> <count>.0``, which name the classes);
+writes ``features/videolt/<backbone>.h5`` in move's layout
 (``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.
@@ -65,19 +66,36 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["video_id", "classes"])
 
 
-def read_label_counts(path: str | Path) -> np.ndarray | None:
-    """Per-class train counts from ``count-labels-train.lst`` (``<index> <count>`` or ``<count>``)."""
+def read_label_counts(path: str | Path) -> pd.DataFrame | None:
+    """``count-labels-train.lst`` as ``index, name, count`` rows, or None when absent.
+
+    VideoLT's lines are ``<name> <index> <count>.0`` (e.g. ``3DPainting 0 137.0``); the counts
+    are what the authors' code groups classes by (head > 500, tail <= 100).
+    """
     path = Path(path)
     if not path.is_file():
         return None
-    counts = {}
-    for number, line in enumerate(path.read_text().splitlines()):
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.split()
-        if len(parts) == 2:
-            counts[int(parts[0])] = int(parts[1])
-        elif len(parts) == 1:
-            counts[number] = int(parts[0])
-    return np.array([counts.get(i, 0) for i in range(max(counts) + 1)]) if counts else None
+        if not parts:
+            continue
+        try:
+            index, count = int(parts[-2]), float(parts[-1])
+            if len(parts) < 3 or index < 0 or count < 0 or count != int(count):
+                raise ValueError
+        except (ValueError, IndexError):
+            raise MoveError(
+                f"{path} line {number}: expected '<name> <index> <count>' as in VideoLT's "
+                f"count-labels-train.lst, got {line.strip()!r}"
+            ) from None
+        rows.append((index, " ".join(parts[:-2]), int(count)))
+    table = pd.DataFrame(rows, columns=["index", "name", "count"])
+    if table["index"].duplicated().any():
+        raise MoveError(
+            f"{path}: class index {table['index'][table['index'].duplicated()].iloc[0]} is listed twice"
+        )
+    return table.sort_values("index").reset_index(drop=True)
 
 
 def index_feature_files(folder: str | Path) -> dict[str, Path]:
@@ -122,7 +140,7 @@ def read_videolt_labels(
             "be trained on; check 'videolt.test_list'"
         )
     table = pd.concat([train, test], ignore_index=True)
-    names = [str(i) for i in range(1 + max(max(c) for c in table.classes))]
+    names = class_names_from_counts(labels_dir / "count-labels-train.lst", table)
     if class_names_file:
         if not Path(class_names_file).is_file():
             raise MoveError(f"class names file {class_names_file} not found: check --class-names")
@@ -209,14 +227,27 @@ def _split_table(kept: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     )[SPLIT_COLUMNS]
 
 
+def class_names_from_counts(path: Path, table: pd.DataFrame) -> list[str]:
+    """Class names by index from ``count-labels-train.lst`` (the indices where it is absent)."""
+    n_classes = 1 + max(max(c) for c in table.classes if c)
+    counts = read_label_counts(path)
+    if counts is None:
+        print(f"warning: {path} not found: classes are named by their index", file=sys.stderr)
+        return [str(i) for i in range(n_classes)]
+    names = [str(i) for i in range(max(n_classes, 1 + int(counts["index"].max())))]
+    for index, name in zip(counts["index"], counts["name"], strict=True):
+        names[index] = name
+    return names
+
+
 def _compare_label_counts(path: Path, train: pd.DataFrame, n_classes: int) -> None:
     """Warn when ``count-labels-train.lst`` disagrees with the train list's per-class counts."""
     counts = read_label_counts(path)
     if counts is not None:
-        ours = np.zeros(max(n_classes, len(counts)), dtype=np.int64)
+        ours = np.zeros(max(n_classes, 1 + int(counts["index"].max())), dtype=np.int64)
         for cs in train.classes:
             ours[cs] += 1
-        if not np.array_equal(ours[: len(counts)], counts):
+        if not np.array_equal(ours[counts["index"]], counts["count"]):
             print(
                 "warning: per-class counts of train.lst differ from count-labels-train.lst; "
                 "groups follow the train videos in the split",

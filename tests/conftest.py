@@ -67,3 +67,41 @@ def write_features_and_split(
         split, index=False
     )
     return features, split
+
+
+class LocalServer:
+    """A folder served over HTTP on 127.0.0.1 (no internet): ``url(name)``, ``requests`` made."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+        import threading
+
+        self.folder, self.requests = folder, []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep pytest's output clean
+                requests.append(self.path)
+
+        handler = functools.partial(Handler, directory=str(folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """Serves ``tmp_path / 'served'`` over HTTP for the duration of a test."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = LocalServer(folder)
+    yield server
+    server.close()

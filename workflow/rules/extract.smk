@@ -36,6 +36,7 @@ rule extract_shard:
     input:
         videos=dataset_input("videos"),
         annotations=dataset_input("annotations"),
+        weights=weights_input,
     output:
         features=temp("features/{dataset}/{backbone}.shard{i}of{n}.h5"),
         failures=temp("features/{dataset}/{backbone}.shard{i}of{n}.failures.csv"),
@@ -66,6 +67,27 @@ rule extract_shard:
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.extract[num_workers]}"
         " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
+
+
+# Named weights (extract.weights: imagenet, kinetics, or a URL) are downloaded once, on the
+# machine running Snakemake (compute nodes may be offline), into torch.hub's cache.
+rule fetch_weights:
+    output:
+        f"{weights_cache_dir()}/{{weights_file}}",
+    params:
+        backbone=lambda wc: weights_source(wc.weights_file)[0],
+        weights=lambda wc: weights_source(wc.weights_file)[1],
+    log:
+        "logs/fetch_weights/{weights_file}.log",
+    wildcard_constraints:
+        weights_file="[^/]+",
+    localrule: True
+    message:
+        "Downloading {params.backbone} weights {params.weights} into torch.hub's cache"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move fetch-weights {params.backbone} {params.weights:q} > {log} 2>&1"
 
 
 rule merge_features:
