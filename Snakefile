@@ -1,8 +1,8 @@
 # move: raw video -> features -> long-tailed splits -> MOVE -> results JSON.
 # Each stage is one file under workflow/rules/; rules call the `move` CLI (no logic here).
 # Demo:     snakemake --cores 2 results/demo_ir0.1.json
-# Kinetics: set datasets.minikinetics.{videos,annotations} in config.yaml, then
-#           snakemake --cores 8 results/minikinetics_ir0.01.json
+# Kinetics: set datasets.minikinetics.videos in config.yaml (lists and weights default to the
+#           authors'), then snakemake --cores 8 results/minikinetics_ir0.01.json
 
 configfile: "config.yaml"
 

@@ -1,8 +1,9 @@
-"""Stage 2, backbones: frame feature extractors created by name, with local-file weights.
+"""Stage 2, backbones: frame feature extractors created by name, with their weights.
 
 ``create_backbone(name, weights)`` is the one door in (as timm's ``create_model``). Every
 backbone maps frames ``[N, 3, H, W]`` to penultimate features ``[N, 2048]`` through
-``forward_features``. Weights come only from a local file (no hub downloads) or ``none``.
+``forward_features``. Weights are a name (``imagenet``, ``kinetics``) or URL, downloaded once and
+verified by ``move.weights``, a local checkpoint file, or ``none`` (seeded random init).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from move.errors import MoveError
+from move.weights import Weights, resolve_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,17 +119,19 @@ def available_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def create_backbone(name: str, weights: str | Path | None = None) -> nn.Module:
-    """Build backbone ``name`` in eval mode; load ``weights`` (a local file) unless none."""
+def create_backbone(name: str, weights: Weights | str | Path | None = None) -> nn.Module:
+    """Build backbone ``name`` in eval mode with ``weights`` (name, URL, file, resolved, or none)."""
     if name not in BACKBONES:
         raise MoveError(
             f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
         )
+    if not isinstance(weights, Weights):
+        weights = resolve_weights(name, weights)  # before building: a bad name fails fast
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # 'none' = random init, but the same one every run (resume, shards)
         model = BACKBONES[name]()
-    if weights is not None and str(weights).lower() != "none":
-        load_checkpoint(model, weights)
+    if weights.path is not None:
+        load_checkpoint(model, weights.path)
     return model.eval()
 
 

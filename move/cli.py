@@ -33,11 +33,13 @@ def cmd_demo_videos(args: argparse.Namespace) -> None:
 def cmd_extract(args: argparse.Namespace) -> None:
     from move.extract import (
         ExtractSettings,
+        decode_workers,
         extract_features,
         list_videos,
         parse_shard,
         select_shard,
     )
+    from move.weights import default_weights, is_random
 
     settings = ExtractSettings(
         backbone=args.backbone,
@@ -46,7 +48,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         resize=args.resize,
         crop=args.crop,
         batch_size=args.batch_size,
-        num_workers=args.num_workers,
+        num_workers=decode_workers(args.num_workers),
         device=args.device,
         dtype=args.dtype,
     )
@@ -54,10 +56,28 @@ def cmd_extract(args: argparse.Namespace) -> None:
     if args.shard:
         videos = select_shard(videos, *parse_shard(args.shard))
     failures = args.failures or Path(args.out).with_suffix(".failures.csv")
-    counts = extract_features(videos, args.out, failures, settings, progress=not args.quiet)
-    print(
-        f"extracted {counts['extracted']} videos to {args.out}; {counts['failed']} failed (see {failures})"
+    counts = extract_features(
+        videos, args.out, failures, settings, progress=not args.quiet, reuse=args.reuse or []
     )
+    print(
+        f"{counts['extracted']} videos in {args.out} ({counts['new']} new, the others reused); "
+        f"{counts['failed']} failed (see {failures})"
+    )
+    if is_random(args.weights):
+        print(
+            f"warning: --weights none: a randomly initialised {args.backbone}, whose features "
+            f"mean nothing (use --weights {default_weights(args.backbone)} for real data)",
+            file=sys.stderr,
+        )
+
+
+def cmd_fetch_weights(args: argparse.Namespace) -> None:
+    from move.weights import fetch_weights, weights_url
+
+    if weights_url(args.backbone, args.weights) is None:
+        raise MoveError(f"'{args.weights}' is not a weights name or URL for {args.backbone}")
+    weights = fetch_weights(args.backbone, args.weights)
+    print(f"{weights.path} (sha256 {weights.sha256})")
 
 
 def cmd_merge_features(args: argparse.Namespace) -> None:
@@ -78,6 +98,8 @@ def _missing_videos(args: argparse.Namespace):
     from move.splits import check_missing_share, find_missing, read_failures
 
     table = read_annotations(args.annotations)
+    if args.features is None:  # 'move split' from the lists alone: nothing is missing
+        return table, find_missing(table, set(table.video_id)), "no feature file given"
     with open_feature_file(args.features) as handle:
         have = set(video_ids(handle))
     missing = find_missing(table, have, read_failures(args.failures))
@@ -98,14 +120,14 @@ def cmd_split(args: argparse.Namespace) -> None:
         build_long_tailed_split,
         lost_per_class,
         read_class_order,
+        train_and_test_rows,
         write_csv_atomic,
     )
 
     table, missing, line = _missing_videos(args)
+    train, test = train_and_test_rows(table, args.annotations)
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
-    train = table[table.split == "train"][["video_id", "label"]]
-    test = table[table.split.isin(["val", "test"])][["video_id", "label"]]
     class_indices = None
     if "class_index" in table.columns:
         pairs = table[["label", "class_index"]].drop_duplicates()
@@ -323,6 +345,73 @@ def cmd_check_config(args: argparse.Namespace) -> None:
     print(f"{args.config}: valid")
 
 
+# The files each command reads and writes (argument dests): an output that is an input or another
+# output is refused before any work ('train --checkpoint features.h5' would overwrite features).
+FILE_ARGUMENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "demo-videos": ((), ("out",)),
+    "extract": (("annotations", "weights"), ("out", "failures")),
+    "merge-features": (("parts",), ("out", "failures")),
+    "split": (("annotations", "features", "failures", "class_order"), ("out", "class_counts")),
+    "missing": (("annotations", "features", "failures"), ("out",)),
+    "fetch-list": (("source",), ("out",)),
+    "list-annotations": (("train_list", "val_list", "kinetics"), ("out",)),
+    "imbalance-table": (("results",), ("out",)),
+    "videolt-convert": (("class_names",), ("out", "split_out")),
+    "train": (("features", "split"), ("out", "checkpoint")),
+    "evaluate": (("checkpoint", "features", "split"), ("out",)),
+    "table": (("results",), ("out_md", "out_csv")),
+    "plot": (("results", "checkpoint", "features", "split", "annotations"), ("out",)),
+}
+POSITIONAL = {"parts": "one of the parts", "results": "one of the results", "source": "the source"}
+
+
+def _argument_paths(args: argparse.Namespace, dest: str) -> list[str]:
+    value = getattr(args, dest, None)
+    values = [] if value is None else [value] if isinstance(value, str) else list(value)
+    if args.command == "table" and dest == "results":  # VARIANT=PATH
+        values = [v.partition("=")[2] or v for v in values]
+    return [str(v) for v in values]
+
+
+def refuse_output_over_input(args: argparse.Namespace) -> None:
+    """Stop when an output path names one of the command's inputs or another of its outputs."""
+    from move.files import same_file
+
+    inputs, outputs = FILE_ARGUMENTS.get(args.command, ((), ()))
+    seen: list[tuple[str, str]] = [(d, p) for d in inputs for p in _argument_paths(args, d)]
+    for dest in outputs:
+        for path in _argument_paths(args, dest):
+            for other, known in seen:
+                if same_file(path, known):
+                    name = POSITIONAL.get(other, "--" + other.replace("_", "-"))
+                    raise MoveError(
+                        f"--{dest.replace('_', '-')} {path} is the same file as {name}: an "
+                        "output must not overwrite an input or another output; choose another path"
+                    )
+            seen.append((dest, path))
+
+
+def bind_dash_values(argv: list[str], option: str, parser: argparse.ArgumentParser) -> list[str]:
+    """``--video -abc x`` -> ``--video=-abc --video=x``: values of ``option`` may start with '-'
+    (YouTube ids do); they run until the next option any command knows."""
+    commands = parser._subparsers._group_actions[0].choices.values()
+    known = {s for sub in [parser, *commands] for s in sub._option_string_actions}
+    result: list[str] = []
+    binding = False
+    for token in argv:
+        if token == option:
+            binding = True
+            result.append(token)
+        elif binding and token.split("=")[0] not in known:
+            if result[-1] == option:
+                result.pop()
+            result.append(f"{option}={token}")
+        else:
+            binding = False
+            result.append(token)
+    return result
+
+
 def add_missing_options(parser: argparse.ArgumentParser) -> None:
     """Options of the missing-videos check shared by 'split' and 'missing'."""
     parser.add_argument(
@@ -405,7 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="resnet50, resnet101 or tsm_resnet50 (default resnet50)",
     )
     extract.add_argument(
-        "--weights", default="none", help="local checkpoint file, or 'none' for random init"
+        "--weights",
+        default="none",
+        help="imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
+        "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)",
     )
     extract.add_argument("--frames", type=int, default=8, help="frames T per video (default 8)")
     extract.add_argument(
@@ -428,6 +520,23 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--shard",
         help="i/n: extract only the deterministic i-th of n parts of the videos (0 <= i < n)",
+    )
+    extract.add_argument(
+        "--reuse",
+        nargs="+",
+        metavar="H5",
+        help="finished feature files (e.g. the previous merged file) whose videos made with the "
+        "same settings are copied instead of extracted (read only)",
+    )
+
+    fetch_weights = add(
+        "fetch-weights",
+        cmd_fetch_weights,
+        "Download named weights (or a URL) once into torch.hub's cache and verify their sha256.",
+    )
+    fetch_weights.add_argument("backbone", help="resnet50, resnet101 or tsm_resnet50")
+    fetch_weights.add_argument(
+        "weights", help="imagenet (resnet50/101), kinetics (tsm_resnet50) or a URL"
     )
 
     merge = add(
@@ -452,7 +561,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="annotations CSV (train rows -> train, val rows -> test)",
     )
     split.add_argument(
-        "--features", required=True, help="feature HDF5: videos without features are left out"
+        "--features",
+        help="feature HDF5: selected videos without features are dropped (lost); "
+        "without it, the split from the lists alone",
     )
     split.add_argument(
         "--ir", type=float, required=True, help="imbalance ratio in (0, 1], e.g. 0.01"
@@ -626,7 +737,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotations", help="annotations CSV, to find the videos for the frame strip"
     )
     plot.add_argument("--videos", help="video root folder, for the frame strip (attention)")
-    plot.add_argument("--video", nargs="+", help="test video ids to show (attention)")
+    plot.add_argument(
+        "--video",
+        nargs="+",
+        action="extend",
+        help="test video ids to show (attention); ids may start with '-' as YouTube ids do",
+    )
     plot.add_argument(
         "--count",
         type=int,
@@ -652,8 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(bind_dash_values(argv, "--video", parser))
     try:
+        refuse_output_over_input(args)
         args.func(args)
     except MoveError as error:
         if args.debug:

@@ -6,6 +6,8 @@ A wrong key or value raises ``MoveError`` with one line naming the key and what 
 
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 
 import jsonschema
@@ -29,23 +31,23 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return "".join(parts).lstrip(".") or "(top level)"
 
 
-def describe_error(error: jsonschema.ValidationError) -> str:
-    """One line naming the config key, the bad value and what is allowed."""
+def describe_error(error: jsonschema.ValidationError, noun: str = "config key") -> str:
+    """One line naming the config key (or setting: ``noun``), the bad value and what is allowed."""
     key = _key_path(error)
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"config key '{key}': unknown key(s) {', '.join(unknown)}{hint}"
+        return f"{noun} '{key}': unknown key(s) {', '.join(unknown)}{hint}"
     if error.validator == "enum":
-        return f"config key '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
+        return f"{noun} '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
         prefix = "" if key == "(top level)" else f"{key}."
-        return f"config key '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
+        return f"{noun} '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
     if error.validator == "propertyNames":
-        return f"config key '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
-    return f"config key '{key}': {error.message}"
+        return f"{noun} '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
+    return f"{noun} '{key}': {error.message}"
 
 
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> None:
@@ -54,6 +56,92 @@ def validate_config(config: dict, schema: dict | None = None, source: str = "con
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise MoveError(f"{source}: {describe_error(error)}")
+    try:
+        check_consistency(config)
+    except MoveError as error:
+        raise MoveError(f"{source}: {error}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_schema() -> dict:
+    return load_schema()
+
+
+def check_settings(values: dict, section: str, noun: str) -> None:
+    """Refuse a stage's settings given outside config (``--settings``, ``--frames``) that the
+    schema's ``$defs/<section>`` would refuse, naming the allowed range.
+
+    Keys the section does not define (and object-valued ones) are left to the caller; ``seed``
+    is checked as the top-level key.
+    """
+    schema = _shipped_schema()
+    properties = {
+        key: rule
+        for key, rule in schema["$defs"][section]["properties"].items()
+        if rule.get("type") != "object"
+    }
+    properties["seed"] = schema["properties"]["seed"]
+    known = {
+        key: list(value) if isinstance(value, tuple) else value
+        for key, value in values.items()
+        if key in properties
+    }
+    validator = jsonschema.Draft202012Validator(
+        {"$defs": schema["$defs"], "properties": properties}
+    )
+    error = jsonschema.exceptions.best_match(validator.iter_errors(known))
+    if error is not None:
+        raise MoveError(describe_error(error, noun))
+
+
+def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:
+    """The aggregators' BatchNorm needs two videos a batch: refuse batch_size 1 with them.
+
+    ``name`` is how the message names the setting (e.g. ``config key 'train.batch_size'``).
+    """
+    if aggregators and batch_size < 2:
+        raise MoveError(
+            f"{name}: {batch_size} is less than the minimum of 2 with aggregators "
+            "(their BatchNorm needs 2 videos a batch): raise it, or set aggregators to false"
+        )
+
+
+def _uses_aggregators(train: dict, config: dict) -> bool:
+    """Whether a dataset's training or one of its table's methods runs the aggregators."""
+    methods = (config.get("table") or {}).get("methods")
+    in_table = methods is None or any(m == "move" or m.endswith("_agg") for m in methods)
+    return bool(train.get("aggregators", True)) or train.get("method") == "move" or in_table
+
+
+def check_consistency(config: dict) -> None:
+    """Rules across keys that the schema cannot state, each one line naming the key and range:
+    head_min > tail_max, imbalance ratios that leave the tail classes a video, and the batch
+    size the aggregators need."""
+    datasets = config.get("datasets", {})
+    videolt = config.get("videolt") or {}
+    groups = [(f"datasets.{name}", entry["groups"]) for name, entry in datasets.items()]
+    for key, group in groups + ([("videolt", videolt["groups"])] if "groups" in videolt else []):
+        if group["head_min"] <= group["tail_max"]:
+            raise MoveError(
+                f"config key '{key}.groups': head_min ({group['head_min']}) must be greater than "
+                f"tail_max ({group['tail_max']}); head is count >= head_min, tail <= tail_max"
+            )
+    for name, entry in datasets.items():
+        ratios = [("imbalance_ratios", r) for r in entry["imbalance_ratios"]]
+        for key, ratio in ratios + [("table_ir", entry.get("table_ir", 1))]:
+            if math.floor(entry["max_per_class"] * ratio) < 1:
+                raise MoveError(
+                    f"config key 'datasets.{name}.{key}': {ratio} leaves the tail classes "
+                    f"floor(max_per_class x {ratio}) = 0 videos: use ratios of at least "
+                    f"1/max_per_class = {1 / entry['max_per_class']:.4g}"
+                )
+    trains = [(f"datasets.{name}.train", entry.get("train")) for name, entry in datasets.items()]
+    for key, own in trains + [("videolt.train", videolt.get("train"))]:
+        train = {**config.get("train", {}), **(own or {})}
+        if "batch_size" in train:
+            where = key if "batch_size" in (own or {}) else "train"
+            name = f"config key '{where}.batch_size'"
+            check_batch_size(train["batch_size"], _uses_aggregators(train, config), name)
 
 
 def load_config(path: str | Path) -> dict:
@@ -92,3 +180,43 @@ def required_path(config: dict, dataset: str, key: str) -> str:
             f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)"
         )
     return str(value)
+
+
+def extract_weights(config: dict, dataset: str, backbone: str) -> str:
+    """The weights a dataset's extraction uses for ``backbone``; random ones only when allowed.
+
+    ``datasets.<d>.extract.weights.<backbone>``, else ``extract.weights.<backbone>``, else the
+    backbone's named weights (``imagenet``, ``kinetics``). ``none`` (random init: features that
+    mean nothing) stops with one line unless ``allow_random_weights`` is true (the demo sets it).
+    """
+    from move.weights import default_weights, is_random
+
+    settings = stage_settings(config, dataset, "extract")
+    own = (dataset_config(config, dataset).get("extract") or {}).get("weights")
+    prefix = f"datasets.{dataset}.extract" if own is not None else "extract"
+    value = (settings.get("weights") or {}).get(backbone) or default_weights(backbone)
+    if is_random(value) and not settings.get("allow_random_weights", False):
+        raise MoveError(
+            f"config key '{prefix}.weights.{backbone}' is 'none': a randomly initialised "
+            f"{backbone} gives meaningless features; use {default_weights(backbone)} or a "
+            f"checkpoint, or set datasets.{dataset}.extract.allow_random_weights: true"
+        )
+    return str(value)
+
+
+def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
+    """(backbone, name or URL) of the configured weights downloaded as ``file_name`` (rule
+    fetch_weights): the named weights of every backbone and every URL in any extract section."""
+    from move.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
+
+    candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
+    for dataset in config.get("datasets", {}):
+        candidates += (stage_settings(config, dataset, "extract").get("weights") or {}).items()
+    for backbone, weights in candidates:
+        try:
+            path = weights_file(backbone, weights) if weights_url(backbone, weights) else None
+        except MoveError:  # a bad entry elsewhere in config: its own job reports it
+            continue
+        if path == weights_cache_dir() / file_name:
+            return backbone, weights
+    raise MoveError(f"no configured weights are downloaded as {file_name}: check extract.weights")

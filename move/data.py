@@ -17,12 +17,37 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, Sequent
 
 from move.device import resolve_device
 from move.errors import MoveError
-from move.features import VIDEOS
+from move.features import VIDEOS, open_feature_file
 
 
 def parse_class_indices(value: str) -> list[int]:
     """``'3'`` or ``'3;17'`` (multi-label) -> ``[3]`` or ``[3, 17]``."""
     return [int(part) for part in str(value).split(";") if part != ""]
+
+
+def check_fits_checkpoint(
+    checkpoint: str | Path,
+    trained: tuple[int, int],
+    features: str | Path,
+    split: str | Path,
+    split_classes: int,
+) -> None:
+    """Refuse features of another width, or a split with another number of classes, than a
+    checkpoint was trained on (``trained``: feature width, classes); the model would fail on
+    shapes, or score the wrong classes."""
+    feature_dim, n_classes = trained
+    with open_feature_file(features) as handle:
+        width = int(handle.attrs.get("feature_dim", feature_dim))
+    if width != feature_dim:
+        raise MoveError(
+            f"checkpoint {checkpoint} takes {feature_dim}-d features but {features} holds "
+            f"{width}-d ones: evaluate on the feature file it was trained on"
+        )
+    if split_classes != n_classes:
+        raise MoveError(
+            f"checkpoint {checkpoint} has {n_classes} classes but split {split} has "
+            f"{split_classes}: evaluate on the split it was trained on"
+        )
 
 
 def multi_hot(labels: list[list[int]], n_classes: int) -> np.ndarray:

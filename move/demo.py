@@ -108,6 +108,8 @@ def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: b
         raise MoveError(f"demo frame size {spec.size} must be even and >= 16 (H.264 needs it)")
     if min(spec.n_classes, spec.train_per_class, spec.val_per_class, spec.n_frames) < 1:
         raise MoveError("demo classes, train/val videos per class and frames must be >= 1")
+    if spec.seed < 0:
+        raise MoveError(f"demo seed {spec.seed} is negative: use a seed >= 0")
     root = Path(root)
     rng = np.random.default_rng(spec.seed)
     rows = []

@@ -7,14 +7,15 @@ Reads the videos listed in an annotations CSV (Kinetics columns) under a video r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import warnings
 import zlib
 from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -26,12 +27,20 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from move.config import check_settings
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
-from move.features import VIDEOS, create_feature_file, write_video_features
-from move.files import file_sha256
+from move.features import (
+    VIDEOS,
+    create_feature_file,
+    open_feature_file,
+    write_video_features,
+)
+from move.files import atomic_output, read_csv_input
 from move.kinetics import find_video_files
+from move.splits import check_annotation_rows, check_annotation_values
 from move.video import VideoDecodeError, kinetics_video_id, read_frames
+from move.weights import resolve_weights
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -49,29 +58,42 @@ class ExtractSettings:
     resize: int = 256
     crop: int = 224
     batch_size: int = 64
-    num_workers: int | None = 0  # None: decode_workers() picks one per core, less one
+    num_workers: int = 0
     device: str = "auto"
     dtype: str = "float16"
 
+    def __post_init__(self) -> None:
+        check_settings(dataclasses.asdict(self), "extract", "extract setting")  # schema ranges
+
 
 def read_annotations(path: str | Path) -> pd.DataFrame:
-    """Read a Kinetics-style annotations CSV and add ``video_id``; refuse missing columns."""
+    """Read a Kinetics-style annotations CSV and add ``video_id``; refuse missing columns and
+    rows that would give a wrong split (``move.splits.check_annotation_rows``)."""
     path = Path(path)
-    if not path.is_file():
-        raise MoveError(
-            f"annotations file {path} not found: check the dataset's 'annotations' path in config"
-        )
-    table = pd.read_csv(path, dtype={"youtube_id": str, "label": str})
+    table = read_csv_input(
+        path,
+        "annotations file",
+        "check the dataset's 'annotations' path in config",
+        dtype={"youtube_id": str, "label": str},
+    )
     missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
     if missing:
         raise MoveError(
             f"annotations file {path} lacks column(s) {', '.join(missing)}: "
             f"expected {','.join(ANNOTATION_COLUMNS)}"
         )
+    if table.empty:
+        raise MoveError(f"annotations file {path} has a header but no rows: list one video a row")
+    check_annotation_values(table, path, ANNOTATION_COLUMNS)
+    times = table[["time_start", "time_end"]].apply(pd.to_numeric, errors="coerce")
+    if times.isna().any(axis=None):
+        line = int(np.flatnonzero(times.isna().any(axis=1).to_numpy())[0]) + 2
+        raise MoveError(f"annotations file {path} line {line}: time_start/time_end must be seconds")
     table["video_id"] = [
         kinetics_video_id(y, s, e)
         for y, s, e in zip(table.youtube_id, table.time_start, table.time_end, strict=True)
     ]
+    check_annotation_rows(table, path)
     return table
 
 
@@ -186,7 +208,7 @@ def decode_loader(
     videos: pd.DataFrame, settings: ExtractSettings, device: torch.device
 ) -> DataLoader:
     """Decoded videos in list order: ``settings.num_workers`` worker processes, pinned on CUDA."""
-    workers = decode_workers(settings.num_workers)
+    workers = settings.num_workers
     return DataLoader(
         DecodedVideos(videos, settings),
         batch_size=None,
@@ -323,6 +345,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 FAILURE_COLUMNS = ["video_id", "path", "reason"]
+NOT_SETTINGS = ("failures", "shard", "complete", "feature_dim")  # file attributes, not settings
 
 
 def _run_attrs(settings: ExtractSettings, weights_sha: str, mean: tuple, std: tuple) -> dict:
@@ -343,57 +366,114 @@ def _same_attrs(stored: dict, wanted: dict) -> bool:
     return all(np.array_equal(np.asarray(stored.get(k)), np.asarray(v)) for k, v in wanted.items())
 
 
-def _load_chunks(partial: Path, attrs: dict, wanted: set[str]) -> tuple[list[Path], set[str]]:
-    """Finished chunk files of an interrupted run and the video ids they hold.
+@dataclass
+class FinishedWork:
+    """The listed videos and failures earlier runs finished, each with the file holding it.
 
-    A chunk that is unreadable, was made with other settings or holds videos no longer in the
-    list is discarded with a warning.
+    Sources are finished feature files made with the same settings (the previous output, files
+    given to reuse, chunks of an interrupted run). They are only read, never moved or changed,
+    so a finished file stays where it is, readable, until its replacement is complete.
     """
-    chunks, done = [], set()
+
+    wanted: set[str]
+    videos: dict[str, Path] = field(default_factory=dict)
+    failed: dict[str, list] = field(default_factory=dict)
+    sizes: dict[Path, int] = field(default_factory=dict)
+
+    def add(self, source: Path, ids: list[str], failed_rows: list) -> None:
+        """Record the listed videos of ``source`` (first source wins) and its failure rows."""
+        self.sizes[source] = len(ids)
+        for video_id in ids:
+            if video_id in self.wanted:
+                self.videos.setdefault(video_id, source)
+        for row in failed_rows:
+            if row[0] in self.wanted:
+                self.failed.setdefault(str(row[0]), [str(value) for value in row])
+
+    def done(self) -> set[str]:
+        """Ids needing no work: extracted, or failed in an earlier run."""
+        return set(self.videos) | set(self.failed)
+
+    def failure_rows(self) -> list[list[str]]:
+        """Failure rows of the listed videos that have no features."""
+        return [row for video_id, row in self.failed.items() if video_id not in self.videos]
+
+
+def _finished_ids(path: Path, attrs: dict) -> list[str] | None:
+    """Video ids of ``path`` if it is a finished file made with ``attrs``, else None.
+
+    Opened read-only, so another process may hold it open (a notebook, a training run).
+    """
+    try:
+        with h5py.File(path, "r") as handle:
+            usable = bool(handle.attrs.get("complete")) and VIDEOS in handle
+            if usable and _same_attrs(dict(handle.attrs), attrs):
+                return list(handle[VIDEOS].keys())
+    except OSError:
+        pass
+    return None
+
+
+def _failure_rows(csv: Path) -> list[list[str]]:
+    """Rows of the failures CSV beside a finished file; none when absent or unreadable."""
+    try:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        return table[FAILURE_COLUMNS].values.tolist()
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _load_chunks(partial: Path, attrs: dict, work: FinishedWork) -> None:
+    """Add the finished chunks of an interrupted run to ``work``.
+
+    A chunk that is unreadable, not marked complete or made with other settings is discarded
+    with a warning. One holding videos no longer listed is kept: its listed videos are used.
+    """
     for chunk in sorted(partial.glob("chunk-*.h5")):
         try:
             with h5py.File(chunk, "r") as handle:
+                if not bool(handle.attrs.get("complete")):
+                    raise ValueError("not marked complete")
                 if not _same_attrs(dict(handle.attrs), attrs):
                     raise ValueError("made with other settings")
-                ids = list(handle[VIDEOS].keys()) + [
-                    row[0] for row in json.loads(handle.attrs["failures"])
-                ]
-                if not set(ids) <= wanted:
-                    raise ValueError("holds videos not in the list")
+                ids = list(handle[VIDEOS].keys())
+                failed = json.loads(handle.attrs.get("failures", "[]"))
         except Exception as error:
             warnings.warn(f"discarding {chunk} from an interrupted run ({error})", stacklevel=2)
             chunk.unlink()
             continue
-        chunks.append(chunk)
-        done.update(ids)
-    return chunks, done
+        work.add(chunk, ids, failed)
+
+
+def collect_finished_work(
+    videos: pd.DataFrame,
+    out: Path,
+    failures: Path,
+    reuse: Sequence[str | Path],
+    partial: Path,
+    attrs: dict,
+) -> FinishedWork:
+    """What earlier runs finished of ``videos``: ``out`` (with ``failures``), ``reuse`` files
+    (each with its ``.failures.csv``) and the chunks in ``partial``, all with these settings.
+
+    Files made with other settings, unfinished or unreadable are not sources (``out`` is then
+    simply replaced at the end).
+    """
+    work = FinishedWork(set(videos.video_id))
+    files = [(out, failures)]
+    files += [(Path(r), Path(r).with_suffix(".failures.csv")) for r in reuse]
+    for path, csv in files:
+        if path not in work.sizes and path.is_file():
+            ids = _finished_ids(path, attrs)
+            if ids is not None:
+                work.add(path, ids, _failure_rows(csv))
+    _load_chunks(partial, attrs, work)
+    return work
 
 
 def _next_chunk_number(partial: Path) -> int:
     numbers = [int(c.stem.split("-")[1]) for c in partial.glob("chunk-*.h5")]
     return max(numbers, default=-1) + 1
-
-
-def _adopt_previous_output(out: Path, failures: Path, partial: Path, attrs: dict) -> None:
-    """Move a finished ``out`` made with the same settings into ``partial`` as a chunk.
-
-    So a rerun (e.g. after the video list grew) skips the videos it already holds; its
-    failures CSV travels with it. Other files are left alone (and replaced at the end).
-    """
-    try:
-        with h5py.File(out, "r") as handle:
-            usable = bool(handle.attrs.get("complete")) and _same_attrs(dict(handle.attrs), attrs)
-    except OSError:
-        return
-    if not usable:
-        return
-    chunk = partial / f"chunk-{_next_chunk_number(partial):06d}.h5"
-    os.replace(out, chunk)
-    failed = []
-    if failures.is_file():
-        failed = pd.read_csv(failures, dtype=str).fillna("")[FAILURE_COLUMNS].values.tolist()
-    with h5py.File(chunk, "a") as handle:
-        handle.attrs["failures"] = json.dumps(failed)
 
 
 def _write_chunk(partial: Path, number: int, attrs: dict, buffered: list, failed: list) -> Path:
@@ -411,65 +491,98 @@ def _write_chunk(partial: Path, number: int, attrs: dict, buffered: list, failed
     return path
 
 
+def _write_features(plan: dict[str, Path], attrs: dict, out: Path) -> None:
+    """Copy each video of ``plan`` (id -> finished source file) into ``out``: temp, then rename.
+
+    Sources are opened read-only and ``out`` may be one of them: it is replaced only once the
+    new file is complete.
+    """
+    by_source: dict[Path, list[str]] = {}
+    for video_id, source in plan.items():
+        by_source.setdefault(source, []).append(video_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    ensure_free_space(tmp, sum(p.stat().st_size for p in by_source) + HDF5_MARGIN)
+    with removed_on_error(tmp), create_feature_file(tmp, attrs) as dest:
+        for source_path, ids in by_source.items():
+            with h5py.File(source_path, "r") as source:
+                if "feature_dim" in source.attrs:
+                    dest.attrs["feature_dim"] = source.attrs["feature_dim"]
+                for video_id in ids:
+                    source.copy(source[VIDEOS][video_id], dest[VIDEOS], name=video_id)
+        dest.attrs["complete"] = True
+    os.replace(tmp, out)
+
+
+def _write_failures(rows: list, path: Path) -> None:
+    """The failures CSV (``video_id, path, reason``, sorted by id), written atomically."""
+    table = pd.DataFrame([list(map(str, row)) for row in rows], columns=FAILURE_COLUMNS)
+    with atomic_output(path) as tmp:
+        table.sort_values("video_id").to_csv(tmp, index=False)
+
+
+def finish_extraction(work: FinishedWork, out: Path, failures: Path, attrs: dict) -> None:
+    """Write ``failures`` and ``out`` with exactly the listed videos and failures of ``work``.
+
+    ``out`` is left as it is when it already holds exactly the listed videos.
+    """
+    _write_failures(work.failure_rows(), failures)
+    unchanged = set(work.videos.values()) <= {out} and work.sizes.get(out) == len(work.videos)
+    if not (unchanged and out.is_file()):
+        _write_features(work.videos, attrs, out)
+
+
 def merge_feature_files(
     parts: list[str | Path], out: str | Path, failures: str | Path | None = None
 ) -> dict:
-    """Join feature files (shards, or chunks of one run) into ``out``; failures into a CSV.
+    """Join finished feature files (shards) into ``out``; their failures into a CSV.
 
-    Parts must share their settings (backbone, weights hash, T, preprocessing, dtype) and hold
-    disjoint videos. Failures come from each part's ``failures`` attribute or, for shard
-    files, from the ``.failures.csv`` beside them. Written to temp files, then renamed.
+    Parts must be finished (``complete``: an interrupted part is refused, never merged), share
+    their settings (backbone, weights hash, T, preprocessing, dtype) and hold disjoint videos.
+    Failures come from each part's ``failures`` attribute or from the ``.failures.csv`` beside
+    it. Written to temp files, then renamed.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    ensure_free_space(tmp, sum(Path(p).stat().st_size for p in parts) + HDF5_MARGIN)
+    if not parts:
+        raise MoveError("no feature files to merge: give the shard files")
+    plan: dict[str, Path] = {}
     failed: list = []
     attrs: dict | None = None
-    n_videos = 0
-    with removed_on_error(tmp), h5py.File(tmp, "w") as dest:
-        videos = dest.require_group(VIDEOS)
-        for part in parts:
-            part = Path(part)
-            with h5py.File(part, "r") as source:
-                part_attrs = {
-                    k: v
-                    for k, v in source.attrs.items()
-                    if k not in ("failures", "shard", "complete", "feature_dim")
-                }
-                if attrs is None:
-                    attrs = part_attrs
-                    for key, value in attrs.items():
-                        dest.attrs[key] = value
-                elif not _same_attrs(part_attrs, attrs):
-                    raise MoveError(
-                        f"feature file {part} was made with other settings than {parts[0]}: "
-                        "re-extract it with the same config"
-                    )
-                if "feature_dim" in source.attrs:
-                    dest.attrs["feature_dim"] = source.attrs["feature_dim"]
-                for video_id in source[VIDEOS]:
-                    if video_id in videos:
-                        raise MoveError(
-                            f"video {video_id} is in two parts ({part}): shards overlap"
-                        )
-                    source.copy(source[VIDEOS][video_id], videos, name=video_id)
-                    n_videos += 1
-                part_failures = source.attrs.get("failures")
-            csv = part.with_name(part.name.removesuffix(".h5") + ".failures.csv")
-            if part_failures is not None:
-                failed.extend(json.loads(part_failures))
-            elif csv.is_file():
-                failed.extend(pd.read_csv(csv, dtype=str).fillna("").values.tolist())
-        dest.attrs["complete"] = True
+    for part in map(Path, parts):
+        with open_feature_file(part) as source:
+            part_attrs = {k: v for k, v in source.attrs.items() if k not in NOT_SETTINGS}
+            if attrs is None:
+                attrs = part_attrs
+            elif not _same_attrs(part_attrs, attrs):
+                raise MoveError(
+                    f"feature file {part} was made with other settings than {parts[0]}: "
+                    "re-extract it with the same config"
+                )
+            for video_id in source[VIDEOS]:
+                if video_id in plan:
+                    raise MoveError(f"video {video_id} is in two parts ({part}): shards overlap")
+                plan[video_id] = part
+            part_failures = source.attrs.get("failures")
+        if part_failures is not None:
+            failed.extend(json.loads(part_failures))
+        else:
+            failed.extend(_part_failures_csv(part))
     if failures is not None:
-        failures = Path(failures)
-        failures_tmp = failures.with_name(failures.name + ".tmp")
-        table = pd.DataFrame([list(map(str, row)) for row in failed], columns=FAILURE_COLUMNS)
-        table.sort_values("video_id").to_csv(failures_tmp, index=False)
-        os.replace(failures_tmp, failures)
-    os.replace(tmp, out)
-    return {"extracted": n_videos, "failed": len(failed)}
+        _write_failures(failed, Path(failures))
+    _write_features(plan, attrs, Path(out))
+    return {"extracted": len(plan), "failed": len(failed)}
+
+
+def _part_failures_csv(part: Path) -> list[list[str]]:
+    """Failure rows of the ``.failures.csv`` beside a shard file (none when absent)."""
+    csv = part.with_name(part.name.removesuffix(".h5") + ".failures.csv")
+    if not csv.is_file():
+        return []
+    fix = f"delete it and re-extract {part}"
+    table = read_csv_input(csv, "failures file", fix, dtype=str, keep_default_na=False)
+    missing = [c for c in FAILURE_COLUMNS if c not in table.columns]
+    if missing:
+        raise MoveError(f"failures file {csv} lacks column(s) {', '.join(missing)}: {fix}")
+    return table[FAILURE_COLUMNS].values.tolist()
 
 
 def extract_features(
@@ -479,43 +592,49 @@ def extract_features(
     settings: ExtractSettings,
     progress: bool = True,
     chunk_videos: int = 64,
+    reuse: Sequence[str | Path] = (),
 ) -> dict:
     """Extract features of ``videos`` into ``out`` (HDF5) and log failures to ``failures`` (CSV).
 
     Resumable and crash-safe: every ``chunk_videos`` finished videos are written as one chunk
     file under ``<out>.partial/`` (temp + rename), so a killed run loses at most the chunk in
-    flight; a rerun skips the videos in finished chunks. At the end the chunks are merged
-    into ``out`` (temp + rename) and the partial folder is removed. Memory holds one chunk.
-    A finished ``out`` with the same settings is reused the same way (its videos skipped).
-    Returns counts of extracted and failed videos.
+    flight; a rerun skips the videos in finished chunks. Videos (and failures) already in a
+    finished ``out`` or a ``reuse`` file made with the same settings are taken from there,
+    read-only. At the end the new ``out`` is written beside the old one and renamed over it,
+    so a finished ``out`` stays readable until its replacement is complete; the partial folder
+    is then removed. Memory holds one chunk. Returns counts: videos in ``out`` (``extracted``),
+    ``failed``, and ``new`` (extracted by this run).
     """
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    model = create_backbone(settings.backbone, settings.weights).to(device)
+    weights = resolve_weights(settings.backbone, settings.weights)  # named: downloaded once
+    model = create_backbone(settings.backbone, weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    weights_sha = "none" if settings.weights.lower() == "none" else file_sha256(settings.weights)
+    weights_sha = weights.sha256
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     attrs = _run_attrs(settings, weights_sha, mean, std)
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(exist_ok=True)
     for stale in partial.glob("*.tmp"):
         stale.unlink()
-    if out.is_file():
-        _adopt_previous_output(out, failures, partial, attrs)
-    chunks, done = _load_chunks(partial, attrs, set(videos.video_id))
-    todo = videos[~videos.video_id.isin(done)]
+    work = collect_finished_work(videos, out, failures, reuse, partial, attrs)
+    todo = videos[~videos.video_id.isin(work.done())]
     embedded = embed_videos(
         model, decode_loader(todo, settings, device), settings.batch_size, device, mean, std
     )
     buffered: list = []
     failed: list = []
+    new = 0
 
     def flush() -> None:
+        nonlocal new
         if buffered or failed:
             number = _next_chunk_number(partial)
-            chunks.append(_write_chunk(partial, number, attrs, buffered, failed))
+            chunk = _write_chunk(partial, number, attrs, buffered, failed)
+            work.add(chunk, [item[0] for item in buffered], list(failed))
+            new += len(buffered)
             buffered.clear()
             failed.clear()
 
@@ -536,8 +655,6 @@ def extract_features(
         if len(buffered) + len(failed) >= chunk_videos:
             flush()
     flush()
-    if not chunks:  # no videos at all: still a valid, empty file
-        chunks.append(_write_chunk(partial, 0, attrs, [], []))
-    counts = merge_feature_files(chunks, out, failures)
+    finish_extraction(work, out, failures, attrs)
     shutil.rmtree(partial)
-    return counts
+    return {"extracted": len(work.videos), "failed": len(work.failure_rows()), "new": new}

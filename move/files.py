@@ -1,7 +1,8 @@
-"""Output files: atomic writes (temporary file beside the target, then rename) and file hashes.
+"""Files: atomic writes (temporary file beside the target, then rename), hashes, input reading.
 
 Readers (and Snakemake) never see half a file; a failed write removes its temporary file and
-leaves the previous output untouched; a full disk becomes a one-line ``MoveError``.
+leaves the previous output untouched; a full disk becomes a one-line ``MoveError``. An input
+CSV or JSON that is missing, empty or cut short is a one-line ``MoveError`` naming it and the fix.
 """
 
 from __future__ import annotations
@@ -9,11 +10,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from move.errors import disk_full
+from move.errors import MoveError, disk_full
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -41,6 +47,15 @@ def write_text_atomic(text: str, path: str | Path) -> None:
         tmp.write_text(text)
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (links count), else the
+    same absolute path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file, streamed (used to record which weights/features made a result)."""
     digest = hashlib.sha256()
@@ -48,3 +63,46 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_csv_input(
+    path: str | Path, what: str, fix: str, need_rows: bool = False, **options
+) -> pd.DataFrame:
+    """Read an input CSV (``options`` go to ``pandas.read_csv``); refuse a missing file, a
+    0-byte one, one pandas cannot parse and, with ``need_rows``, one with a header only.
+
+    ``what`` names the file in the message (e.g. "annotations file"), ``fix`` says what to do.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise MoveError(f"{what} {path} not found: {fix}")
+    try:
+        table = pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise MoveError(f"{what} {path} is empty (0 bytes, no header): {fix}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise MoveError(f"{what} {path} is not a readable CSV ({reason}): {fix}") from None
+    if need_rows and table.empty:
+        raise MoveError(f"{what} {path} has a header but no rows: {fix}")
+    return table
+
+
+def read_json_input(path: str | Path, what: str, fix: str) -> dict:
+    """Read an input JSON object; a missing, empty, cut-short or non-object file names the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise MoveError(f"{what} {path} not found: {fix}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise MoveError(
+            f"{what} {path} is not valid JSON ({error.msg} at line {error.lineno}; cut short?): {fix}"
+        ) from None
+    except UnicodeDecodeError:
+        raise MoveError(f"{what} {path} is not a text file: {fix}") from None
+    if not isinstance(data, dict):
+        raise MoveError(f"{what} {path} holds no JSON object: {fix}")
+    return data

@@ -5,24 +5,22 @@ and the Kinetics-400 annotation CSVs (``label,youtube_id,time_start,time_end,spl
 writes ``data/<dataset>/list_annotations.csv`` (Kinetics columns plus ``video_id`` and the
 authors' ``class_index``, in list order) that extraction and splitting read. Also fetches list
 files once from a URL or path, recording their sha256 in ``<list>.sha256`` and refusing a list
-whose content later differs, and finds video files of any common Kinetics layout.
+whose content later differs (the authors' published files, the default sources, are pinned by
+their known sha256), and finds video files of any common Kinetics layout.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
-import urllib.parse
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from move.downloads import download, read_record, record_path, write_record
 from move.errors import MoveError
-from move.files import file_sha256
+from move.files import file_sha256, read_csv_input
 from move.video import index_video_files, kinetics_video_id
 
 KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
@@ -37,69 +35,66 @@ LIST_ANNOTATION_COLUMNS = [
 ]
 
 
-def record_path(path: str | Path) -> Path:
-    """Where the sha256 of a fetched list is recorded: ``<list>.sha256`` beside it."""
-    path = Path(path)
-    return path.with_name(path.name + ".sha256")
+AUTHORS_COMMIT = "7928daae58d4197660a8d1ed70f8815836c280ac"
+AUTHORS_DATA_URL = f"https://raw.githubusercontent.com/wjun0830/MOVE/{AUTHORS_COMMIT}/Imbalanced-MiniKinetics200/data/"
+AUTHORS_FILES_SHA256 = {  # the files the authors published at AUTHORS_COMMIT
+    "train.lst": "94673516235a35e17d40bc0bab8737beb0d8cd864554d18ceca9918935974753",
+    "val.lst": "4c54b47e527cf035640aac47641306d1d85a3d7a22578f1a16d3eb5291457810",
+    "kinetics_train.csv": "3be97326abee72ee48078cf77cdbaf76e39766d758f49a2d431345dd48ab0064",
+    "kinetics_val.csv": "8c8224e0f7defeed168c12f89b8c27bc5efd2b2a3be97867dcd84fba183ab6c7",
+}
 
 
-def is_url(source: str) -> bool:
-    """True for ``http(s)://``, ``ftp://`` and ``file://`` sources."""
-    return urllib.parse.urlparse(str(source)).scheme in ("http", "https", "ftp", "file")
+def authors_url(name: str) -> str:
+    """URL of one of the authors' MiniKinetics files (``train.lst``, ``kinetics_val.csv``, ...)."""
+    return AUTHORS_DATA_URL + name
+
+
+def pinned_sha256(source: str) -> str | None:
+    """The known sha256 of ``source`` when it is one of the authors' published files."""
+    if str(source).startswith(AUTHORS_DATA_URL):
+        return AUTHORS_FILES_SHA256.get(str(source).removeprefix(AUTHORS_DATA_URL))
+    return None
 
 
 def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None) -> str:
-    """Copy a list from a URL or local path to ``out`` once, pinned by its sha256.
+    """Copy a list (or Kinetics CSV) from a URL or local path to ``out`` once, pinned by sha256.
 
     The first fetch records the sha256 in ``<out>.sha256``; a later fetch (e.g. after the URL was
-    changed in config) whose content differs from the record, or from ``expected_sha256``, is
-    refused and leaves the existing copy untouched. Returns the sha256.
+    changed in config) whose content differs from the record, or from ``expected_sha256`` (by
+    default the pin of the authors' file at that URL), is refused and leaves the existing copy
+    untouched. Returns the sha256.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".download.tmp")
-    try:
-        if is_url(source):
-            with urllib.request.urlopen(source, timeout=60) as response, open(tmp, "wb") as sink:
-                shutil.copyfileobj(response, sink)
-        else:
-            if not Path(source).is_file():
-                raise MoveError(f"list file {source} not found: check the path in config")
-            shutil.copyfile(source, tmp)
-    except MoveError:
-        raise
-    except Exception as error:  # urllib raises many kinds; one line names the URL
-        tmp.unlink(missing_ok=True)
-        raise MoveError(f"cannot download list {source}: {error}") from None
-    digest = file_sha256(tmp)
+    expected_sha256 = expected_sha256 or pinned_sha256(source)
+    pinned = read_record(out)
     record = record_path(out)
-    pinned = record.read_text().split()[0] if record.is_file() else None
-    for name, want in (
-        ("recorded in " + str(record), pinned),
-        ("expected in config", expected_sha256),
-    ):
-        if want and want.lower() != digest:
-            tmp.unlink(missing_ok=True)
-            raise MoveError(
-                f"list {source} changed: sha256 {digest} differs from {want} {name}; "
-                "check the source, or delete the record to accept the new list"
-            )
-    os.replace(tmp, out)
+
+    def verify(digest: str) -> None:
+        for want, where in ((pinned, f"recorded in {record}"), (expected_sha256, "expected")):
+            if want and want.lower() != digest:
+                raise MoveError(
+                    f"list {source} changed: sha256 {digest} differs from {want} {where}; "
+                    "check the source, or delete the record to accept the new list"
+                )
+
+    digest = download(
+        source, out, "list file", "check the URL and your connection, or give a local path", verify
+    )
     if pinned is None:
-        record.write_text(f"{digest}  {out.name}\n")
+        write_record(out, digest)
     return digest
 
 
 def verify_list(path: str | Path) -> None:
     """Refuse a fetched list whose bytes no longer match its recorded sha256 (edited by hand?)."""
-    record = record_path(path)
-    if record.is_file():
-        want = record.read_text().split()[0]
+    want = read_record(path)
+    if want is not None:
         have = file_sha256(path)
         if have != want:
             raise MoveError(
                 f"list {path} changed since it was fetched (sha256 {have}, recorded {want} in "
-                f"{record}): delete both files and fetch again"
+                f"{record_path(path)}): delete both files and fetch again"
             )
 
 
@@ -144,11 +139,15 @@ def read_kinetics_annotations(paths: str | Path | Iterable[str | Path]) -> pd.Da
         paths = [paths]
     tables = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise MoveError(
-                f"Kinetics annotations {path} not found: check 'kinetics_annotations' in config"
-            )
-        table = pd.read_csv(path, dtype={"youtube_id": str, "label": str})
+        if path.is_file():
+            verify_list(path)
+        table = read_csv_input(
+            path,
+            "Kinetics annotations",
+            "check 'kinetics_annotations' in config",
+            need_rows=True,
+            dtype={"youtube_id": str, "label": str},
+        )
         missing = [c for c in ("label", "youtube_id", "time_start", "time_end") if c not in table]
         if missing:
             raise MoveError(

@@ -6,7 +6,6 @@ marker, line style and hatching, not only colour; axes carry labels and units.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from move.errors import MoveError  # noqa: E402
-from move.files import atomic_output, write_text_atomic
+from move.files import atomic_output, read_json_input, write_text_atomic
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINES = ["-", "--", "-.", ":"]
@@ -52,7 +51,7 @@ def read_results(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise MoveError(f"results file {path} not found: run the train stage first")
-    return json.loads(path.read_text())
+    return read_json_input(path, "results file", "delete it and run the train stage again")
 
 
 def run_name(path: str | Path, results: dict) -> str:

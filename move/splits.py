@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from move.errors import MoveError
-from move.files import atomic_output
+from move.files import atomic_output, read_csv_input
 
 SPLIT_COLUMNS = ["video_id", "class_index", "label", "split"]
+ANNOTATION_SPLITS = ("train", "val", "test")  # val and test rows form the test split
 
 
 def long_tail_counts(n_classes: int, n_max: int, imbalance_ratio: float) -> np.ndarray:
@@ -41,6 +42,20 @@ def long_tail_counts(n_classes: int, n_max: int, imbalance_ratio: float) -> np.n
     )
 
 
+def tail_counts(n_classes: int, n_max: int, imbalance_ratio: float) -> np.ndarray:
+    """``long_tail_counts``, refusing a ratio that leaves the tail classes no train video."""
+    if n_max < 1:
+        raise MoveError("the annotations have no train videos: a split needs some")
+    counts = long_tail_counts(n_classes, n_max, imbalance_ratio)
+    if counts[-1] < 1:
+        raise MoveError(
+            f"imbalance ratio {imbalance_ratio} leaves the tail classes floor({n_max} x "
+            f"{imbalance_ratio}) = 0 train videos (n_max = {n_max}): use a ratio of at least "
+            f"1/{n_max} = {1 / n_max:.4g}"
+        )
+    return counts
+
+
 def head_to_tail_order(counts: pd.Series) -> list[str]:
     """Class names ordered by count descending, ties by name ascending (a stable, documented rule)."""
     frame = counts.rename("count").rename_axis("label").reset_index()
@@ -49,8 +64,19 @@ def head_to_tail_order(counts: pd.Series) -> list[str]:
     ).label.tolist()
 
 
+def check_groups(head_min: int, tail_max: int) -> None:
+    """Refuse thresholds under which a class could be head and tail at once (all head)."""
+    if head_min <= tail_max:
+        raise MoveError(
+            f"groups: head_min ({head_min}) must be greater than tail_max ({tail_max}); head "
+            "classes have >= head_min train videos, tail classes <= tail_max (config "
+            "'groups', or --head-min/--tail-max)"
+        )
+
+
 def class_group(count: int, head_min: int, tail_max: int) -> str:
     """'head' if count >= head_min, 'tail' if count <= tail_max, else 'medium'."""
+    check_groups(head_min, tail_max)
     if count >= head_min:
         return "head"
     if count <= tail_max:
@@ -110,12 +136,15 @@ def build_long_tailed_split(
     """
     if selection not in ("first", "random"):
         raise MoveError(f"split selection '{selection}' unknown: use 'first' or 'random'")
+    if seed < 0:
+        raise MoveError(f"split seed {seed} is negative: use a seed >= 0 (config 'seed', --seed)")
+    check_groups(head_min, tail_max)
     classes = sorted(set(train.label) | set(test.label))
     class_index = class_indices or {name: i for i, name in enumerate(classes)}
     available = train.label.value_counts().reindex(classes, fill_value=0)
     order = class_order or head_to_tail_order(available)
     n_max = min(int(available.max()), max_per_class)
-    targets = dict(zip(order, long_tail_counts(len(order), n_max, imbalance_ratio), strict=True))
+    targets = dict(zip(order, tail_counts(len(order), n_max, imbalance_ratio), strict=True))
     rng = np.random.default_rng(seed)
     kept = []
     for label in order:
@@ -176,7 +205,11 @@ def read_failures(path: str | Path | None) -> pd.DataFrame | None:
     """An extraction failures CSV (``video_id, path, reason``), or None when not given/absent."""
     if path is None or not Path(path).is_file():
         return None
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+    fix = "delete it and rerun the extract stage"
+    table = read_csv_input(path, "failures file", fix, dtype=str, keep_default_na=False)
+    if not {"video_id", "reason"} <= set(table.columns):
+        raise MoveError(f"failures file {path} lacks column video_id or reason: {fix}")
+    return table
 
 
 def check_missing_share(missing: pd.DataFrame, n_listed: int, max_share: float, key: str) -> str:
@@ -221,14 +254,137 @@ def write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_split(path: str | Path) -> pd.DataFrame:
-    """Read a split CSV written by ``build_long_tailed_split``."""
+    """Read a split CSV written by ``build_long_tailed_split``; refuse one that is inconsistent."""
     path = Path(path)
     if not path.is_file():
         raise MoveError(f"split file {path} not found: run the split stage first")
-    table = pd.read_csv(path, dtype={"video_id": str, "label": str, "class_index": str})
+    fix = "regenerate it with 'move split'"
+    table = read_csv_input(
+        path,
+        "split file",
+        fix,
+        need_rows=True,
+        dtype={"video_id": str, "label": str, "class_index": str},
+        keep_default_na=False,
+    )
     missing = [c for c in SPLIT_COLUMNS if c not in table.columns]
     if missing:
-        raise MoveError(
-            f"split file {path} lacks column(s) {', '.join(missing)}: regenerate it with 'move split'"
-        )
+        raise MoveError(f"split file {path} lacks column(s) {', '.join(missing)}: {fix}")
+    check_split_rows(table, path)
     return table
+
+
+def _line(table: pd.DataFrame, mask: pd.Series) -> int:
+    """File line of the first row where ``mask`` holds (line 1 is the header)."""
+    return int(np.flatnonzero(mask.to_numpy())[0]) + 2
+
+
+def _refuse_listed_twice(table: pd.DataFrame, path: Path, what: str, fix: str) -> None:
+    """A video id on two rows (two labels, or in train and test) is one line naming both."""
+    twice = table.video_id.duplicated(keep=False)
+    if twice.any():
+        video_id = table.video_id[twice].iloc[0]
+        lines = [int(i) + 2 for i in np.flatnonzero((table.video_id == video_id).to_numpy())]
+        rows = table[table.video_id == video_id]
+        seen = " and ".join(f"{r.label} ({r.split})" for r in rows.head(2).itertuples())
+        raise MoveError(
+            f"{what} {path} lines {lines[0]} and {lines[1]}: video {video_id} is listed twice, "
+            f"as {seen}: {fix}"
+        )
+
+
+def check_annotation_values(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    """Refuse an annotations row with an empty value in one of ``columns`` (e.g. no label)."""
+    for column in columns:
+        empty = table[column].isna() | (table[column].astype(str).str.strip() == "")
+        if empty.any():
+            raise MoveError(
+                f"annotations file {path} line {_line(table, empty)}: empty {column}: "
+                "fill it in or drop the row"
+            )
+
+
+def check_annotation_rows(table: pd.DataFrame, path: Path) -> None:
+    """Refuse annotations that would silently give a wrong split, before any work.
+
+    Labels with leading or trailing spaces (a class of their own), split values other than
+    train, val or test (``Train``, ``validate``) and a video listed twice (with two labels, or
+    in train and val).
+    """
+    what = f"annotations file {path}"
+    labels = table.label.astype(str)
+    padded = labels != labels.str.strip()
+    if padded.any():
+        label = labels[padded].iloc[0]
+        raise MoveError(
+            f"{what} line {_line(table, padded)}: label {label!r} has leading or trailing spaces "
+            "(it would be a class of its own): remove them"
+        )
+    other = ~table.split.astype(str).isin(ANNOTATION_SPLITS)
+    if other.any():
+        values = ", ".join(repr(v) for v in sorted(set(table.split[other].astype(str))))
+        raise MoveError(
+            f"{what} line {_line(table, other)}: split value(s) {values} not understood: "
+            "use train for training videos and val (or test) for test videos"
+        )
+    _refuse_listed_twice(table, path, "annotations file", "keep one row per video")
+    if "class_index" in table.columns:
+        _refuse_two_names(table, f"annotations file {path}", "give each class one index")
+
+
+def train_and_test_rows(table: pd.DataFrame, path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``video_id, label`` of the train rows and of the test rows (split val or test); both must
+    exist, or the split would have no train or no test videos."""
+    train = table[table.split == "train"][["video_id", "label"]]
+    test = table[table.split.isin(["val", "test"])][["video_id", "label"]]
+    for name, rows in (("train", train), ("val (or test)", test)):
+        if rows.empty:
+            raise MoveError(
+                f"annotations file {path} has no {name} rows: a split needs train videos and "
+                "val (or test) videos"
+            )
+    return train, test
+
+
+def check_split_rows(table: pd.DataFrame, path: Path) -> None:
+    """Refuse a split CSV that would train on wrong targets: a split value other than train or
+    test, a class index that is not ``3`` or ``3;17``, a video listed twice, or a class index
+    with two labels."""
+    fix = "regenerate it with 'move split'"
+    other = ~table.split.isin(["train", "test"])
+    if other.any():
+        raise MoveError(
+            f"split file {path} line {_line(table, other)}: split value "
+            f"{table.split[other].iloc[0]!r} is not train or test: {fix}"
+        )
+    valid = table.class_index.str.fullmatch(r"\d+(;\d+)*")
+    if not valid.all():
+        raise MoveError(
+            f"split file {path} line {_line(table, ~valid)}: class_index "
+            f"{table.class_index[~valid].iloc[0]!r} is not a class index (3, or 3;17 for "
+            f"multi-label): {fix}"
+        )
+    _refuse_listed_twice(table, path, "split file", fix)
+    _refuse_two_names(table, f"split file {path}", fix)
+
+
+def _refuse_two_names(table: pd.DataFrame, what: str, fix: str) -> None:
+    """Refuse a class index that goes with two labels, or a label with two class indices
+    (multi-label rows ``3;17`` / ``a;b`` are taken apart)."""
+    pairs = pd.DataFrame(
+        [
+            (index, name)
+            for indices, names in zip(table.class_index.astype(str), table.label, strict=True)
+            if len(indices.split(";")) == len(str(names).split(";"))
+            for index, name in zip(indices.split(";"), str(names).split(";"), strict=True)
+        ],
+        columns=["class_index", "label"],
+    ).drop_duplicates()
+    for column, other_column in (("class_index", "label"), ("label", "class_index")):
+        twice = pairs[pairs[column].duplicated(keep=False)]
+        if len(twice):
+            key, values = twice[column].iloc[0], twice[other_column].iloc[:2].tolist()
+            raise MoveError(
+                f"{what}: {column} {key!r} goes with two {other_column}s "
+                f"{values[0]!r} and {values[1]!r}: {fix}"
+            )

@@ -7,14 +7,13 @@ module imports no torch so that the workflow can use it while parsing rules.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from move.errors import MoveError
-from move.files import write_text_atomic
+from move.files import read_json_input, write_text_atomic
 
 BASE_METHODS = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
 DISPLAY = {
@@ -50,7 +49,7 @@ def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
         path = Path(path)
         if not path.is_file():
             raise MoveError(f"results file {path} not found: train method '{variant}' first")
-        data = json.loads(path.read_text())
+        data = read_json_input(path, "results file", "delete it and train it again")
         settings = variant_settings(variant)
         row = {
             "method": DISPLAY[settings["method"]],
@@ -127,7 +126,7 @@ def imbalance_table(paths: list[str | Path]) -> str:
             raise MoveError(f"results file {path} is not named <dataset>_ir<IR>.json")
         if not path.is_file():
             raise MoveError(f"results file {path} not found: train it first (move train)")
-        results = json.loads(path.read_text())
+        results = read_json_input(path, "results file", "delete it and train it again")
         runs.setdefault(_row_name(results), {})[float(match["ir"])] = results
     ratios = sorted({ir for by_ir in runs.values() for ir in by_ir})
     header = ["LT-Methods", "Agg"] + [f"IR {ir:g} {m}" for ir in ratios for m in ("AP", "ACC")]

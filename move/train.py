@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from move.data import FeatureDataset, feature_loader, parse_class_indices
+from move.config import check_batch_size, check_settings
+from move.data import FeatureDataset, check_fits_checkpoint, feature_loader, parse_class_indices
 from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
@@ -98,6 +99,7 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, values: dict) -> TrainSettings:
         """Build from a config section; model keys may sit at top level or under ``model``."""
+        check_settings(values, "train", "train setting")  # the schema's ranges
         values = dict(values)
         model_keys = {f.name for f in dataclasses.fields(ModelSettings)} - {"aggregators"}
         model_values = dict(values.pop("model", {}) or {})
@@ -126,6 +128,7 @@ class TrainSettings:
             )
         if settings.method == "move" and not aggregators:
             raise MoveError("method 'move' needs aggregators: set train.aggregators to true")
+        check_batch_size(settings.batch_size, aggregators, "train setting 'batch_size'")
         if aggregators and not (model.self_attentive or model.codebook_attentive):
             raise MoveError(
                 "train.aggregators is true but self_attentive and codebook_attentive are both "
@@ -651,6 +654,8 @@ def evaluate_checkpoint(
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     settings = TrainSettings.from_dict(state["settings"])
     problem = load_problem(split, features, state["head_min"], state["tail_max"])
+    trained = (settings.model.feature_dim, state["n_classes"])
+    check_fits_checkpoint(checkpoint, trained, features, split, problem.n_classes)
     dev = resolve_device(device)
     model = VideoClassifier(state["n_classes"], settings.model).to(dev)
     model.load_state_dict(state["model"])

@@ -3,7 +3,8 @@
 Reads a folder of ``<video_id>.npy`` arrays ``[frames, 2048]`` (one backbone: ResNet-50,
 ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst``,
 ``test.lst``/``validate.lst`` with lines ``<video_id> <label>[,<label>...]``,
-``count-labels-train.lst``); writes ``features/videolt/<backbone>.h5`` in move's layout
+``count-labels-train.lst`` with lines ``<name> <index> <count>.0``, which name the classes);
+writes ``features/videolt/<backbone>.h5`` in move's layout
 (``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import h5py
@@ -29,40 +31,71 @@ CHUNK_FRAMES = 64
 
 
 def read_videolt_list(path: str | Path) -> pd.DataFrame:
-    """``video_id, classes`` (list of ints) in file order from ``<id> <l1>[,<l2>...]`` lines."""
+    """``video_id, classes`` (list of ints) in file order from ``<id> <l1>[,<l2>...]`` lines.
+
+    Refuses a line without a label (``<id> ,``: it would train on no class) and a video listed
+    twice, naming the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise MoveError(f"VideoLT list {path} not found: check 'videolt.labels' in config")
+    rows, lines = [], {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        labels = parts[1].split(",") if len(parts) == 2 else None
+        if labels is None or not all(label.isdecimal() for label in labels if label):
+            raise MoveError(
+                f"{path} line {number}: expected '<video_id> <label>[,<label>...]', got {line.strip()!r}"
+            )
+        classes = sorted({int(label) for label in labels if label})
+        if not classes:
+            raise MoveError(
+                f"{path} line {number}: video {parts[0]} has no label: give its classes"
+            )
+        if parts[0] in lines:
+            raise MoveError(
+                f"{path} lines {lines[parts[0]]} and {number}: video {parts[0]} is listed twice: "
+                "keep one line"
+            )
+        lines[parts[0]] = number
+        rows.append((parts[0], classes))
+    if not rows:
+        raise MoveError(f"VideoLT list {path} lists no videos: check 'videolt.labels' in config")
+    return pd.DataFrame(rows, columns=["video_id", "classes"])
+
+
+def read_label_counts(path: str | Path) -> pd.DataFrame | None:
+    """``count-labels-train.lst`` as ``index, name, count`` rows, or None when absent.
+
+    VideoLT's lines are ``<name> <index> <count>.0`` (e.g. ``3DPainting 0 137.0``); the counts
+    are what the authors' code groups classes by (head > 500, tail <= 100).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
         try:
-            if len(parts) != 2:
+            index, count = int(parts[-2]), float(parts[-1])
+            if len(parts) < 3 or index < 0 or count < 0 or count != int(count):
                 raise ValueError
-            classes = sorted({int(c) for c in parts[1].split(",") if c != ""})
-        except ValueError:
+        except (ValueError, IndexError):
             raise MoveError(
-                f"{path} line {number}: expected '<video_id> <label>[,<label>...]', got {line.strip()!r}"
+                f"{path} line {number}: expected '<name> <index> <count>' as in VideoLT's "
+                f"count-labels-train.lst, got {line.strip()!r}"
             ) from None
-        rows.append((parts[0], classes))
-    return pd.DataFrame(rows, columns=["video_id", "classes"])
-
-
-def read_label_counts(path: str | Path) -> np.ndarray | None:
-    """Per-class train counts from ``count-labels-train.lst`` (``<index> <count>`` or ``<count>``)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    counts = {}
-    for number, line in enumerate(path.read_text().splitlines()):
-        parts = line.split()
-        if len(parts) == 2:
-            counts[int(parts[0])] = int(parts[1])
-        elif len(parts) == 1:
-            counts[number] = int(parts[0])
-    return np.array([counts.get(i, 0) for i in range(max(counts) + 1)]) if counts else None
+        rows.append((index, " ".join(parts[:-2]), int(count)))
+    table = pd.DataFrame(rows, columns=["index", "name", "count"])
+    if table["index"].duplicated().any():
+        raise MoveError(
+            f"{path}: class index {table['index'][table['index'].duplicated()].iloc[0]} is listed twice"
+        )
+    return table.sort_values("index").reset_index(drop=True)
 
 
 def index_feature_files(folder: str | Path) -> dict[str, Path]:
@@ -92,6 +125,136 @@ def _open_partial(tmp: Path, attrs: dict) -> h5py.File:
     return create_feature_file(tmp, attrs)
 
 
+def read_videolt_labels(
+    labels_dir: Path, test_list: str, class_names_file: str | Path | None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Train and test lists as one table (``video_id, classes, split``) and the class names
+    (``class_names_file``, one a line by index, else the indices); a video in both lists stops."""
+    train = read_videolt_list(labels_dir / "train.lst").assign(split="train")
+    test = read_videolt_list(labels_dir / f"{test_list}.lst").assign(split="test")
+    both = sorted(set(train.video_id) & set(test.video_id))
+    if both:
+        raise MoveError(
+            f"video {both[0]} is in both {labels_dir / 'train.lst'} and "
+            f"{labels_dir / f'{test_list}.lst'} ({len(both)} such videos): a test video must not "
+            "be trained on; check 'videolt.test_list'"
+        )
+    table = pd.concat([train, test], ignore_index=True)
+    names = class_names_from_counts(labels_dir / "count-labels-train.lst", table)
+    if class_names_file:
+        if not Path(class_names_file).is_file():
+            raise MoveError(f"class names file {class_names_file} not found: check --class-names")
+        given = [n.strip() for n in Path(class_names_file).read_text().splitlines() if n.strip()]
+        names[: len(given)] = given
+    return table, names
+
+
+def npy_width(path: Path) -> int | None:
+    """Feature width (last axis) of a 1-d or 2-d ``.npy`` array, from its header only."""
+    try:
+        shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+    except (OSError, ValueError, EOFError):
+        return None  # unreadable: logged as a failure when converted
+    return int(shape[-1]) if len(shape) in (1, 2) else None
+
+
+def check_widths(paths: list[Path], progress: bool = True) -> int | None:
+    """The one feature width of the arrays, read from their headers before any conversion;
+    arrays of two widths (another backbone's files in the folder) stop, naming one of each."""
+    examples: dict[int, Path] = {}
+    counts: Counter[int] = Counter()
+    for path in tqdm(paths, desc="videolt widths", unit="file", disable=not progress):
+        width = npy_width(path)
+        if width is not None:
+            counts[width] += 1
+            examples.setdefault(width, path)
+    if len(counts) > 1:
+        (common, n_common), (other, n_other) = counts.most_common(2)
+        raise MoveError(
+            f"VideoLT feature arrays have different widths: {n_common} of {common} (e.g. "
+            f"{examples[common]}), {n_other} of {other} (e.g. {examples[other]}): keep one "
+            "backbone's features in 'videolt.features.<backbone>'"
+        )
+    return next(iter(counts), None)
+
+
+def _convert_arrays(
+    present: pd.DataFrame, files: dict[str, Path], names: list[str], handle: h5py.File, progress
+) -> list[tuple[str, str, str]]:
+    """Copy each video's array into the open HDF5 file, skipping those already there (resume);
+    returns the failures (unreadable, empty, non-finite or of another width)."""
+    done = set(handle[VIDEOS].keys())
+    todo = present[~present.video_id.isin(done)]
+    width, dtype = handle.attrs.get("feature_dim"), handle.attrs["dtype"]
+    failed = []
+    bar = tqdm(
+        todo.itertuples(), total=len(todo), desc="videolt", unit="video", disable=not progress
+    )
+    for n, row in enumerate(bar):
+        path = files[row.video_id]
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            failed.append((row.video_id, str(path), f"unreadable: {error}"))
+            continue
+        array = array[None, :] if array.ndim == 1 else array
+        if array.ndim != 2 or 0 in array.shape or not np.isfinite(array).all():
+            failed.append((row.video_id, str(path), f"bad array {array.shape}"))
+            continue
+        if width is not None and array.shape[1] != width:
+            failed.append((row.video_id, str(path), f"width {array.shape[1]}, not {width}"))
+            continue
+        chunks = (min(array.shape[0], CHUNK_FRAMES), array.shape[1])
+        dataset = handle[VIDEOS].create_dataset(
+            row.video_id, data=array.astype(dtype), chunks=chunks
+        )
+        dataset.attrs["label"] = ";".join(names[c] for c in row.classes)
+        dataset.attrs["n_frames"] = array.shape[0]
+        if (n + 1) % FLUSH_EVERY == 0:
+            handle.flush()
+    return failed
+
+
+def _split_table(kept: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The split CSV's rows: ``class_index`` and ``label`` ``;``-joined for multi-label."""
+    return pd.DataFrame(
+        {
+            "video_id": kept.video_id,
+            "class_index": [";".join(map(str, cs)) for cs in kept.classes],
+            "label": [";".join(names[c] for c in cs) for cs in kept.classes],
+            "split": kept.split,
+        }
+    )[SPLIT_COLUMNS]
+
+
+def class_names_from_counts(path: Path, table: pd.DataFrame) -> list[str]:
+    """Class names by index from ``count-labels-train.lst`` (the indices where it is absent)."""
+    n_classes = 1 + max(max(c) for c in table.classes if c)
+    counts = read_label_counts(path)
+    if counts is None:
+        print(f"warning: {path} not found: classes are named by their index", file=sys.stderr)
+        return [str(i) for i in range(n_classes)]
+    names = [str(i) for i in range(max(n_classes, 1 + int(counts["index"].max())))]
+    for index, name in zip(counts["index"], counts["name"], strict=True):
+        names[index] = name
+    return names
+
+
+def _compare_label_counts(path: Path, train: pd.DataFrame, n_classes: int) -> None:
+    """Warn when ``count-labels-train.lst`` disagrees with the train list's per-class counts."""
+    counts = read_label_counts(path)
+    if counts is not None:
+        ours = np.zeros(max(n_classes, 1 + int(counts["index"].max())), dtype=np.int64)
+        for cs in train.classes:
+            ours[cs] += 1
+        if not np.array_equal(ours[counts["index"]], counts["count"]):
+            print(
+                "warning: per-class counts of train.lst differ from count-labels-train.lst; "
+                "groups follow the train videos in the split",
+                file=sys.stderr,
+            )
+
+
 def convert_videolt(
     features_dir: str | Path,
     labels_dir: str | Path,
@@ -104,16 +267,12 @@ def convert_videolt(
     class_names_file: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """Convert one backbone's VideoLT features and the label lists; returns converted/missing counts."""
+    """Convert one backbone's VideoLT features and the label lists; returns converted/missing counts.
+
+    Lists and array widths are checked before any conversion.
+    """
     labels_dir, out, split_out = Path(labels_dir), Path(out), Path(split_out)
-    train = read_videolt_list(labels_dir / "train.lst").assign(split="train")
-    test = read_videolt_list(labels_dir / f"{test_list}.lst").assign(split="test")
-    table = pd.concat([train, test], ignore_index=True).drop_duplicates("video_id")
-    n_classes = 1 + max(max(c) for c in table.classes if c)
-    names = [str(i) for i in range(n_classes)]
-    if class_names_file:
-        given = [n.strip() for n in Path(class_names_file).read_text().splitlines() if n.strip()]
-        names[: len(given)] = given
+    table, names = read_videolt_labels(labels_dir, test_list, class_names_file)
     files = index_feature_files(features_dir)
     absent = table[~table.video_id.isin(files)]
     missing = pd.DataFrame(
@@ -128,9 +287,7 @@ def convert_videolt(
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     present = table[table.video_id.isin(files)].reset_index(drop=True)
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    width = check_widths([files[v] for v in present.video_id], progress)
     attrs = {
         "backbone": backbone,
         "weights": "videolt-release",
@@ -138,68 +295,18 @@ def convert_videolt(
         "frames": 0,
         "source": f"VideoLT features {Path(features_dir).name}",
         "dtype": dtype,
-    }
-    failed = []
+    } | ({} if width is None else {"feature_dim": width})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
     with _open_partial(tmp, attrs) as handle:
-        done = set(handle[VIDEOS].keys())
-        todo = present[~present.video_id.isin(done)]
-        for n, row in enumerate(
-            tqdm(
-                todo.itertuples(),
-                total=len(todo),
-                initial=0,
-                desc=f"videolt {backbone}",
-                unit="video",
-                disable=not progress,
-            )
-        ):
-            try:
-                array = np.load(files[row.video_id], allow_pickle=False)
-            except (OSError, ValueError) as error:
-                failed.append((row.video_id, str(files[row.video_id]), f"unreadable: {error}"))
-                continue
-            if array.ndim == 1:
-                array = array[None, :]
-            if array.ndim != 2 or array.shape[0] == 0 or not np.isfinite(array).all():
-                failed.append((row.video_id, str(files[row.video_id]), f"bad array {array.shape}"))
-                continue
-            frames = array.shape[0]
-            dataset = handle[VIDEOS].create_dataset(
-                row.video_id,
-                data=array.astype(dtype),
-                chunks=(min(frames, CHUNK_FRAMES), array.shape[1]),
-            )
-            dataset.attrs["label"] = ";".join(names[c] for c in row.classes)
-            dataset.attrs["n_frames"] = frames
-            handle.attrs["feature_dim"] = array.shape[1]
-            if (n + 1) % FLUSH_EVERY == 0:
-                handle.flush()
+        failed = _convert_arrays(present, files, names, handle, progress)
         handle.attrs["complete"] = True
     os.replace(tmp, out)
-    failures = out.with_suffix(".failures.csv")
     rows = [(r.video_id, "", r.reason) for r in missing.itertuples()] + failed
-    write_csv_atomic(pd.DataFrame(rows, columns=["video_id", "path", "reason"]), failures)
-
-    bad = {f[0] for f in failed}
-    kept = present[~present.video_id.isin(bad)]
-    split = pd.DataFrame(
-        {
-            "video_id": kept.video_id,
-            "class_index": [";".join(map(str, cs)) for cs in kept.classes],
-            "label": [";".join(names[c] for c in cs) for cs in kept.classes],
-            "split": kept.split,
-        }
-    )[SPLIT_COLUMNS]
-    write_csv_atomic(split, split_out)
-    counts = read_label_counts(labels_dir / "count-labels-train.lst")
-    if counts is not None:
-        ours = np.zeros(max(n_classes, len(counts)), dtype=np.int64)
-        for cs in train.classes:
-            ours[cs] += 1
-        if not np.array_equal(ours[: len(counts)], counts):
-            print(
-                "warning: per-class counts of train.lst differ from count-labels-train.lst; "
-                "groups follow the train videos in the split",
-                file=sys.stderr,
-            )
+    failures = pd.DataFrame(rows, columns=["video_id", "path", "reason"])
+    write_csv_atomic(failures, out.with_suffix(".failures.csv"))
+    kept = present[~present.video_id.isin({f[0] for f in failed})]
+    write_csv_atomic(_split_table(kept, names), split_out)
+    train = table[table.split == "train"]
+    _compare_label_counts(labels_dir / "count-labels-train.lst", train, len(names))
     return {"converted": len(kept), "missing": len(missing) + len(failed)}

@@ -46,3 +46,62 @@ def write_feature_file(
             write_video_features(handle, video_id, features.astype(np.float32), label, frames)
         handle.attrs["complete"] = True
     return path
+
+
+def write_features_and_split(
+    folder: Path, per_class: int, train_per_class: int, dim: int = 16, classes: int = 3
+) -> tuple[Path, Path]:
+    """``f.h5`` (videos ``v<class>_<i>``, 4 frames) and ``split.csv``: the first
+    ``train_per_class`` videos of each class train, the others test."""
+    import pandas as pd
+
+    rows = [
+        (f"v{c}_{i}", c, f"class{c}", "train" if i < train_per_class else "test")
+        for c in range(classes)
+        for i in range(per_class)
+    ]
+    labels = {video_id: label for video_id, _, label, _ in rows}
+    features = write_feature_file(folder / "f.h5", labels, frames=4, dim=dim)
+    split = folder / "split.csv"
+    pd.DataFrame(rows, columns=["video_id", "class_index", "label", "split"]).to_csv(
+        split, index=False
+    )
+    return features, split
+
+
+class LocalServer:
+    """A folder served over HTTP on 127.0.0.1 (no internet): ``url(name)``, ``requests`` made."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+        import threading
+
+        self.folder, self.requests = folder, []
+        requests = self.requests
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep pytest's output clean
+                requests.append(self.path)
+
+        handler = functools.partial(Handler, directory=str(folder))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """Serves ``tmp_path / 'served'`` over HTTP for the duration of a test."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = LocalServer(folder)
+    yield server
+    server.close()

@@ -31,7 +31,7 @@ def test_extract_writes_layout_and_logs_failures(tiny_videos, tmp_path):
 
     out, failures = tmp_path / "f" / "resnet50.h5", tmp_path / "f" / "resnet50.failures.csv"
     counts = extract_features(videos, out, failures, SETTINGS, progress=False)
-    assert counts == {"extracted": 6, "failed": 2}
+    assert counts == {"extracted": 6, "failed": 2, "new": 6}
     failed = pd.read_csv(failures)
     assert set(failed.video_id) == {corrupt, missing}
     assert failed.set_index("video_id").reason[missing] == "file missing"
@@ -118,7 +118,7 @@ def reference(broken_videos, tmp_path_factory):
     counts = extract_features(
         broken_videos, out, out.with_suffix(".failures.csv"), SETTINGS, progress=False
     )
-    assert counts == {"extracted": 7, "failed": 3}
+    assert counts == {"extracted": 7, "failed": 3, "new": 7}
     return out
 
 
@@ -167,7 +167,7 @@ def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_
         counts = extract_features(
             broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
         )
-    assert counts == {"extracted": 7, "failed": 3}
+    assert counts == {"extracted": 7, "failed": 3, "new": 3}  # 4 were in finished chunks
     assert_same_features(out, reference)
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "f.csv"), pd.read_csv(reference.with_suffix(".failures.csv"))

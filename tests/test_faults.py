@@ -30,7 +30,7 @@ import yaml
 from move.cli import build_parser, main
 from move.extract import ExtractSettings, extract_features, list_videos
 from move.synthetic import SyntheticSpec, make_synthetic_features
-from tests.conftest import REPO, write_feature_file
+from tests.conftest import REPO, write_feature_file, write_features_and_split
 
 SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 EXTRACT_ARGS = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
@@ -283,14 +283,7 @@ def test_parts_from_another_backbone_or_frame_count_are_never_merged(tmp_path, c
 
 
 def test_nan_or_inf_features_stop_naming_the_video(tmp_path, capsys):
-    labels = {f"v{c}_{i}": f"class{c}" for c in range(3) for i in range(6)}
-    features = write_feature_file(tmp_path / "f.h5", labels, frames=4, dim=16)
-    rows = [(v, int(label[-1]), label, "train" if int(v[-1]) < 4 else "test")
-            for v, label in labels.items()]  # fmt: skip
-    split = tmp_path / "split.csv"
-    pd.DataFrame(rows, columns=["video_id", "class_index", "label", "split"]).to_csv(
-        split, index=False
-    )
+    features, split = write_features_and_split(tmp_path, per_class=6, train_per_class=4)
     for bad_value, video in ((np.nan, "v1_2"), (np.inf, "v2_5")):
         with h5py.File(features, "r+") as handle:
             handle["videos"][video][1, 3] = bad_value

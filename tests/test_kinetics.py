@@ -161,3 +161,88 @@ def test_split_cli_lists_missing_and_stops_over_threshold(tmp_path):
     )
     assert stop.returncode == 1
     assert stop.stderr.count("\n") == 1 and "datasets.mk.max_missing_share" in stop.stderr
+
+
+ISSUE_PINS = {  # the sha256 of the authors' files at commit 7928daa, as published
+    "train.lst": "94673516235a35e17d40bc0bab8737beb0d8cd864554d18ceca9918935974753",
+    "val.lst": "4c54b47e527cf035640aac47641306d1d85a3d7a22578f1a16d3eb5291457810",
+    "kinetics_train.csv": "3be97326abee72ee48078cf77cdbaf76e39766d758f49a2d431345dd48ab0064",
+    "kinetics_val.csv": "8c8224e0f7defeed168c12f89b8c27bc5efd2b2a3be97867dcd84fba183ab6c7",
+}
+
+
+def test_config_defaults_are_the_authors_pinned_files():
+    import yaml
+
+    from move.kinetics import AUTHORS_COMMIT, authors_url, pinned_sha256
+    from tests.conftest import REPO
+
+    entry = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["minikinetics"]
+    assert entry["lists"] == {"train": authors_url("train.lst"), "val": authors_url("val.lst")}
+    assert entry["kinetics_annotations"] == [
+        authors_url("kinetics_train.csv"),
+        authors_url("kinetics_val.csv"),
+    ]
+    assert authors_url("train.lst") == (
+        f"https://raw.githubusercontent.com/wjun0830/MOVE/{AUTHORS_COMMIT}/"
+        "Imbalanced-MiniKinetics200/data/train.lst"
+    )
+    assert AUTHORS_COMMIT == "7928daae58d4197660a8d1ed70f8815836c280ac"
+    assert {name: pinned_sha256(authors_url(name)) for name in ISSUE_PINS} == ISSUE_PINS
+    assert pinned_sha256("https://example.org/train.lst") is None
+
+
+def test_an_authors_url_serving_other_content_is_refused(local_server, tmp_path, monkeypatch):
+    import move.kinetics
+
+    (local_server.folder / "train.lst").write_text("a_000001_000002 0\n")
+    monkeypatch.setattr(move.kinetics, "AUTHORS_DATA_URL", local_server.url(""))
+    out = tmp_path / "lists" / "train.txt"
+    with pytest.raises(MoveError) as error:
+        fetch_list(local_server.url("train.lst"), out)
+    assert f"differs from {ISSUE_PINS['train.lst']} expected" in str(error.value)
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # nothing kept
+
+
+def test_list_fetch_over_http_and_offline_one_line(local_server, tmp_path):
+    (local_server.folder / "val.lst").write_text("a_000001_000002 0\n")
+    url = local_server.url("val.lst")
+    out = tmp_path / "lists" / "val.txt"
+    digest = fetch_list(url, out)
+    assert out.read_text() == "a_000001_000002 0\n" and local_server.requests == ["/val.lst"]
+    assert (tmp_path / "lists" / "val.txt.sha256").read_text().split()[0] == digest
+    local_server.close()
+    with pytest.raises(MoveError) as error:
+        fetch_list(url, tmp_path / "other.txt")
+    message = str(error.value)
+    assert message.startswith(f"cannot download list file from {url} (") and "\n" not in message
+    assert message.endswith("): check the URL and your connection, or give a local path")
+
+
+def test_split_from_lists_alone_is_the_feature_split_plus_the_lost(tmp_path):
+    """Without --features the split comes from the lists; features only drop selected videos."""
+    from tests.conftest import write_feature_file
+
+    train_list, val_list, csv, _, _ = write_inputs(tmp_path, per_class=(6, 4, 2))
+    table = list_annotations(train_list, val_list, [csv])
+    annotations = tmp_path / "ann.csv"
+    table.to_csv(annotations, index=False)
+    lost = {kinetics_id(0, 1), kinetics_id(2, 50)}  # a selected train video and a test video
+    labels = {v: n for v, n in zip(table.video_id, table.label, strict=True) if v not in lost}
+    features = write_feature_file(tmp_path / "f.h5", labels)
+
+    def split(name, *extra):
+        args = ["--annotations", str(annotations), "--ir", "0.5", "--max-per-class", "5"]
+        args += ["--head-min", "5", "--tail-max", "1", "--out", str(tmp_path / f"{name}.csv")]
+        args += ["--class-counts", str(tmp_path / f"{name}.counts.csv"), *extra]
+        run = subprocess.run(
+            [sys.executable, "-m", "move", "split", *args], capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return pd.read_csv(tmp_path / f"{name}.csv", dtype=str)
+
+    from_lists = split("lists")
+    with_features = split("features", "--features", str(features))
+    assert (from_lists.split == "train").sum() == 5 + 3 + 2  # floor(5 * 0.5 ** (c / 2)), capped
+    kept = from_lists[~from_lists.video_id.isin(lost)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, with_features)

@@ -14,6 +14,7 @@ from move.features import open_feature_file, read_video_features
 from move.videolt import convert_videolt, read_videolt_list
 
 N_CLASSES, DIM = 4, 16
+NAMES = ["3DPainting", "Archery", "BakingCookies", "ZumbaDance"]
 
 
 def make_release(root, n_train=24, n_test=8, missing=()):
@@ -39,8 +40,8 @@ def make_release(root, n_train=24, n_test=8, missing=()):
             np.save(folder / f"{video_id}.npy", x.astype(np.float32))
     for split, rows in lines.items():
         (root / "labels" / f"{split}.lst").write_text("\n".join(rows) + "\n")
-    (root / "labels" / "count-labels-train.lst").write_text(
-        "".join(f"{c} {n}\n" for c, n in enumerate(counts))
+    (root / "labels" / "count-labels-train.lst").write_text(  # VideoLT's format
+        "".join(f"{NAMES[c]} {c} {n}.0\n" for c, n in enumerate(counts))
     )
     return root
 
@@ -62,7 +63,7 @@ def test_conversion_keeps_features_labels_and_multi_label_split(tmp_path):
     with open_feature_file(out) as handle:
         stored = read_video_features(handle, "train003")
         assert handle.attrs["backbone"] == "resnet50" and handle.attrs["frames"] == 0
-        assert handle["videos"]["train003"].attrs["label"] == "0;3"
+        assert handle["videos"]["train003"].attrs["label"] == "3DPainting;ZumbaDance"
         assert handle["videos"]["train003"].chunks is not None
     source = np.load(root / "feats" / "sub" / "train003.npy")
     np.testing.assert_allclose(stored, source, atol=1e-2)  # float16 storage
@@ -175,3 +176,19 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
     assert 0 <= results["final"]["mAP"] <= 1
     per_class = pd.read_csv(tmp_path / "videolt_resnet50.per_class.csv")
     assert per_class.train_count.tolist() == [8, 8, 8, 8]  # multi-label counts: 6 + 2 each
+
+
+def test_count_labels_are_read_in_videolts_format(tmp_path, capsys):
+    from move.videolt import read_label_counts
+
+    root = make_release(tmp_path)
+    counts = read_label_counts(root / "labels" / "count-labels-train.lst")
+    assert counts.name.tolist() == NAMES and counts["count"].tolist() == [8, 8, 8, 8]
+    path = root / "labels" / "count-labels-train.lst"
+    path.write_text(path.read_text().replace("Archery 1 8.0", "Archery 1 9.0"))
+    convert_videolt(root / "feats", root / "labels", tmp_path / "f.h5", tmp_path / "s.csv",
+                    "resnet50", progress=False)  # fmt: skip
+    assert "differ from count-labels-train.lst" in capsys.readouterr().err
+    path.write_text("3DPainting 0 8.0\n1 8\n")  # the old index-count guess is not VideoLT's
+    with pytest.raises(MoveError, match=r"count-labels-train.lst line 2: expected '<name> <index>"):
+        read_label_counts(path)

@@ -16,7 +16,7 @@ def tiny_config(ratios):
     config["demo"].update(classes=3, train_per_class=4, val_per_class=2, frames=4, size=32)
     demo = config["datasets"]["demo"]
     demo.update(imbalance_ratios=ratios, max_per_class=4, groups={"head_min": 3, "tail_max": 1})
-    demo["extract"] = {"frames": 2, "resize": 32, "crop": 32, "batch_size": 8, "num_workers": 0}
+    demo["extract"].update(frames=2, resize=32, crop=32, batch_size=8, num_workers=0)
     demo["train"] = {
         "epochs": 1, "batch_size": 4, "frames_train": 2, "frames_test": 2, "eval_every": 1,
         "clusters": 2, "d_k": 8, "d_v": 8, "hidden_dim": 16, "codebook_dim": 8,

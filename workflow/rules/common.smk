@@ -3,8 +3,15 @@ import json
 import os
 import sys
 
-from move.config import required_path, stage_settings, validate_config
+from move.config import (
+    cached_weights_source,
+    extract_weights,
+    required_path,
+    stage_settings,
+    validate_config,
+)
 from move.errors import MoveError
+from move.weights import weights_cache_dir
 
 
 def stop(error):
@@ -57,8 +64,30 @@ def train_backbone(dataset):
 
 
 def backbone_weights(wildcards):
-    weights = stage_settings(config, wildcards.dataset, "extract").get("weights", {})
-    return weights.get(wildcards.backbone, "none")
+    """Param: the weights of a (dataset, backbone); 'none' without allow_random_weights stops."""
+    try:
+        return extract_weights(config, wildcards.dataset, wildcards.backbone)
+    except MoveError as error:
+        stop(error)
+
+
+def weights_input(wildcards):
+    """Input: the checkpoint file (rule fetch_weights makes named ones in torch.hub's cache)."""
+    from move.weights import weights_file
+
+    try:
+        path = weights_file(wildcards.backbone, backbone_weights(wildcards))
+    except MoveError as error:
+        stop(error)
+    return [str(path)] if path else []
+
+
+def weights_source(file_name):
+    """Params of rule fetch_weights: (backbone, weights name or URL) cached as ``file_name``."""
+    try:
+        return cached_weights_source(config, file_name)
+    except MoveError as error:
+        stop(error)
 
 
 def default_targets():
@@ -90,36 +119,60 @@ def table_methods():
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).
-def dataset_list_source(dataset, name):
-    """Param: URL or path of a dataset's list (datasets.<d>.lists.<name>); unset -> one-line error."""
-    source = (config["datasets"][dataset].get("lists") or {}).get(name)
+def list_source(wildcards):
+    """Param: URL or path of data/<d>/lists/<name> (train.txt, val.txt, kinetics<i>.csv)."""
+    stem = wildcards.name.split(".")[0]
+    if stem.startswith("kinetics"):
+        key, sources = "kinetics_annotations", kinetics_sources(wildcards.dataset)
+        index = int(stem.removeprefix("kinetics"))
+        source = sources[index] if index < len(sources) else None
+    else:
+        key = f"lists.{stem}"
+        source = (config["datasets"][wildcards.dataset].get("lists") or {}).get(stem)
     if not source:
         stop(
             MoveError(
-                f"config key 'datasets.{dataset}.lists.{name}' is not set: give the URL or path "
-                "of the authors' list"
+                f"config key 'datasets.{wildcards.dataset}.{key}' is not set: give the URL or path "
+                "of the authors' file"
             )
         )
     return source
 
 
-def dataset_list_sha256(dataset, name):
+def dataset_list_sha256(wildcards):
     """Param: '--sha256 <hex>' when datasets.<d>.lists.sha256.<name> pins the list, else ''."""
-    pinned = ((config["datasets"][dataset].get("lists") or {}).get("sha256") or {}).get(name)
+    lists = config["datasets"][wildcards.dataset].get("lists") or {}
+    pinned = (lists.get("sha256") or {}).get(wildcards.name.split(".")[0])
     return f"--sha256 {pinned}" if pinned else ""
 
 
+def kinetics_sources(dataset):
+    """The URLs/paths of datasets.<d>.kinetics_annotations, as a list (unset -> empty)."""
+    value = config["datasets"][dataset].get("kinetics_annotations") or []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def kinetics_annotations(wildcards):
-    """Input: the Kinetics-400 CSV(s) of datasets.<d>.kinetics_annotations; unset -> one-line error."""
-    value = config["datasets"][wildcards.dataset].get("kinetics_annotations")
-    if not value:
+    """Input: the fetched copies of the Kinetics-400 CSV(s); unset -> one-line error."""
+    sources = kinetics_sources(wildcards.dataset)
+    if not sources:
         stop(
             MoveError(
                 f"config key 'datasets.{wildcards.dataset}.kinetics_annotations' is not set: "
-                "point it at the Kinetics-400 annotation CSV(s)"
+                "point it at the Kinetics-400 annotation CSV(s) (URL or path)"
             )
         )
-    return [value] if isinstance(value, str) else list(value)
+    return [f"data/{wildcards.dataset}/lists/kinetics{i}.csv" for i in range(len(sources))]
+
+
+def list_split_targets():
+    """The split of every IR, from the lists alone, of each dataset with authors' lists."""
+    return [
+        f"splits/lists/{dataset}_ir{ir}.csv"
+        for dataset, entry in config["datasets"].items()
+        if entry.get("lists")
+        for ir in entry["imbalance_ratios"]
+    ]
 
 
 def max_missing_share(dataset):

@@ -1,6 +1,8 @@
 # Feature extraction: decode frames with decord, run the backbone, write HDF5.
 # Fans out to `extract.shards` jobs (rule extract_shard, one part file each), then
 # merge_features joins them into features/{dataset}/{backbone}.h5 (+ .failures.csv).
+# Shards copy the videos the previous merged file already holds (--reuse, read only; Snakemake
+# removes it only when merge_features starts), so a grown list extracts only the new videos.
 # Resources: `gpu` (0 or 1) names the GPU need; a cluster profile maps it to its gres.
 
 
@@ -34,6 +36,7 @@ rule extract_shard:
     input:
         videos=dataset_input("videos"),
         annotations=dataset_input("annotations"),
+        weights=weights_input,
     output:
         features=temp("features/{dataset}/{backbone}.shard{i}of{n}.h5"),
         failures=temp("features/{dataset}/{backbone}.shard{i}of{n}.failures.csv"),
@@ -60,11 +63,32 @@ rule extract_shard:
     shell:
         "python -m move extract --annotations {input.annotations:q} --videos {input.videos:q}"
         " --out {output.features} --failures {output.failures}"
-        " --shard {wildcards.i}/{wildcards.n}"
+        " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
         " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
+
+
+# Named weights (extract.weights: imagenet, kinetics, or a URL) are downloaded once, on the
+# machine running Snakemake (compute nodes may be offline), into torch.hub's cache.
+rule fetch_weights:
+    output:
+        f"{weights_cache_dir()}/{{weights_file}}",
+    params:
+        backbone=lambda wc: weights_source(wc.weights_file)[0],
+        weights=lambda wc: weights_source(wc.weights_file)[1],
+    log:
+        "logs/fetch_weights/{weights_file}.log",
+    wildcard_constraints:
+        weights_file="[^/]+",
+    localrule: True
+    message:
+        "Downloading {params.backbone} weights {params.weights} into torch.hub's cache"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move fetch-weights {params.backbone} {params.weights:q} > {log} 2>&1"
 
 
 rule merge_features:

@@ -4,16 +4,17 @@
 
 rule fetch_list:
     output:
-        "data/{dataset}/lists/{name}.txt",
+        "data/{dataset}/lists/{name}",
     params:
-        source=lambda wc: dataset_list_source(wc.dataset, wc.name),
-        sha256=lambda wc: dataset_list_sha256(wc.dataset, wc.name),
+        source=list_source,
+        sha256=dataset_list_sha256,
     log:
         "logs/fetch_list/{dataset}_{name}.log",
     wildcard_constraints:
-        name="train|val",
+        name="(train|val)\\.txt|kinetics[0-9]+\\.csv",
+    localrule: True
     message:
-        "Fetching the {wildcards.name} list of {wildcards.dataset} (sha256 pinned beside it)"
+        "Fetching {wildcards.name} of {wildcards.dataset} (sha256 pinned beside it)"
     conda:
         "../../envs/move.yaml"
     shell:
@@ -93,6 +94,42 @@ rule split:
         " --selection {params.selection} --seed {params.seed} {params.class_order}"
         " --max-missing-share {params.max_share} --share-key datasets.{wildcards.dataset}.max_missing_share"
         " --out {output.split} --class-counts {output.class_counts} > {log} 2>&1"
+
+
+# The benchmark's split of each IR from the authors' lists alone (no videos, no features): which
+# videos to fetch, or what to compare with another paper's split. `snakemake list_splits` writes
+# every IR of every dataset with lists; rule split then drops the selected videos you lack.
+rule list_split:
+    input:
+        annotations=dataset_input("annotations"),
+    output:
+        split="splits/lists/{dataset}_ir{ir}.csv",
+        class_counts="splits/lists/{dataset}_ir{ir}.class_counts.csv",
+    params:
+        max_per_class=lambda wc: config["datasets"][wc.dataset]["max_per_class"],
+        groups=groups,
+        selection=config["split"]["selection"],
+        seed=config["seed"],
+        class_order=class_order_option,
+    log:
+        "logs/list_split/{dataset}_ir{ir}.log",
+    message:
+        "Building the split of {wildcards.dataset} at IR {wildcards.ir} from its lists alone"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move split --annotations {input.annotations:q} --ir {wildcards.ir}"
+        " --max-per-class {params.max_per_class}"
+        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
+        " --selection {params.selection} --seed {params.seed} {params.class_order}"
+        " --out {output.split} --class-counts {output.class_counts} > {log} 2>&1"
+
+
+rule list_splits:
+    input:
+        list_split_targets(),
+    message:
+        "Splits of every imbalance ratio from the lists alone"
 
 
 rule imbalance_table:

@@ -38,7 +38,7 @@ rule videolt_train:
         settings=lambda wc: json.dumps(
             {**config["train"], **(videolt_setting("train", {}) or {})}
         ),
-        groups=videolt_setting("groups", {"head_min": 501, "tail_max": 99}),
+        groups=videolt_setting("groups", {"head_min": 501, "tail_max": 100}),
         seed=config["seed"],
     log:
         "logs/videolt_train/{backbone}.log",

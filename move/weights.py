@@ -1,0 +1,177 @@
+"""Stage 2, backbone weights by name: where each comes from, the download cache, verification.
+
+``extract.weights.<backbone>`` is a name (``imagenet`` for ResNet-50/101: torchvision's ImageNet
+weights, which the authors' extraction loaded; ``kinetics`` for TSM-R50: the official TSM
+Kinetics-400 checkpoint), a URL, a local checkpoint file, or ``none`` (seeded random init).
+Named and URL weights are downloaded once into torch.hub's cache (``$TORCH_HOME/hub/checkpoints``)
+and verified: a file name carrying a sha256 prefix (``resnet50-19c8e357.pth``) must match it,
+as torch.hub checks; otherwise the sha256 of the first download is recorded beside the file
+(``<file>.sha256``) and a later file that differs is refused. ``MOVE_WEIGHTS_URLS`` points names
+at other URLs (a mirror, or the tests' local server). No torch import: Snakemake plans with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from move.downloads import download, is_url, read_record, record_path, url_file_name, write_record
+from move.errors import MoveError
+from move.files import file_sha256
+
+NAMED_WEIGHTS: dict[str, dict[str, str]] = {
+    "resnet50": {"imagenet": "https://download.pytorch.org/models/resnet50-19c8e357.pth"},
+    "resnet101": {"imagenet": "https://download.pytorch.org/models/resnet101-5d3b4d8f.pth"},
+    "tsm_resnet50": {
+        "kinetics": "https://hanlab.mit.edu/projects/tsm/models/"
+        "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
+    },
+}
+WEIGHTS_URLS_ENV = "MOVE_WEIGHTS_URLS"
+HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's rule: resnet50-19c8e357.pth
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Resolved weights: the checkpoint file (None for random init) and its sha256 ("none")."""
+
+    path: Path | None
+    sha256: str
+
+
+def default_weights(backbone: str) -> str:
+    """The named weights a real dataset uses for ``backbone`` (imagenet, kinetics), else none."""
+    return next(iter(NAMED_WEIGHTS.get(backbone, {})), "none")
+
+
+def is_random(weights: str | Path | None) -> bool:
+    """True when ``weights`` means a randomly initialised backbone."""
+    return weights is None or str(weights).lower() == "none"
+
+
+def weights_cache_dir() -> Path:
+    """torch.hub's checkpoint folder, computed as ``torch.hub.get_dir()`` does (no torch import).
+
+    ``$TORCH_HOME/hub/checkpoints``, else ``$XDG_CACHE_HOME/torch/hub/checkpoints``, else
+    ``~/.cache/torch/hub/checkpoints``.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints"
+
+
+def url_overrides() -> dict[tuple[str, str], str]:
+    """``MOVE_WEIGHTS_URLS``: whitespace-separated ``<backbone>:<name>=<url>`` entries."""
+    overrides = {}
+    for entry in os.environ.get(WEIGHTS_URLS_ENV, "").split():
+        key, sep, url = entry.partition("=")
+        backbone, _, name = key.partition(":")
+        if not sep or not is_url(url) or name not in NAMED_WEIGHTS.get(backbone, {}):
+            raise MoveError(
+                f"environment variable {WEIGHTS_URLS_ENV}: {entry!r} is not "
+                "<backbone>:<name>=<url> for a named weight (e.g. "
+                "resnet50:imagenet=file:///mirror/resnet50-19c8e357.pth)"
+            )
+        overrides[(backbone, name)] = url
+    return overrides
+
+
+def weights_url(backbone: str, weights: str) -> str | None:
+    """The URL ``weights`` stands for (a name, or a URL itself); None for a path or none."""
+    if is_url(weights):
+        return weights
+    named = NAMED_WEIGHTS.get(backbone, {})
+    if weights in named:
+        return url_overrides().get((backbone, weights), named[weights])
+    known = {name for names in NAMED_WEIGHTS.values() for name in names}
+    if weights in known:
+        choices = ", ".join([*named, "a checkpoint path", "a URL", "none"])
+        raise MoveError(f"weights '{weights}' do not exist for {backbone}: use {choices}")
+    return None
+
+
+def weights_file(backbone: str, weights: str | Path) -> Path | None:
+    """Where the checkpoint of ``weights`` is or will be downloaded to; None for none.
+
+    Names and URLs map to torch.hub's cache (rule fetch_weights fills it); a local file must
+    exist (else one line).
+    """
+    if is_random(weights):
+        return None
+    url = weights_url(backbone, str(weights))
+    return (
+        weights_cache_dir() / url_file_name(url) if url else local_weights_file(backbone, weights)
+    )
+
+
+def _check_hash(digest: str, path: Path, origin: str, cached: bool) -> None:
+    """Refuse ``digest`` unless it fits the prefix in ``path``'s name and the recorded sha256."""
+    match = HASH_IN_NAME.search(path.name)
+    if match and not digest.startswith(match[1]):
+        fix = (
+            "delete it to download it again"
+            if cached
+            else "the download is damaged or not the published file (nothing kept); "
+            f"retry, or save the right file as {path}"
+        )
+        raise MoveError(
+            f"{origin}: sha256 {digest[:16]}... does not match the {match[1]}... in the file "
+            f"name: {fix}"
+        )
+    recorded = read_record(path)
+    if recorded and digest != recorded:
+        record = record_path(path)
+        fix = (
+            f"delete it to download it again, or delete {record} to accept it"
+            if cached
+            else f"the published file changed (nothing kept); check it, then delete {record} to accept it"
+        )
+        raise MoveError(
+            f"{origin}: sha256 {digest[:16]}... differs from the {recorded[:16]}... recorded at "
+            f"the first download: {fix}"
+        )
+
+
+def fetch_weights(backbone: str, weights: str) -> Weights:
+    """The verified cache file of named or URL weights, downloaded on first use.
+
+    Offline (or any failed download) is one line naming the URL and where to put the file.
+    """
+    url = weights_url(backbone, weights)
+    path = weights_cache_dir() / url_file_name(url)
+    what = f"{backbone} '{weights}' weights" if weights != url else f"{backbone} weights"
+    if path.is_file():
+        digest = file_sha256(path)
+        _check_hash(digest, path, f"cached {path}", cached=True)
+    else:
+        fix = f"download it by hand and save it as {path}"
+        origin = f"{what} from {url}"
+        digest = download(
+            url, path, what, fix, lambda digest: _check_hash(digest, path, origin, cached=False)
+        )
+    if not HASH_IN_NAME.search(path.name) and read_record(path) is None:
+        write_record(path, digest)
+    return Weights(path, digest)
+
+
+def resolve_weights(backbone: str, weights: str | Path | None) -> Weights:
+    """``none``, a name, a URL or a local file -> the checkpoint file and its sha256."""
+    if is_random(weights):
+        return Weights(None, "none")
+    if weights_url(backbone, str(weights)):
+        return fetch_weights(backbone, str(weights))
+    path = local_weights_file(backbone, weights)
+    return Weights(path, file_sha256(path))
+
+
+def local_weights_file(backbone: str, weights: str | Path) -> Path:
+    """``weights`` as a local checkpoint file; a missing one is a one-line error."""
+    path = Path(weights)
+    if not path.is_file():
+        raise MoveError(
+            f"weights file {path} not found: set extract.weights to "
+            f"{default_weights(backbone)}, a local checkpoint, or 'none'"
+        )
+    return path

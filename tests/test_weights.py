@@ -1,0 +1,260 @@
+"""Named weights: served by a local HTTP server in the real file formats, cached, verified, loaded.
+
+The checkpoint files are state dicts of randomly initialised models with the key layout of
+torchvision's ImageNet files (``resnet50-<sha256 prefix>.pth``) and of the official TSM Kinetics
+checkpoint (``{'epoch', 'arch', 'state_dict': module.base_model.…conv1.net.…, new_fc}``).
+``MOVE_WEIGHTS_URLS`` points the names at the local server; ``TORCH_HOME`` at a fresh cache.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+import yaml
+
+from move.backbones import create_backbone
+from move.config import extract_weights
+from move.errors import MoveError
+from move.files import file_sha256
+from move.weights import (
+    NAMED_WEIGHTS,
+    WEIGHTS_URLS_ENV,
+    Weights,
+    default_weights,
+    resolve_weights,
+    weights_cache_dir,
+)
+from tests.conftest import REPO
+
+TSM_FILE = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
+
+
+def save_with_hash_name(state: dict, folder: Path, stem: str) -> Path:
+    """Save ``state`` as ``<stem>-<first 8 hex of its sha256>.pth``, torchvision's naming."""
+    tmp = folder / f"{stem}.tmp"
+    torch.save(state, tmp)
+    return tmp.rename(folder / f"{stem}-{file_sha256(tmp)[:8]}.pth")
+
+
+def official_tsm_checkpoint(source: torch.nn.Module) -> dict:
+    """The official TSM checkpoint's layout around a ResNet-50's weights."""
+    state = {}
+    for key, value in source.state_dict().items():
+        if key.startswith("fc."):
+            continue
+        if key.startswith("layer") and ".conv1." in key:
+            key = key.replace(".conv1.", ".conv1.net.")
+        state[f"module.base_model.{key}"] = value
+    state["module.new_fc.weight"] = torch.zeros(400, 2048)
+    state["module.new_fc.bias"] = torch.zeros(400)
+    return {"epoch": 50, "arch": "resnet50", "state_dict": state, "best_prec1": 74.1}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """resnet50/resnet101 in torchvision's format, TSM in the official format (random init)."""
+    import torchvision
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    files = {}
+    for name in ("resnet50", "resnet101"):
+        model = getattr(torchvision.models, name)(weights=None)
+        files[name] = save_with_hash_name(model.state_dict(), folder, name)
+    tsm_source = torchvision.models.resnet50(weights=None)
+    torch.nn.init.normal_(tsm_source.layer2[1].conv1.weight)
+    torch.save(official_tsm_checkpoint(tsm_source), folder / TSM_FILE)
+    files["tsm_resnet50"] = folder / TSM_FILE
+    return files
+
+
+@pytest.fixture
+def served(checkpoints, local_server, tmp_path, monkeypatch):
+    """The checkpoints on the local server, named weights pointed at it, an empty torch cache."""
+    for path in checkpoints.values():
+        (local_server.folder / path.name).symlink_to(path)
+    entries = [
+        f"resnet50:imagenet={local_server.url(checkpoints['resnet50'].name)}",
+        f"resnet101:imagenet={local_server.url(checkpoints['resnet101'].name)}",
+        f"tsm_resnet50:kinetics={local_server.url(TSM_FILE)}",
+    ]
+    monkeypatch.setenv(WEIGHTS_URLS_ENV, " ".join(entries))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return local_server
+
+
+def test_imagenet_downloads_once_verifies_and_loads_without_missing_keys(served, checkpoints):
+    first = resolve_weights("resnet50", "imagenet")
+    assert first.path == weights_cache_dir() / checkpoints["resnet50"].name
+    assert first.path.parent == Path(served.folder.parent / "torch/hub/checkpoints")
+    assert first.sha256 == file_sha256(checkpoints["resnet50"])
+    assert served.requests == [f"/{checkpoints['resnet50'].name}"]
+    assert sorted(p.name for p in first.path.parent.iterdir()) == [first.path.name]  # no temp
+
+    model = create_backbone("resnet50", "imagenet")  # second use: from the cache
+    assert len(served.requests) == 1
+    source = torch.load(checkpoints["resnet50"], weights_only=True)
+    torch.testing.assert_close(model.model.layer3[2].conv2.weight, source["layer3.2.conv2.weight"])
+    # loading is strict: every parameter of the model came from the file
+    assert {f"model.{key}" for key in source if not key.startswith("fc.")} == set(
+        model.state_dict()
+    )
+
+
+def test_imagenet_resnet101_loads(served, checkpoints):
+    model = create_backbone("resnet101", "imagenet")
+    source = torch.load(checkpoints["resnet101"], weights_only=True)
+    torch.testing.assert_close(model.model.layer3[22].bn3.weight, source["layer3.22.bn3.weight"])
+
+
+def test_kinetics_records_the_first_sha256_and_loads_into_tsm(served, checkpoints):
+    weights = resolve_weights("tsm_resnet50", "kinetics")
+    record = weights.path.with_name(TSM_FILE + ".sha256")
+    assert (
+        record.read_text().split()[0] == weights.sha256 == file_sha256(checkpoints["tsm_resnet50"])
+    )
+    model = create_backbone("tsm_resnet50", "kinetics")
+    source = torch.load(checkpoints["tsm_resnet50"], weights_only=True)["state_dict"]
+    torch.testing.assert_close(
+        model.base_model.layer2[1].conv1.net.weight,
+        source["module.base_model.layer2.1.conv1.net.weight"],
+    )
+    assert served.requests == [f"/{TSM_FILE}"]
+
+
+def test_a_later_tsm_file_that_differs_is_refused(served, checkpoints, tmp_path, monkeypatch):
+    weights = resolve_weights("tsm_resnet50", "kinetics")
+    weights.path.unlink()  # the cache was cleared, the record beside it kept
+    changed = tmp_path / "changed" / TSM_FILE
+    changed.parent.mkdir()
+    torch.save({"state_dict": {"module.new_fc.bias": torch.ones(400)}}, changed)
+    (served.folder / TSM_FILE).unlink()
+    (served.folder / TSM_FILE).symlink_to(changed)
+    with pytest.raises(MoveError) as error:
+        resolve_weights("tsm_resnet50", "kinetics")
+    message = str(error.value)
+    assert "\n" not in message and "recorded at the first download" in message
+    assert served.url(TSM_FILE) in message and not weights.path.exists()
+    # the same happens to a changed file put in the cache by hand
+    changed.rename(weights.path)
+    with pytest.raises(MoveError, match=r"^cached .* recorded at the first download: delete it"):
+        resolve_weights("tsm_resnet50", "kinetics")
+
+
+def test_wrong_hash_is_refused_with_one_line_and_nothing_kept(served, checkpoints, monkeypatch):
+    wrong = served.folder / "resnet50-00000000.pth"  # the prefix does not match the content
+    wrong.symlink_to(checkpoints["resnet50"])
+    monkeypatch.setenv(WEIGHTS_URLS_ENV, f"resnet50:imagenet={served.url(wrong.name)}")
+    with pytest.raises(MoveError) as error:
+        resolve_weights("resnet50", "imagenet")
+    message = str(error.value)
+    assert message == (
+        f"resnet50 'imagenet' weights from {served.url(wrong.name)}: sha256 "
+        f"{file_sha256(wrong)[:16]}... does not match the 00000000... in the file name: the "
+        "download is damaged or not the published file (nothing kept); retry, or save the right "
+        f"file as {weights_cache_dir() / wrong.name}"
+    )
+    assert not weights_cache_dir().exists() or not any(weights_cache_dir().iterdir())
+
+
+def test_offline_says_which_url_and_where_to_put_the_file(served, checkpoints, tmp_path):
+    url = served.url(checkpoints["resnet50"].name)
+    served.close()  # nothing listens any more: as without a network
+    with pytest.raises(MoveError) as error:
+        resolve_weights("resnet50", "imagenet")
+    message = str(error.value)
+    target = weights_cache_dir() / checkpoints["resnet50"].name
+    assert message.startswith(f"cannot download resnet50 'imagenet' weights from {url} (")
+    assert message.endswith(f"): download it by hand and save it as {target}")
+    assert "\n" not in message
+
+    # The command prints the same line; a file saved there by hand is then used and verified.
+    result = subprocess.run(
+        [sys.executable, "-m", "move", "fetch-weights", "resnet50", "imagenet"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"move fetch-weights: error: {message}"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(checkpoints["resnet50"].read_bytes())
+    assert resolve_weights("resnet50", "imagenet").path == target
+
+
+def test_extraction_records_the_weights_sha256(served, checkpoints, tiny_videos, tmp_path):
+    from move.extract import ExtractSettings, extract_features, list_videos
+
+    videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").head(2)
+    settings = ExtractSettings(weights="imagenet", frames=2, resize=32, crop=32, device="cpu")
+    out = tmp_path / "features.h5"
+    extract_features(videos, out, tmp_path / "failures.csv", settings, progress=False)
+    with h5py.File(out, "r") as handle:
+        assert handle.attrs["weights"] == "imagenet"
+        assert handle.attrs["weights_sha256"] == file_sha256(checkpoints["resnet50"])
+
+
+def test_bad_names_and_override_entries_are_one_line_errors(served, monkeypatch):
+    with pytest.raises(
+        MoveError, match="weights 'imagenet' do not exist for tsm_resnet50: use kinetics"
+    ):
+        resolve_weights("tsm_resnet50", "imagenet")
+    monkeypatch.setenv(WEIGHTS_URLS_ENV, "resnet50=http://x/y.pth")
+    with pytest.raises(MoveError, match=f"environment variable {WEIGHTS_URLS_ENV}: 'resnet50="):
+        resolve_weights("resnet50", "imagenet")
+
+
+@pytest.mark.parametrize("torch_home", [None, "relative/torch"])
+def test_cache_folder_is_torch_hubs(torch_home, tmp_path, monkeypatch):
+    import torch.hub
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if torch_home is None:
+        monkeypatch.delenv("TORCH_HOME", raising=False)
+    else:
+        monkeypatch.setenv("TORCH_HOME", torch_home)
+    assert weights_cache_dir() == Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def test_official_urls_and_config_defaults():
+    assert NAMED_WEIGHTS["resnet50"]["imagenet"].endswith("/models/resnet50-19c8e357.pth")
+    assert NAMED_WEIGHTS["resnet101"]["imagenet"].endswith("/models/resnet101-5d3b4d8f.pth")
+    assert NAMED_WEIGHTS["tsm_resnet50"]["kinetics"].endswith("/" + TSM_FILE)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert config["extract"]["weights"] == {b: default_weights(b) for b in NAMED_WEIGHTS}
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    listed = schema["$defs"]["extract"]["properties"]["weights"]["properties"]
+    assert {b: entry["default"] for b, entry in listed.items()} == config["extract"]["weights"]
+    assert not config["extract"]["allow_random_weights"]
+
+
+def test_random_weights_are_refused_on_real_datasets_only():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert extract_weights(config, "minikinetics", "resnet50") == "imagenet"
+    assert extract_weights(config, "minikinetics", "tsm_resnet50") == "kinetics"
+    assert extract_weights(config, "demo", "resnet50") == "none"  # the demo allows it
+    config["extract"]["weights"]["resnet50"] = "none"
+    with pytest.raises(MoveError) as error:
+        extract_weights(config, "minikinetics", "resnet50")
+    assert str(error.value) == (
+        "config key 'extract.weights.resnet50' is 'none': a randomly initialised resnet50 gives "
+        "meaningless features; use imagenet or a checkpoint, or set "
+        "datasets.minikinetics.extract.allow_random_weights: true"
+    )
+    config["datasets"]["minikinetics"]["extract"] = {"allow_random_weights": True}
+    assert extract_weights(config, "minikinetics", "resnet50") == "none"
+    del config["extract"]["weights"]  # a backbone left out gets its named weights
+    assert extract_weights(config, "minikinetics", "resnet101") == "imagenet"
+
+
+def test_local_checkpoint_path_is_hashed_in_place(tmp_path):
+    path = tmp_path / "mine.pth"
+    torch.save({"a": torch.zeros(1)}, path)
+    weights = resolve_weights("resnet50", str(path))
+    assert (weights.path, weights.sha256) == (path, file_sha256(path))
+    assert resolve_weights("resnet50", "none") == Weights(None, "none")
