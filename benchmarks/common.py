@@ -25,11 +25,14 @@ def cpu_seconds() -> float:
 
 
 def baseline_code(ref: str, scratch: Path) -> Path:
-    """``move/`` of git ref ``ref`` unpacked under ``scratch`` (a folder to put on PYTHONPATH)."""
+    """``move/`` (and the ``workflow/`` schema it reads) of git ref ``ref``, unpacked under
+    ``scratch``: a folder to put on PYTHONPATH."""
     folder = scratch / f"baseline-{ref.replace('/', '_')}"
     folder.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "move"], capture_output=True, check=True
+        ["git", "-C", str(REPO), "archive", ref, "move", "workflow"],
+        capture_output=True,
+        check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     return folder

@@ -22,15 +22,13 @@ import inspect
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import REPO, baseline_code, cpu_seconds, run_measurement
 
-REPO = Path(__file__).resolve().parent.parent
 STAGES = ("decode", "preprocess", "model", "full")
 
 
@@ -118,15 +116,6 @@ class IdentityBackbone:
 
     def forward_features(self, frames):
         return frames.float().mean((2, 3))
-
-
-def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (decode workers)."""
-    own, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def timed(run) -> tuple[float, float]:
@@ -351,37 +340,11 @@ def torchcodec_frames(path: str, indices: np.ndarray) -> np.ndarray:
 
 def run_child(kind: str, code: Path, root: Path, args: argparse.Namespace) -> dict:
     """Run one measurement in a fresh process with ``code`` first on PYTHONPATH."""
-    argv = [sys.executable, __file__, "--child", kind, "--root", str(root)]
-    for key in (
-        "frames",
-        "resize",
-        "crop",
-        "backbone",
-        "batch_size",
-        "workers",
-        "device",
-        "threads",
-        "repeat",
-    ):
-        argv += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")])
-    )
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=code)
-    if result.returncode != 0:
-        raise SystemExit(f"{kind} measurement of {code} failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def baseline_code(ref: str, scratch: Path) -> Path:
-    """``move/`` of git ref ``ref`` unpacked under ``scratch``."""
-    folder = scratch / f"baseline-{ref.replace('/', '_')}"
-    folder.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", ref, "move"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    arguments = ["--child", kind, "--root", str(root)]
+    for key in ("frames", "resize", "crop", "backbone", "batch_size", "workers", "device"):
+        arguments += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    arguments += ["--threads", str(args.threads), "--repeat", str(args.repeat)]
+    return run_measurement(__file__, arguments, code)
 
 
 def best_rounds(rounds: list[dict]) -> dict:
