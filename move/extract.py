@@ -124,9 +124,10 @@ def resize_and_crop(frames: torch.Tensor, resize: int, crop: int) -> torch.Tenso
     """uint8 ``[T, H, W, 3]`` -> uint8 ``[T, 3, crop, crop]``: shorter side to ``resize``, centre crop.
 
     Bilinear with antialiasing, as ``preprocess_frames`` always did, but on uint8 (torch's
-    vectorised channels-last kernel, rounded to the nearest level): 6-17x cheaper than
-    float32 and 4x smaller to hold and to copy to the device. A frame already at the size is
-    only cropped (bilinear resizing to the same size is the identity).
+    vectorised channels-last kernel, rounded to the nearest level, within one level of the
+    float32 path): ~20x cheaper per core than float32 (``benchmarks/extract.py``) and 4x smaller
+    to hold and to copy to the device. A frame already at the size is only cropped (bilinear
+    resizing to the same size is the identity).
     """
     video = frames.permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
     size = resized_size(*video.shape[-2:], resize, crop)
@@ -280,7 +281,9 @@ def embed_videos(
         else:
             frames = frames.to(device, non_blocking=True)
             pad = -len(frames) % n_segment
-            padded = torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])])
+            padded = (
+                torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])]) if pad else frames
+            )
             waiting.append([item, padded, [], len(frames)])
             queued += len(padded)
         while queued >= size:
@@ -291,7 +294,9 @@ def embed_videos(
     yield from _finished(waiting)
 
 
-def _embed_waiting(model: torch.nn.Module, waiting: deque, size: int, mean, std) -> int:
+def _embed_waiting(
+    model: torch.nn.Module, waiting: deque, size: int, mean: tuple, std: tuple
+) -> int:
     """Embed up to ``size`` of the oldest waiting frames in one forward pass; returns how many."""
     pieces, owners = [], []
     for entry in waiting:
