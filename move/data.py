@@ -121,6 +121,7 @@ class FeatureDataset(Dataset):
         return uniform_frame_indices(n_stored, self.frames)
 
     def __getitem__(self, key):
+        """An index: one video, float32. A list of indices, or ``(epoch, list)``: a batch."""
         if isinstance(key, tuple):
             return self.read_batch(key[1], key[0])
         if not isinstance(key, int | np.integer):
