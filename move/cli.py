@@ -33,6 +33,7 @@ def cmd_demo_videos(args: argparse.Namespace) -> None:
 def cmd_extract(args: argparse.Namespace) -> None:
     from move.extract import (
         ExtractSettings,
+        decode_workers,
         extract_features,
         list_videos,
         parse_shard,
@@ -47,7 +48,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         resize=args.resize,
         crop=args.crop,
         batch_size=args.batch_size,
-        num_workers=args.num_workers,
+        num_workers=decode_workers(args.num_workers),
         device=args.device,
         dtype=args.dtype,
     )
@@ -507,7 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=64, help="frames per forward pass (default 64)"
     )
     extract.add_argument(
-        "--num-workers", type=int, default=0, help="decoding worker processes (default 0)"
+        "--num-workers",
+        type=int,
+        default=None,
+        help="decoding worker processes (default: one per CPU core of the job, less one)",
     )
     extract.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     extract.add_argument(

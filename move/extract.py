@@ -13,7 +13,8 @@ import os
 import shutil
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +114,42 @@ def list_videos(annotations: str | Path, video_root: str | Path) -> pd.DataFrame
     )
 
 
+def resized_size(height: int, width: int, resize: int, crop: int) -> tuple[int, int]:
+    """Frame size after scaling the shorter side to ``resize`` (never below ``crop``)."""
+    scale = resize / min(height, width)
+    return max(crop, round(height * scale)), max(crop, round(width * scale))
+
+
+def resize_and_crop(frames: torch.Tensor, resize: int, crop: int) -> torch.Tensor:
+    """uint8 ``[T, H, W, 3]`` -> uint8 ``[T, 3, crop, crop]``: shorter side to ``resize``, centre crop.
+
+    Bilinear with antialiasing, as ``preprocess_frames`` always did, but on uint8 (torch's
+    vectorised channels-last kernel, rounded to the nearest level, within one level of the
+    float32 path): ~20x cheaper per core than float32 (``benchmarks/extract.py``) and 4x smaller
+    to hold and to copy to the device. A frame already at the size is only cropped (bilinear
+    resizing to the same size is the identity).
+    """
+    video = frames.permute(0, 3, 1, 2)  # channels-last memory, NCHW shape
+    size = resized_size(*video.shape[-2:], resize, crop)
+    if size != tuple(video.shape[-2:]):
+        video = F.interpolate(
+            video, size=size, mode="bilinear", antialias=True, align_corners=False
+        )
+    top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
+    return video[:, :, top : top + crop, left : left + crop].contiguous()
+
+
+def normalise_frames(frames: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
+    """uint8 ``[N, 3, H, W]`` -> float32 ``(x / 255 - mean) / std``, on the frames' device.
+
+    Computed in place as ``x * (1 / (255 std)) - mean / std`` (within 1e-6 of the quotient).
+    """
+    std_t = torch.tensor(std, dtype=torch.float64).view(1, 3, 1, 1)
+    scale = (1 / (255 * std_t)).float().to(frames.device)
+    shift = (-torch.tensor(mean, dtype=torch.float64).view(1, 3, 1, 1) / std_t).float()
+    return frames.float().mul_(scale).add_(shift.to(frames.device))
+
+
 def preprocess_frames(
     frames: np.ndarray, resize: int, crop: int, mean: tuple, std: tuple
 ) -> torch.Tensor:
@@ -120,25 +157,23 @@ def preprocess_frames(
 
     Shorter side resized to ``resize`` (bilinear, antialiased), then a centre crop, then
     ImageNet mean/std: the test-time preprocessing the ResNet/TSM backbones were trained with.
+    Extraction runs the two halves apart: ``resize_and_crop`` in the decode workers,
+    ``normalise_frames`` on the device.
     """
-    video = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
-    height, width = video.shape[-2:]
-    scale = resize / min(height, width)
-    size = (max(crop, round(height * scale)), max(crop, round(width * scale)))
-    video = F.interpolate(video, size=size, mode="bilinear", antialias=True, align_corners=False)
-    top, left = (size[0] - crop) // 2, (size[1] - crop) // 2
-    video = video[:, :, top : top + crop, left : left + crop]
-    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
-    std_t = torch.tensor(std).view(1, 3, 1, 1)
-    return (video - mean_t) / std_t
+    cropped = resize_and_crop(torch.from_numpy(np.ascontiguousarray(frames)), resize, crop)
+    return normalise_frames(cropped, mean, std)
 
 
 class DecodedVideos(Dataset):
-    """Decodes and preprocesses one video per item (runs in DataLoader workers)."""
+    """Decodes one video per item into uint8 ``[T, 3, crop, crop]`` (runs in DataLoader workers).
 
-    def __init__(self, videos: pd.DataFrame, settings: ExtractSettings, mean: tuple, std: tuple):
+    Normalisation is left to the device (``normalise_frames``), so a worker ships a quarter of
+    the bytes of float32 frames.
+    """
+
+    def __init__(self, videos: pd.DataFrame, settings: ExtractSettings):
         self.videos = videos.reset_index(drop=True)
-        self.settings, self.mean, self.std = settings, mean, std
+        self.settings = settings
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -146,41 +181,148 @@ class DecodedVideos(Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.videos.iloc[index]
         item = {"video_id": row.video_id, "label": row.label, "path": row.path}
+        s = self.settings
         try:
             if not row.path:
                 raise VideoDecodeError("file missing")
-            frames, n_frames = read_frames(row.path, self.settings.frames)
-            s = self.settings
-            item.update(
-                frames=preprocess_frames(frames, s.resize, s.crop, self.mean, self.std),
-                n_frames=n_frames,
-                error=None,
+            frames, n_frames = read_frames(
+                row.path, s.frames, lambda chunk: resize_and_crop(chunk, s.resize, s.crop)
             )
+            item.update(frames=frames, n_frames=n_frames, error=None)
         except VideoDecodeError as error:
             item.update(frames=None, n_frames=0, error=str(error))
         return item
+
+
+def decode_workers(requested: int | None = None) -> int:
+    """Decode worker processes: ``requested``, or one per CPU core this process may use, less one.
+
+    The one place the default is set: the main process feeds the backbone, the rest decode
+    (a Snakemake/SLURM job passes ``threads - 1``; its CPU set bounds the default too).
+    """
+    if requested is not None:
+        return requested
+    return max(0, len(os.sched_getaffinity(0)) - 1)
+
+
+def decode_loader(
+    videos: pd.DataFrame, settings: ExtractSettings, device: torch.device
+) -> DataLoader:
+    """Decoded videos in list order: ``settings.num_workers`` worker processes, pinned on CUDA."""
+    workers = settings.num_workers
+    return DataLoader(
+        DecodedVideos(videos, settings),
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        prefetch_factor=4 if workers else None,
+    )
+
+
+def clip_batch_size(model: torch.nn.Module, batch_size: int) -> int:
+    """Frames per forward pass: for TSM a multiple of ``n_segment``, so clips never straddle batches."""
+    n_segment = getattr(model, "n_segment", 1)
+    return max(n_segment, batch_size // n_segment * n_segment)
+
+
+def forward_frames(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """Backbone features of normalised frames already on the model's device -> float32 on CPU."""
+    if batch.device.type == "cuda":
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return model.forward_features(batch).float().cpu()
+    return model.forward_features(batch).float()
 
 
 @torch.inference_mode()
 def embed_frames(
     model: torch.nn.Module, frames: torch.Tensor, batch_size: int, device: torch.device
 ) -> np.ndarray:
-    """Run the backbone over ``[T, 3, H, W]`` frames in batches -> float32 ``[T, D]``.
+    """Run the backbone over normalised ``[T, 3, H, W]`` frames in batches -> float32 ``[T, D]``.
 
     For TSM the batch is a multiple of its ``n_segment`` so clips never straddle batches.
     """
-    n_segment = getattr(model, "n_segment", 1)
-    batch_size = max(n_segment, batch_size // n_segment * n_segment)
-    outputs = []
-    for start in range(0, len(frames), batch_size):
-        batch = frames[start : start + batch_size].to(device, non_blocking=True)
-        if device.type == "cuda":
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                outputs.append(model.forward_features(batch).float().cpu())
-        else:
-            outputs.append(model.forward_features(batch).float())
+    size = clip_batch_size(model, batch_size)
+    outputs = [
+        forward_frames(model, frames[start : start + size].to(device, non_blocking=True))
+        for start in range(0, len(frames), size)
+    ]
     return torch.cat(outputs).numpy()
+
+
+@torch.inference_mode()
+def embed_videos(
+    model: torch.nn.Module,
+    items: Iterable[dict],
+    batch_size: int,
+    device: torch.device,
+    mean: tuple,
+    std: tuple,
+) -> Iterator[tuple[dict, np.ndarray | None]]:
+    """``(item, float32 [T, D] features)`` per decoded video, in order (``None`` for a failure).
+
+    Frames of consecutive videos share forward passes of ``batch_size`` frames, so the backbone
+    always runs full batches; each video's uint8 frames go to the device as they arrive
+    (non-blocking from pinned memory) and are normalised there. Every pass has exactly that
+    many frames (the last one is padded by repeating a frame), so a frame's features do not
+    depend on which videos share its batch: a resumed or sharded run writes the same bits.
+    For TSM each video is padded to whole clips by repeating its last frame (what
+    ``TSMBackbone`` does) and the padding's outputs are dropped.
+    """
+    n_segment = getattr(model, "n_segment", 1)
+    size = clip_batch_size(model, batch_size)
+    waiting: deque[list] = deque()  # [item, frames not yet embedded, outputs, frame count]
+    queued = 0
+    for item in items:
+        frames = item["frames"]
+        if frames is None:
+            waiting.append([item, None, [], 0])
+        else:
+            frames = frames.to(device, non_blocking=True)
+            pad = -len(frames) % n_segment
+            padded = (
+                torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])]) if pad else frames
+            )
+            waiting.append([item, padded, [], len(frames)])
+            queued += len(padded)
+        while queued >= size:
+            queued -= _embed_waiting(model, waiting, size, mean, std)
+        yield from _finished(waiting)
+    while queued:
+        queued -= _embed_waiting(model, waiting, size, mean, std)
+    yield from _finished(waiting)
+
+
+def _embed_waiting(
+    model: torch.nn.Module, waiting: deque, size: int, mean: tuple, std: tuple
+) -> int:
+    """Embed up to ``size`` of the oldest waiting frames in one forward pass; returns how many."""
+    pieces, owners = [], []
+    for entry in waiting:
+        if entry[1] is None or len(entry[1]) == 0:
+            continue
+        take = entry[1][: size - sum(len(p) for p in pieces)]
+        entry[1] = entry[1][len(take) :]
+        pieces.append(take)
+        owners.append(entry)
+        if sum(len(p) for p in pieces) == size:
+            break
+    frames = torch.cat(pieces)
+    taken = len(frames)
+    if taken < size:  # every pass has the same shape: a frame's features never depend on it
+        frames = torch.cat([frames, frames[-1:].expand(size - taken, *frames.shape[1:])])
+    features = forward_frames(model, normalise_frames(frames, mean, std))[:taken]
+    for entry, part in zip(owners, features.split([len(p) for p in pieces]), strict=True):
+        entry[2].append(part)
+    return taken
+
+
+def _finished(waiting: deque) -> Iterator[tuple[dict, np.ndarray | None]]:
+    """Pop and yield the leading videos all of whose frames are embedded."""
+    while waiting and (waiting[0][1] is None or len(waiting[0][1]) == 0):
+        item, _, outputs, n = waiting.popleft()
+        yield item, (None if item["frames"] is None else torch.cat(outputs)[:n].numpy())
 
 
 def shard_of(video_id: str, count: int) -> int:
@@ -484,11 +626,8 @@ def extract_features(
         stale.unlink()
     work = collect_finished_work(videos, out, failures, reuse, partial, attrs)
     todo = videos[~videos.video_id.isin(work.done())]
-    loader = DataLoader(
-        DecodedVideos(todo, settings, mean, std),
-        batch_size=None,
-        shuffle=False,
-        num_workers=settings.num_workers,
+    embedded = embed_videos(
+        model, decode_loader(todo, settings, device), settings.batch_size, device, mean, std
     )
     buffered: list = []
     failed: list = []
@@ -504,8 +643,8 @@ def extract_features(
             buffered.clear()
             failed.clear()
 
-    for item in tqdm(
-        loader,
+    for item, features in tqdm(
+        embedded,
         total=len(videos),
         initial=len(videos) - len(todo),
         desc=f"extract {settings.backbone}",
@@ -515,7 +654,6 @@ def extract_features(
         if item["error"] is not None:
             failed.append([item["video_id"], item["path"], item["error"]])
         else:
-            features = embed_frames(model, item["frames"], settings.batch_size, device)
             buffered.append(
                 (item["video_id"], features.astype(settings.dtype), item["label"], item["n_frames"])
             )

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from move.config import check_batch_size, check_settings
-from move.data import FeatureDataset, check_fits_checkpoint, parse_class_indices
+from move.data import FeatureDataset, check_fits_checkpoint, feature_loader, parse_class_indices
 from move.device import resolve_device
 from move.errors import MoveError
 from move.features import open_feature_file, video_ids
@@ -340,7 +340,9 @@ LOSSES = {
 def predict(model: VideoClassifier, loader: DataLoader, device: torch.device) -> np.ndarray:
     """Sigmoid scores ``[N, C]`` for every video of ``loader`` in order."""
     model.eval()
-    scores = [torch.sigmoid(model(x.to(device))).cpu() for x, _, _ in loader]
+    scores = [
+        torch.sigmoid(model(x.to(device, non_blocking=True).float())).cpu() for x, _, _ in loader
+    ]
     return torch.cat(scores).numpy()
 
 
@@ -427,17 +429,11 @@ def make_loaders(
     )
     labels = [parse_class_indices(v) for v in problem.train.class_index]
     sampler = EpochSampler(labels, settings.seed, balanced=settings.method == "cbs")
-    train_loader = DataLoader(
-        train_set,
-        batch_size=settings.batch_size,
-        sampler=sampler,
-        num_workers=settings.num_workers,
-        drop_last=len(train_set) > settings.batch_size,
-        persistent_workers=settings.num_workers > 0,
+    s = settings
+    train_loader = feature_loader(
+        train_set, s.batch_size, sampler, s.num_workers, len(train_set) > s.batch_size, s.device
     )
-    test_loader = DataLoader(
-        test_set, batch_size=settings.batch_size, shuffle=False, num_workers=settings.num_workers
-    )
+    test_loader = feature_loader(test_set, s.batch_size, None, s.num_workers, device=s.device)
     return train_loader, test_loader
 
 
@@ -525,7 +521,7 @@ def train(
         losses, load_time, compute_time = [], 0.0, 0.0
         tick = time.perf_counter()
         for x, y, _ in train_loader:
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, non_blocking=True).float(), y.to(device, non_blocking=True)
             loaded = time.perf_counter()
             load_time += loaded - tick
             loss = loss_fn(model, x, y, context)

@@ -6,9 +6,12 @@ in the Kinetics layouts (``<split>/<label>/<id>.mp4``, ``<label>/<id>.mp4`` or f
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 
@@ -32,12 +35,17 @@ def uniform_segment_indices(n_frames: int, n_segments: int) -> np.ndarray:
     return np.minimum(midpoints.astype(np.int64), n_frames - 1)
 
 
-def read_frames(path: str | Path, n_segments: int) -> tuple[np.ndarray, int]:
-    """Decode ``n_segments`` uniformly sampled RGB frames: (uint8 array [T, H, W, 3], frame count).
+DECODE_CHUNK = 16
+"""Distinct frames a decoder holds at full resolution at once (1080p RGB: 6.2 MB each).
 
-    Raises VideoDecodeError with a one-line reason for missing, empty, corrupt or
-    stream-less files.
-    """
+``read_frames`` decodes and transforms this many frames at a time, so a decode worker's memory
+is bounded by the chunk, not by T (150 full 1080p frames would be 0.9 GB as uint8, ~5 GB
+once converted to float).
+"""
+
+
+def open_video(path: str | Path):
+    """A decord reader of ``path`` (one decoder thread); missing, empty or unreadable -> error."""
     import decord
 
     path = Path(path)
@@ -45,23 +53,69 @@ def read_frames(path: str | Path, n_segments: int) -> tuple[np.ndarray, int]:
         raise VideoDecodeError("file missing")
     if path.stat().st_size == 0:
         raise VideoDecodeError("empty file (0 bytes)")
-    try:
+    with decode_errors():
         reader = decord.VideoReader(str(path), num_threads=1)
-        n_frames = len(reader)
-        if n_frames == 0:
+        if len(reader) == 0:
             raise VideoDecodeError("no decodable frames")
-        indices = uniform_segment_indices(n_frames, n_segments)
-        frames = reader.get_batch(indices.tolist()).asnumpy()
+    return reader
+
+
+@contextmanager
+def decode_errors():
+    """Turn decord's bare errors (DECORDError/RuntimeError) into a one-line VideoDecodeError."""
+    try:
+        yield
     except VideoDecodeError:
         raise
-    except Exception as error:  # decord raises bare DECORDError/RuntimeError on bad input
+    except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if "cannot find video stream" in reason:
             raise VideoDecodeError("no video stream (audio-only or unknown container)") from None
         raise VideoDecodeError(f"cannot decode: {reason[:200]}") from None
-    if frames.ndim != 4 or frames.shape[0] != n_segments:
-        raise VideoDecodeError(f"decoded frames have unexpected shape {frames.shape}")
-    return frames, n_frames
+
+
+def decode_chunks(reader, indices: np.ndarray, size: int) -> Iterator[torch.Tensor]:
+    """uint8 ``[k, H, W, 3]`` tensors of the frames at sorted distinct ``indices``, ``size`` at a time.
+
+    decord's ``get_batch`` reads forward within a GOP and seeks only to a later keyframe, so
+    sorted indices are decoded in one pass (measured no slower than skipping frame by frame,
+    ``benchmarks/extract.py``); frames come zero-copy through DLPack.
+    """
+    from decord.bridge import to_torch
+
+    for start in range(0, len(indices), size):
+        with decode_errors():
+            batch = reader.get_batch(indices[start : start + size].tolist())
+        yield to_torch(batch)
+
+
+def read_frames(
+    path: str | Path,
+    n_segments: int,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[np.ndarray | torch.Tensor, int]:
+    """Decode ``n_segments`` uniformly sampled RGB frames: (frames ``[T, ...]``, frame count).
+
+    Without ``transform`` the frames are a uint8 array ``[T, H, W, 3]``. With one (e.g. resize
+    and crop), each chunk of ``DECODE_CHUNK`` distinct frames is transformed as soon as it is
+    decoded and the result is a tensor of what it returns, so memory holds one full-resolution
+    chunk, whatever T. Raises VideoDecodeError with a one-line reason for missing, empty,
+    corrupt or stream-less files.
+    """
+    reader = open_video(path)
+    n_frames = len(reader)
+    indices = uniform_segment_indices(n_frames, n_segments)
+    distinct, positions = np.unique(indices, return_inverse=True)
+    chunks = [
+        chunk if transform is None else transform(chunk)
+        for chunk in decode_chunks(reader, distinct, DECODE_CHUNK)
+    ]
+    frames = torch.cat(chunks)
+    if frames.shape[0] != len(distinct) or (transform is None and frames.ndim != 4):
+        raise VideoDecodeError(f"decoded frames have unexpected shape {tuple(frames.shape)}")
+    if len(distinct) < n_segments:  # a short video repeats frames
+        frames = frames[torch.from_numpy(positions)]
+    return (frames.numpy() if transform is None else frames), n_frames
 
 
 def index_video_files(root: str | Path) -> dict[str, Path]:

@@ -1,16 +1,19 @@
-"""Frame sampling of the training and test datasets."""
+"""Frame sampling of the training and test datasets, and the batched loader."""
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from move.data import (
     FeatureDataset,
+    feature_loader,
     multi_hot,
     parse_class_indices,
     random_frame_indices,
     uniform_frame_indices,
 )
+from move.errors import MoveError
 from move.features import create_feature_file, write_video_features
 
 
@@ -47,3 +50,63 @@ def test_videos_of_different_lengths_batch_together(tmp_path):
     first = train[1][0]
     train.set_epoch(0)
     assert torch.equal(first, train[1][0])  # same (seed, epoch, index) -> same frames
+
+
+def feature_file(path, compressed: bool = False, nan_video: str | None = None):
+    """Eight float16 videos of 5-9 stored frames (contiguous, or gzip-chunked)."""
+    rng = np.random.default_rng(0)
+    with create_feature_file(path, {"backbone": "x", "frames": 9, "feature_dim": 6}) as handle:
+        for i in range(8):
+            features = rng.standard_normal((5 + i % 5, 6)).astype(np.float16)
+            if f"v{i}" == nan_video:
+                features[2, 3] = np.inf
+            if compressed:
+                dataset = handle["videos"].create_dataset(
+                    f"v{i}", data=features, compression="gzip"
+                )
+                dataset.attrs.update(label=f"c{i % 3}", n_frames=len(features))
+            else:
+                write_video_features(handle, f"v{i}", features, f"c{i % 3}", len(features))
+        handle.attrs["complete"] = True
+    return pd.DataFrame(
+        {"video_id": [f"v{i}" for i in range(8)], "class_index": ["0", "1", "2"] * 2 + ["0", "1"]}
+    )
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_batches_equal_the_videos_one_by_one_in_every_epoch(tmp_path, workers):
+    split = feature_file(tmp_path / "f.h5")
+    dataset = FeatureDataset(tmp_path / "f.h5", split, 3, 7, train=True, seed=4)
+    reference = FeatureDataset(tmp_path / "f.h5", split, 3, 7, train=True, seed=4)
+    order = torch.utils.data.SubsetRandomSampler(range(8), torch.Generator().manual_seed(0))
+    loader = feature_loader(dataset, 3, order, num_workers=workers, drop_last=True)
+    assert len(loader) == 2
+    draws = []
+    for epoch in range(3):  # persistent workers must see each new epoch
+        loader.sampler.set_epoch(epoch)
+        reference.set_epoch(epoch)
+        for features, targets, indices in loader:
+            assert features.dtype == torch.float16 and features.shape == (3, 7, 6)
+            for row, index in enumerate(indices.tolist()):
+                alone, target, _ = reference[index]
+                assert torch.equal(features[row].float(), alone)
+                assert torch.equal(targets[row], target)
+            draws.append(features.sum().item())
+    assert len(set(draws)) == len(draws)  # frames drawn anew each epoch
+
+
+def test_chunked_compressed_features_read_like_contiguous_ones(tmp_path):
+    split = feature_file(tmp_path / "plain.h5")
+    feature_file(tmp_path / "gzip.h5", compressed=True)
+    plain = FeatureDataset(tmp_path / "plain.h5", split, 3, 9, train=False)
+    gzip = FeatureDataset(tmp_path / "gzip.h5", split, 3, 9, train=False)
+    for a, b in zip(plain[list(range(8))], gzip[list(range(8))], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_nan_features_name_the_video(tmp_path):
+    split = feature_file(tmp_path / "f.h5", nan_video="v5")
+    dataset = FeatureDataset(tmp_path / "f.h5", split, 3, 9, train=False)
+    dataset[[0, 1, 2]]
+    with pytest.raises(MoveError, match="video v5 .* NaN/inf"):
+        dataset[[4, 5, 6]]

@@ -131,19 +131,26 @@ def test_empty_corrupt_missing_videos_are_logged_and_skipped(broken_videos, refe
     assert len(read_all(reference)[1]) == 7
 
 
+def counting(embed_videos, seen: list, crash_at: int | None = None):
+    """``embed_videos`` that notes each embedded video in ``seen`` (and is killed at the Nth)."""
+
+    def wrapped(*args, **kwargs):
+        for item, features in embed_videos(*args, **kwargs):
+            if features is not None:
+                seen.append(item["video_id"])
+                if len(seen) == crash_at:
+                    raise KeyboardInterrupt("killed")
+            yield item, features
+
+    return wrapped
+
+
 def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_path, monkeypatch):
     import move.extract
 
-    real_embed, calls = move.extract.embed_frames, []
-
-    def crash_on_fifth(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:
-            raise KeyboardInterrupt("killed")
-        return real_embed(*args, **kwargs)
-
+    real_embed, calls = move.extract.embed_videos, []
     out = tmp_path / "resnet50.h5"
-    monkeypatch.setattr(move.extract, "embed_frames", crash_on_fifth)
+    monkeypatch.setattr(move.extract, "embed_videos", counting(real_embed, calls, crash_at=5))
     with pytest.raises(KeyboardInterrupt):
         extract_features(
             broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
@@ -155,7 +162,7 @@ def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_
     (chunks[-1].parent / "chunk-000099.h5").write_bytes(b"truncated")  # a damaged chunk
 
     calls.clear()
-    monkeypatch.setattr(move.extract, "embed_frames", real_embed)
+    monkeypatch.setattr(move.extract, "embed_videos", real_embed)
     with pytest.warns(UserWarning, match="discarding .*chunk-000099"):
         counts = extract_features(
             broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
@@ -179,10 +186,7 @@ def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, mo
     with h5py.File(partial / "chunk-000000.h5", "a") as handle:
         handle.attrs["failures"] = "[]"
     seen = []
-    real = move.extract.embed_frames
-    monkeypatch.setattr(
-        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
-    )
+    monkeypatch.setattr(move.extract, "embed_videos", counting(move.extract.embed_videos, seen))
     counts = extract_features(broken_videos, tmp_path / "b.h5", tmp_path / "b.csv", SETTINGS, False)
     assert counts["extracted"] == 7 and len(seen) == 7 - 3  # 3 of the first 4 decode fine
 
@@ -195,10 +199,7 @@ def test_rerun_over_a_finished_output_extracts_only_new_videos(
     out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
     extract_features(broken_videos.iloc[:6], out, failures, SETTINGS, progress=False)
     seen = []
-    real = move.extract.embed_frames
-    monkeypatch.setattr(
-        move.extract, "embed_frames", lambda *a, **k: seen.append(1) or real(*a, **k)
-    )
+    monkeypatch.setattr(move.extract, "embed_videos", counting(move.extract.embed_videos, seen))
     extract_features(broken_videos, out, failures, SETTINGS, progress=False)
     assert len(seen) == 3  # videos 6, 8, 9 (7 is missing, logged again without decoding)
     assert_same_features(out, reference)
@@ -262,13 +263,13 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
 KILLED_RUN = """
 import sys, time, pandas as pd
 import move.extract as ex
-real, calls = ex.embed_frames, []
+real = ex.embed_videos
 def slow(*args, **kwargs):
-    calls.append(1)
-    if len(calls) > 4:
-        time.sleep(60)  # parked here until SIGKILL
-    return real(*args, **kwargs)
-ex.embed_frames = slow
+    for count, result in enumerate(real(*args, **kwargs)):
+        if count >= 6:
+            time.sleep(60)  # parked here until SIGKILL
+        yield result
+ex.embed_videos = slow
 videos = pd.read_pickle(sys.argv[1])
 settings = ex.ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
 ex.extract_features(videos, sys.argv[2], sys.argv[3], settings, progress=False, chunk_videos=2)

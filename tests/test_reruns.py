@@ -38,16 +38,18 @@ def stored(path) -> dict[str, np.ndarray]:
 
 
 def count_embeds(monkeypatch, fail_at: int | None = None) -> list:
-    """Record each backbone call (one per decoded video); Ctrl-C at call number ``fail_at``."""
-    real, calls = move.extract.embed_frames, []
+    """Record each embedded (decoded) video; Ctrl-C at video number ``fail_at``."""
+    real, calls = move.extract.embed_videos, []
 
     def counted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == fail_at:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        for item, features in real(*args, **kwargs):
+            if features is not None:
+                calls.append(1)
+                if len(calls) == fail_at:
+                    raise KeyboardInterrupt
+            yield item, features
 
-    monkeypatch.setattr(move.extract, "embed_frames", counted)
+    monkeypatch.setattr(move.extract, "embed_videos", counted)
     return calls
 
 

@@ -22,7 +22,7 @@ def shard_parts(suffix):
 
 
 def extract_threads(wildcards):
-    """Decode workers plus the main process."""
+    """Decode workers plus the main process (the job's workers follow its threads, see shell)."""
     return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
 
 
@@ -46,6 +46,7 @@ rule extract_shard:
     params:
         extract=settings("extract"),
         weights=backbone_weights,
+        workers=lambda wildcards, threads: max(0, threads - 1),
     log:
         "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
     threads: extract_threads
@@ -65,7 +66,7 @@ rule extract_shard:
         " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
-        " --batch-size {params.extract[batch_size]} --num-workers {params.extract[num_workers]}"
+        " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
         " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
 
 
