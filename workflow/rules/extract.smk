@@ -1,33 +1,6 @@
 # Feature extraction: decode frames with decord, run the backbone, write HDF5.
 # Fans out to `extract.shards` jobs (rule extract_shard, one part file each), then
 # merge_features joins them into features/{dataset}/{backbone}.h5 (+ .failures.csv).
-# Resources: `gpu` (0 or 1) names the GPU need; a cluster profile maps it to its gres.
-
-
-def extract_shards(wildcards):
-    return int(stage_settings(config, wildcards.dataset, "extract").get("shards", 1))
-
-
-def shard_parts(suffix):
-    """Input function: every shard file of a (dataset, backbone), e.g. ``.h5``."""
-
-    def parts(wildcards):
-        n = extract_shards(wildcards)
-        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
-        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
-
-    return parts
-
-
-def extract_threads(wildcards):
-    """Decode workers plus the main process."""
-    return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
-
-
-def extract_gpus(wildcards):
-    """1 unless the configured device is the CPU (auto uses a GPU when the node has one)."""
-    device = stage_settings(config, wildcards.dataset, "extract").get("device", "auto")
-    return 0 if device == "cpu" else 1
 
 
 rule extract_shard:
@@ -47,9 +20,7 @@ rule extract_shard:
         "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
     threads: extract_threads
     resources:
-        mem_mb=16000,
-        runtime=720,
-        gpu=extract_gpus,
+        **job(mem_mb=16000, runtime=shard_runtime, gpu=stage_gpus("extract")),
     benchmark:
         "logs/benchmarks/extract_shard/{dataset}_{backbone}.shard{i}of{n}.tsv"
     message:
@@ -63,7 +34,8 @@ rule extract_shard:
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.extract[num_workers]}"
-        " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
+        " --threads {threads} --device {params.extract[device]} --dtype {params.extract[dtype]}"
+        " > {log} 2>&1"
 
 
 rule merge_features:
@@ -79,8 +51,7 @@ rule merge_features:
         "logs/benchmarks/merge_features/{dataset}_{backbone}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        **job(mem_mb=4000, runtime=60),
     message:
         "Merging {wildcards.backbone} feature shards of {wildcards.dataset}"
     conda:
