@@ -25,7 +25,7 @@ localrules:
     fetch_list,
     imbalance_table,
     methods_table,
-    report_config,
+    effective_config,
 
 
 rule all:

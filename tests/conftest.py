@@ -39,12 +39,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without --full (and without an explicit -m), leave out the slow and SLURM tests."""
+    """Without --full (and without an explicit -m), leave out the slow and SLURM tests, unless
+    named on the command line (``tests/test_x.py::test_y``)."""
     if config.getoption("--full") or config.getoption("-m"):
         return
+    named = {arg.split("[")[0] for arg in config.args if "::" in arg}
     kept, left_out = [], []
     for item in items:
-        (left_out if any(item.get_closest_marker(m) for m in FULL_ONLY) else kept).append(item)
+        full_only = any(item.get_closest_marker(m) for m in FULL_ONLY)
+        (left_out if full_only and item.nodeid.split("[")[0] not in named else kept).append(item)
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept

@@ -111,7 +111,9 @@ def test_slurm_profile_gives_every_job_of_every_documented_target_its_resources(
         return sorted({job.rule for job in working if predicate(job)})
 
     fallback = rules(lambda job: FALLBACK in (job.resources["mem_mb"], job.resources["runtime"]))
-    assert not fallback, f"rules without their own mem_mb/runtime (use **job(...)): {fallback}"
+    assert not fallback, (
+        f"rules without their own mem_mb/runtime (use **job_resources(...)): {fallback}"
+    )
     heavy = rules(lambda job: bool(TRAINS_OR_EXTRACTS.search(job.command or "")))
     assert {"extract_shard", "train"} <= set(heavy), heavy
     no_gpu = rules(

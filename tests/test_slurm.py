@@ -138,13 +138,16 @@ def extraction_threads(run: Path) -> set[int]:
     return {int(n) for log in logs for n in re.findall(r"with (\d+) torch thread", log.read_text())}
 
 
-def file_bytes(run: Path, folder: str) -> dict[str, bytes]:
-    return {str(f.relative_to(run)): f.read_bytes() for f in sorted((run / folder).rglob("*.mp4"))}
+def video_bytes(run: Path) -> dict[str, bytes]:
+    videos = sorted((run / "data/demo/videos").rglob("*.mp4"))
+    return {str(path.relative_to(run)): path.read_bytes() for path in videos}
 
 
 def assert_same_outputs(remote: Path, local: Path) -> None:
     """Bit for bit the same as the local run, checked stage by stage (the first to differ fails)."""
-    assert file_bytes(remote, "data/demo/videos") == file_bytes(local, "data/demo/videos")
+    ours, theirs = video_bytes(remote), video_bytes(local)
+    assert ours.keys() == theirs.keys() and len(ours) == 8
+    assert not [name for name in ours if ours[name] != theirs[name]], "demo videos differ"
     assert extraction_threads(remote) == extraction_threads(local) == {1}, "thread counts differ"
     ours, theirs = (feature_arrays(d / "features/demo/resnet50.h5") for d in (remote, local))
     assert ours.keys() == theirs.keys() and len(ours) == 8

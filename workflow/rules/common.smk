@@ -70,10 +70,10 @@ def default_targets():
     return [f"results/demo_ir{ir}.json" for ir in config["datasets"]["demo"]["imbalance_ratios"]]
 
 
-# What each job asks of a cluster, declared by every rule (`threads`, and `**job(...)` under
-# `resources`: memory, time limit, GPUs). The profiles map these names and name no rule, so a new
+# What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
+# under `resources`: memory, time limit, GPUs). The profiles map these names and name no rule, so a new
 # rule is covered as soon as it declares them (tests/test_profiles.py fails one that does not).
-def job(mem_mb, runtime, gpu=0):
+def job_resources(mem_mb, runtime, gpu=0):
     """Resources of one job: ``mem_mb`` (MB) and ``runtime`` (minutes), each an int or a function
     of the wildcards, multiplied by the attempt (a job killed for memory or time is resubmitted
     with twice, then three times as much); ``gpu`` (int or function) adds ``gpu`` and ``gpu_model``.

@@ -20,7 +20,7 @@ rule extract_shard:
         "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
     threads: extract_threads
     resources:
-        **job(mem_mb=16000, runtime=shard_runtime, gpu=stage_gpus("extract")),
+        **job_resources(mem_mb=16000, runtime=shard_runtime, gpu=stage_gpus("extract")),
     benchmark:
         "logs/benchmarks/extract_shard/{dataset}_{backbone}.shard{i}of{n}.tsv"
     message:
@@ -51,7 +51,7 @@ rule merge_features:
         "logs/benchmarks/merge_features/{dataset}_{backbone}.tsv"
     threads: 1
     resources:
-        **job(mem_mb=4000, runtime=60),
+        **job_resources(mem_mb=4000, runtime=60),
     message:
         "Merging {wildcards.backbone} feature shards of {wildcards.dataset}"
     conda:

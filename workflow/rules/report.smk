@@ -12,7 +12,7 @@ rule plot_per_class_ap:
     log:
         "logs/plot/{dataset}_per_class_ap.log",
     resources:
-        **job(mem_mb=2000, runtime=15),
+        **job_resources(mem_mb=2000, runtime=15),
     benchmark:
         "logs/benchmarks/plot_per_class_ap/{dataset}.tsv"
     message:
@@ -32,7 +32,7 @@ rule plot_map_vs_ir:
     log:
         "logs/plot/{dataset}_map_vs_ir.log",
     resources:
-        **job(mem_mb=2000, runtime=15),
+        **job_resources(mem_mb=2000, runtime=15),
     benchmark:
         "logs/benchmarks/plot_map_vs_ir/{dataset}.tsv"
     message:
@@ -52,7 +52,7 @@ rule plot_curves:
     log:
         "logs/plot/{dataset}_curves.log",
     resources:
-        **job(mem_mb=2000, runtime=15),
+        **job_resources(mem_mb=2000, runtime=15),
     benchmark:
         "logs/benchmarks/plot_curves/{dataset}.tsv"
     message:
@@ -76,7 +76,7 @@ rule plot_attention:
     log:
         "logs/plot/{dataset}_ir{ir}_attention.log",
     resources:
-        **job(mem_mb=8000, runtime=30),
+        **job_resources(mem_mb=8000, runtime=30),
     benchmark:
         "logs/benchmarks/plot_attention/{dataset}_ir{ir}.tsv"
     message:
@@ -100,7 +100,7 @@ rule plot_confidence:
     log:
         "logs/plot/{dataset}_ir{ir}_confidence.log",
     resources:
-        **job(mem_mb=8000, runtime=30),
+        **job_resources(mem_mb=8000, runtime=30),
     benchmark:
         "logs/benchmarks/plot_confidence/{dataset}_ir{ir}.tsv"
     message:
@@ -112,15 +112,15 @@ rule plot_confidence:
         " --split {input.split} --subset train --out {output.png} > {log} 2>&1"
 
 
-rule report_config:
+rule effective_config:
     output:
         report("figures/config.yaml", caption="../report/config.rst", category="Configuration"),
     params:
         config=config,
     log:
-        "logs/report_config/config.log",
+        "logs/effective_config/config.log",
     resources:
-        **job(mem_mb=1000, runtime=5),
+        **job_resources(mem_mb=1000, runtime=5),
     message:
         "Writing the effective configuration"
     run:
@@ -141,7 +141,7 @@ rule plot_runtimes:
     log:
         "logs/plot/{dataset}_runtimes.log",
     resources:
-        **job(mem_mb=2000, runtime=15),
+        **job_resources(mem_mb=2000, runtime=15),
     message:
         "Plotting the runtime of each job of {wildcards.dataset}"
     conda:

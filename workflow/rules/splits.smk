@@ -13,7 +13,7 @@ rule fetch_list:
     wildcard_constraints:
         name="train|val",
     resources:
-        **job(mem_mb=1000, runtime=10),
+        **job_resources(mem_mb=1000, runtime=10),
     message:
         "Fetching the {wildcards.name} list of {wildcards.dataset} (sha256 pinned beside it)"
     conda:
@@ -32,7 +32,7 @@ rule list_annotations:
     log:
         "logs/list_annotations/{dataset}.log",
     resources:
-        **job(mem_mb=2000, runtime=15),
+        **job_resources(mem_mb=2000, runtime=15),
     message:
         "Joining the lists of {wildcards.dataset} with the Kinetics-400 annotations"
     conda:
@@ -54,7 +54,7 @@ rule missing:
     log:
         "logs/missing/{dataset}.log",
     resources:
-        **job(mem_mb=4000, runtime=30),
+        **job_resources(mem_mb=4000, runtime=30),
     message:
         "Listing the videos of {wildcards.dataset} that have no file or no features"
     conda:
@@ -85,7 +85,7 @@ rule split:
         "logs/split/{dataset}_ir{ir}.log",
     threads: 1
     resources:
-        **job(mem_mb=4000, runtime=30),
+        **job_resources(mem_mb=4000, runtime=30),
     benchmark:
         "logs/benchmarks/split/{dataset}_ir{ir}.tsv"
     message:
@@ -112,7 +112,7 @@ rule imbalance_table:
     log:
         "logs/imbalance_table/{dataset}.log",
     resources:
-        **job(mem_mb=1000, runtime=10),
+        **job_resources(mem_mb=1000, runtime=10),
     message:
         "Gathering the results of {wildcards.dataset} at every imbalance ratio"
     conda:

@@ -16,7 +16,7 @@ rule videolt_features:
     log:
         "logs/videolt_features/{backbone}.log",
     resources:
-        **job(mem_mb=8000, runtime=12 * 60),
+        **job_resources(mem_mb=8000, runtime=12 * 60),
     message:
         "Converting VideoLT's {wildcards.backbone} features to HDF5"
     conda:
@@ -44,7 +44,7 @@ rule videolt_train:
         "logs/videolt_train/{backbone}.log",
     threads: 2
     resources:
-        **job(mem_mb=64000, runtime=24 * 60, gpu=videolt_gpus),
+        **job_resources(mem_mb=64000, runtime=24 * 60, gpu=videolt_gpus),
     message:
         "Training on VideoLT {wildcards.backbone} features"
     conda:
