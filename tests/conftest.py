@@ -27,7 +27,11 @@ _caches = tempfile.mkdtemp(prefix="move-tests-cache-")
 os.environ["XDG_CACHE_HOME"] = _caches
 os.environ["MPLCONFIGDIR"] = os.path.join(_caches, "matplotlib")
 
-torch.set_num_threads(2)
+# One torch thread count here and in every `move` subprocess (OMP_NUM_THREADS), whatever the
+# machine's cores: features compared bit for bit between them are only equal for equal counts.
+TORCH_THREADS = 2
+os.environ["OMP_NUM_THREADS"] = str(TORCH_THREADS)
+torch.set_num_threads(TORCH_THREADS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
