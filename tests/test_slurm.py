@@ -4,9 +4,10 @@ Installs Debian's SLURM when absent (root + apt-get), starts a one-node cluster 
 tests/slurm_cluster.py (16 CPUs, 64 GB, 2 stand-in GPUs declared, whatever the machine has),
 runs the demo at its smallest through `--profile workflow/profiles/slurm` unchanged, cancels the
 extraction job while it runs, and checks that it was retried with the rules' doubled limits and
-that every output matches a run with the local profile bit for bit. Both runs extract with the
-same torch thread count (the rule's `threads`), which the test checks first: features are
-bit-identical only for equal counts (tests/test_extract.py holds the tolerance across counts).
+that every output matches a run with the local profile bit for bit, stage by stage: the demo
+videos (tests/test_demo.py holds them to the same bytes in any process), the extraction threads
+(features are bit-identical only for equal torch thread counts; tests/test_extract.py holds the
+tolerance across counts), then features, split, checkpoint and results.
 Only polling is shortened for the test (`--slurm-init-seconds-before-status-checks 1`). It skips
 only when the daemons cannot start. The profile's planned resources: tests/test_profiles.py.
 """
