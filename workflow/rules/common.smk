@@ -71,8 +71,9 @@ def default_targets():
 
 
 # What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
-# under `resources`: memory, time limit, GPUs). The profiles map these names and name no rule, so a new
-# rule is covered as soon as it declares them (tests/test_profiles.py fails one that does not).
+# under `resources`: memory, time limit, GPUs). The profiles map these names and name no rule,
+# so a new rule is covered as soon as it declares them (tests/test_profiles.py fails one that
+# does not).
 def job_resources(mem_mb, runtime, gpu=0):
     """Resources of one job: ``mem_mb`` (MB) and ``runtime`` (minutes), each an int or a function
     of the wildcards, multiplied by the attempt (a job killed for memory or time is resubmitted
