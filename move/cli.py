@@ -38,6 +38,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         list_videos,
         parse_shard,
         select_shard,
+        set_compute_threads,
     )
     from move.weights import default_weights, is_random
 
@@ -56,12 +57,13 @@ def cmd_extract(args: argparse.Namespace) -> None:
     if args.shard:
         videos = select_shard(videos, *parse_shard(args.shard))
     failures = args.failures or Path(args.out).with_suffix(".failures.csv")
+    threads = set_compute_threads(args.threads)
     counts = extract_features(
         videos, args.out, failures, settings, progress=not args.quiet, reuse=args.reuse or []
     )
     print(
-        f"{counts['extracted']} videos in {args.out} ({counts['new']} new, the others reused); "
-        f"{counts['failed']} failed (see {failures})"
+        f"{counts['extracted']} videos in {args.out} ({counts['new']} new, the others reused) "
+        f"with {threads} torch thread(s); {counts['failed']} failed (see {failures})"
     )
     if is_random(args.weights):
         print(
@@ -283,7 +285,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     elif args.figure == "curves":
         csv = plots.training_curves(args.results, args.out)
     elif args.figure == "runtimes":
-        csv = plots.runtimes(args.benchmarks, args.out)
+        csv = plots.runtimes(args.benchmarks, args.out, args.dataset)
     elif args.figure == "attention":
         csv = plots.attention_maps(_inspected_videos(args), args.out)
     else:
@@ -513,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="decoding worker processes (default: one per CPU core of the job, less one)",
     )
+    extract.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads computing the features (default: torch's own, OMP_NUM_THREADS or "
+        "all cores); features are bit-identical only between runs with the same count",
+    )
     extract.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     extract.add_argument(
         "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
@@ -730,6 +738,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", nargs="+", help="results JSON(s) (per-class-ap, map-vs-ir, curves)"
     )
     plot.add_argument("--benchmarks", help="folder of Snakemake benchmark files (runtimes)")
+    plot.add_argument(
+        "--dataset", help="only the jobs of this dataset (job name <dataset> or <dataset>_...)"
+    )
     plot.add_argument("--checkpoint", help="checkpoint .pt (attention, confidence)")
     plot.add_argument("--features", help="feature HDF5 file (attention, confidence)")
     plot.add_argument("--split", help="split CSV (attention, confidence)")

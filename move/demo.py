@@ -81,7 +81,13 @@ def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.nda
 
 
 def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
-    """Encode RGB frames as H.264/yuv420p MP4, atomically (temp file, then rename)."""
+    """Encode RGB frames as H.264/yuv420p MP4, atomically (temp file, then rename).
+
+    The same frames give the same video in any process on any machine: x264's macroblock-tree
+    rate control (`mbtree`) reads memory it never wrote, so with it a video differed from one
+    run to the next (about 40% of the demo's videos), and so did the features extracted from
+    it; and one encoder thread, since x264 picks its thread count from the machine's cores.
+    """
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +96,8 @@ def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1], frames.shape[2]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast"}
+        stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
+        stream.codec_context.thread_count = 1
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

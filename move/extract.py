@@ -235,6 +235,21 @@ def forward_frames(model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
     return model.forward_features(batch).float()
 
 
+def set_compute_threads(threads: int | None) -> int:
+    """Pin torch's intra-op thread count (None keeps torch's default); returns the count in use.
+
+    Features are bit-identical only between runs with the same count: PyTorch runs 1x1
+    convolutions on fewer than 16 frames with another kernel at 1 thread than at several, and
+    some kernels split sums by thread. Across counts they differ by under 1e-5 of the largest
+    feature value (about 1e-6 measured), i.e. in the last bits of float16.
+    """
+    if threads is not None:
+        if threads < 1:
+            raise MoveError(f"--threads {threads}: give 1 or more torch threads")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 @torch.inference_mode()
 def embed_frames(
     model: torch.nn.Module, frames: torch.Tensor, batch_size: int, device: torch.device

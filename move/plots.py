@@ -285,11 +285,17 @@ def image_stats(path: str | Path) -> tuple[tuple[int, ...], float]:
     return image.shape, float(np.var(image[..., :3]))
 
 
-def runtimes(benchmarks: str | Path, out: str | Path) -> Path:
-    """Runtime of each stage: one bar per Snakemake benchmark file ``logs/benchmarks/<rule>/<job>.tsv``."""
+def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None) -> Path:
+    """Runtime of each stage: one bar per Snakemake benchmark file ``logs/benchmarks/<rule>/<job>.tsv``.
+
+    With ``dataset``, only the jobs named after it (``<dataset>`` or ``<dataset>_...``).
+    """
     files = sorted(Path(benchmarks).glob("*/*.tsv"))
+    if dataset is not None:
+        files = [f for f in files if f.stem == dataset or f.stem.startswith(f"{dataset}_")]
     if not files:
-        raise MoveError(f"no benchmark files under {benchmarks}: run the workflow first")
+        which = f" of dataset {dataset}" if dataset else ""
+        raise MoveError(f"no benchmark files{which} under {benchmarks}: run the workflow first")
     rows = []
     for path in files:
         table = pd.read_csv(path, sep="\t")

@@ -1,7 +1,15 @@
-"""Shared fixtures: tiny synthetic videos and feature files made by code (no downloads)."""
+"""Shared fixtures: tiny synthetic videos and feature files made by code (no downloads).
+
+`python -m pytest -q` runs the default suite; `--full` adds the tests marked `slow` (end-to-end
+workflow runs) and `slurm` (a real single-node SLURM cluster: root, apt-get). Either writes only
+under the repository and temporary folders: Snakemake's and matplotlib's caches go to one.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +20,45 @@ from move.demo import DemoSpec, make_demo_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_DEMO = DemoSpec(n_classes=4, train_per_class=6, val_per_class=3, n_frames=8, size=32, seed=3)
+FULL_ONLY = ("slow", "slurm")
 
-torch.set_num_threads(2)
+# Set before anything imports matplotlib; inherited by every Snakemake and `move` subprocess.
+_caches = tempfile.mkdtemp(prefix="move-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _caches
+os.environ["MPLCONFIGDIR"] = os.path.join(_caches, "matplotlib")
+
+# One torch thread count here and in every `move` subprocess (OMP_NUM_THREADS), whatever the
+# machine's cores: features compared bit for bit between them are only equal for equal counts.
+TORCH_THREADS = 2
+os.environ["OMP_NUM_THREADS"] = str(TORCH_THREADS)
+torch.set_num_threads(TORCH_THREADS)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="also run the slow end-to-end and the real-SLURM tests (markers: slow, slurm)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --full (and without an explicit -m), leave out the slow and SLURM tests, unless
+    named on the command line (``tests/test_x.py::test_y``)."""
+    if config.getoption("--full") or config.getoption("-m"):
+        return
+    named = {arg.split("[")[0] for arg in config.args if "::" in arg}
+    kept, left_out = [], []
+    for item in items:
+        full_only = any(item.get_closest_marker(m) for m in FULL_ONLY)
+        (left_out if full_only and item.nodeid.split("[")[0] not in named else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_caches, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,12 @@
+import os
+import subprocess
+import sys
+
 import pandas as pd
 
 from move.demo import DemoSpec, make_demo_dataset
 from move.video import index_video_files, read_frames
+from tests.conftest import REPO
 
 
 def test_demo_layout_and_annotations(tiny_videos):
@@ -24,6 +29,25 @@ def test_demo_is_deterministic_by_seed(tmp_path):
     for name, path in index_video_files(tmp_path / "a").items():
         other = index_video_files(tmp_path / "b")[name]
         assert (read_frames(path, 4)[0] == read_frames(other, 4)[0]).all()
+
+
+def test_demo_videos_are_the_same_bytes_whatever_the_heap_held(tmp_path):
+    """Two processes whose fresh memory glibc fills with different bytes (MALLOC_PERTURB_) write
+    the same videos: the encoder reads nothing it did not write (x264's mbtree did, and then about
+    half of these videos differed from run to run, and their features with them)."""
+    videos = {}
+    for fill in ("85", "170"):
+        out = tmp_path / fill
+        subprocess.run(
+            [sys.executable, "-m", "move", "demo-videos", "--out", str(out), "--quiet"]
+            + ["--classes", "2", "--train-per-class", "3", "--val-per-class", "1"],
+            env={**os.environ, "PYTHONPATH": str(REPO), "MALLOC_PERTURB_": fill},
+            check=True,
+            capture_output=True,
+        )
+        videos[fill] = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.mp4")}
+    assert videos["85"].keys() == videos["170"].keys() and len(videos["85"]) == 8
+    assert [name for name, data in videos["85"].items() if data != videos["170"][name]] == []
 
 
 def test_demo_classes_differ_in_colour(tiny_videos):

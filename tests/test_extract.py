@@ -4,9 +4,17 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from move.backbones import create_backbone
 from move.errors import MoveError
-from move.extract import ExtractSettings, extract_features, list_videos, preprocess_frames
+from move.extract import (
+    ExtractSettings,
+    extract_features,
+    list_videos,
+    preprocess_frames,
+    set_compute_threads,
+)
 from move.features import open_feature_file, read_video_features, video_ids
 
 SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
@@ -95,6 +103,46 @@ def assert_same_features(a, b):
     for video_id, (features, label, n_frames) in videos_a.items():
         np.testing.assert_array_equal(features, videos_b[video_id][0])
         assert (label, n_frames) == videos_b[video_id][1:]
+
+
+def trained_like_weights(path) -> str:
+    """ResNet-50 weights with every BatchNorm scale in [0.5, 1.5), like trained ones: the seeded
+    random init zeroes each block's last scale, which hides the residual branches' arithmetic."""
+    model = create_backbone("resnet50", "none")
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.weight.data = torch.rand(module.weight.shape, generator=generator) + 0.5
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+def test_same_thread_count_gives_same_bits_and_other_counts_agree_within_tolerance(
+    tiny_videos, tmp_path
+):
+    """The determinism README states: equal torch thread counts give bit-identical features; 1
+    and 2 threads (PyTorch's 1x1 convolutions on < 16 frames use another kernel at 1 thread) differ
+    by under 1e-5 of the largest value (float32 shown; float16 files round these values)."""
+    videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").iloc[:6]
+    weights = trained_like_weights(tmp_path / "resnet50.pt")
+    settings = ExtractSettings(weights=weights, frames=4, resize=32, crop=32, dtype="float32")
+    previous = torch.get_num_threads()
+    runs = {}
+    try:
+        for name, threads in (("1 thread", 1), ("1 thread again", 1), ("2 threads", 2)):
+            assert set_compute_threads(threads) == threads
+            out = tmp_path / f"{name}.h5"
+            extract_features(videos, out, tmp_path / f"{name}.csv", settings, progress=False)
+            runs[name] = {v: arrays[0] for v, arrays in read_all(out)[1].items()}
+    finally:
+        torch.set_num_threads(previous)
+    assert_same_features(tmp_path / "1 thread.h5", tmp_path / "1 thread again.h5")
+    one, two = runs["1 thread"], runs["2 threads"]
+    assert one.keys() == two.keys() and len(one) == 6
+    for video_id, features in one.items():
+        assert np.abs(features - two[video_id]).max() <= 1e-5 * np.abs(features).max(), video_id
+    with pytest.raises(MoveError, match="1 or more"):
+        set_compute_threads(0)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 
 import yaml
 
 from tests.conftest import REPO
+from tests.snakemake_runs import workflow_args, workflow_env
 
 
 def readme_commands() -> list[str]:
@@ -20,14 +23,29 @@ def test_readme_starts_with_demo_and_test_commands():
     demo, tests = readme_commands()
     assert "snakemake --cores 2 results/demo_ir0.1.json" in demo
     assert "pip install" in demo
-    assert tests == "python -m pytest -q"
+    assert tests.splitlines() == ["python -m pytest -q", "python -m pytest -q --full"]
 
 
-def test_ci_runs_readme_test_command():
-    ci = (REPO / ".ci/run").read_text()
+def test_ci_runs_readme_test_commands():
+    ci = (REPO / ".ci/run").read_text().splitlines()
     _, tests = readme_commands()
-    assert tests in ci.splitlines()
-    assert "pip install -e '.[test]'" in ci
+    commands = [line for line in ci if line.startswith("python -m pytest")]
+    assert commands == tests.splitlines()
+    assert "python -m pip install -e '.[test]'" in ci
+
+
+def test_snakemake_lint_finds_nothing(tmp_path):
+    """Every rule has `log:` and `conda:` (or is a `run:` rule), no rule file holds functions,
+    no environment variable is used unasserted: `snakemake --lint` prints no finding."""
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", *workflow_args(tmp_path), "--lint"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=workflow_env(),
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "Lints for" not in output, output[-4000:]
 
 
 def test_conda_env_matches_pyproject_dependencies():

@@ -147,29 +147,29 @@ def test_plot_without_needed_inputs_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_workflow_figures_and_report(tmp_path):
+    """The report of a dataset other than the demo (`report_<dataset>`): here `mini`, the tiny
+    demo's videos under another name, so its features, splits and results are its own."""
     from tests.test_workflow import TINY_CONFIG, merged_config, snakemake
 
     tiny = merged_config(TINY_CONFIG)
     tiny["datasets"]["demo"]["train"]["epochs"] = 2
+    tiny["datasets"]["mini"] = tiny["datasets"]["demo"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny))
-    run = snakemake(tmp_path)
+    run = snakemake(tmp_path, "report_mini")
     assert run.returncode == 0, run.stderr[-3000:]
-    for name in ("demo/per_class_ap", "demo/map_vs_ir", "demo/curves", "runtimes"):
-        assert_figure(tmp_path / f"figures/{name}.png")
+    for name in ("per_class_ap", "map_vs_ir", "curves", "runtimes"):
+        assert_figure(tmp_path / f"figures/mini/{name}.png")
     for name in ("attention", "confidence"):
-        assert_figure(tmp_path / f"figures/demo_ir0.5/{name}.png")
-    runtimes = pd.read_csv(tmp_path / "figures/runtimes.csv")
-    assert {
-        "demo_videos",
-        "extract_shard",
-        "merge_features",
-        "split",
-        "train",
-        "plot_attention",
-    } <= set(runtimes.rule)
+        assert_figure(tmp_path / f"figures/mini_ir0.5/{name}.png")
+    assert not (tmp_path / "figures/demo").exists()
+    runtimes = pd.read_csv(tmp_path / "figures/mini/runtimes.csv")
+    assert {"extract_shard", "merge_features", "split", "train", "plot_attention"} <= set(
+        runtimes.rule
+    )
+    assert set(runtimes.job.str.split("_").str[0]) == {"mini"}  # only the jobs of `mini`
     assert (runtimes.seconds > 0).all()
 
-    report = snakemake(tmp_path, "--report", "results/report.html")
+    report = snakemake(tmp_path, "--report", "results/report.html", "report_mini")
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "results/report.html").read_text()
     assert len(html) > 100_000  # self-contained: images are embedded

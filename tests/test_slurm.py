@@ -1,11 +1,15 @@
-"""The SLURM profile: planned resources (dry-run), and the real workflow on a real slurmctld.
+"""The real workflow on a real slurmctld, through the SLURM profile (`--full` only).
 
-The cluster test installs Debian's SLURM when absent (root + apt-get), starts a one-node cluster
-from tests/slurm_cluster.py (16 CPUs, 64 GB, 2 stand-in GPUs declared, whatever the machine has),
+Installs Debian's SLURM when absent (root + apt-get), starts a one-node cluster from
+tests/slurm_cluster.py (16 CPUs, 64 GB, 2 stand-in GPUs declared, whatever the machine has),
 runs the demo at its smallest through `--profile workflow/profiles/slurm` unchanged, cancels the
-first extraction job while it runs, and checks that it was retried and that every output matches
-a run with the local profile bit for bit. Only polling is shortened for the test
-(`--slurm-init-seconds-before-status-checks 1`). It skips only when the daemons cannot start.
+extraction job while it runs, and checks that it was retried with the rules' doubled limits and
+that every output matches a run with the local profile bit for bit, stage by stage: the demo
+videos (tests/test_demo.py holds them to the same bytes in any process), the extraction threads
+(features are bit-identical only for equal torch thread counts; tests/test_extract.py holds the
+tolerance across counts), then features, split, checkpoint and results.
+Only polling is shortened for the test (`--slurm-init-seconds-before-status-checks 1`). It skips
+only when the daemons cannot start. The profile's planned resources: tests/test_profiles.py.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import numpy as np
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slurm
+from tests.snakemake_runs import PROFILES, snakemake_args, workflow_env
 
-REPO = Path(__file__).resolve().parent.parent
-SLURM_PROFILE = REPO / "workflow" / "profiles" / "slurm"
-LOCAL_PROFILE = REPO / "workflow" / "profiles" / "local"
-EXTRACT_RULES = ("extract", "extract_shard")
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+EXTRACT_RULES = ("extract_shard",)
 
 # The demo at its smallest: 2 classes, 8 videos of 4 frames, 2 epochs, random-init backbone.
+# `device: auto`, as users run it: the jobs ask for GPUs and compute on the CPU here.
 TINY_CONFIG = {
     "demo": {
         "classes": 2,
@@ -65,21 +69,18 @@ TINY_CONFIG = {
             },
         }
     },
-    "extract": {"weights": {"resnet50": "none"}, "num_workers": 0, "device": "cpu"},
-    "train": {"device": "cpu", "num_workers": 0},
+    "extract": {"weights": {"resnet50": "none"}, "num_workers": 0, "device": "auto"},
+    "train": {"device": "auto", "num_workers": 0},
 }
 TARGET = "results/demo_ir0.5.json"
-
-# `snakemake -n` prints a rule's `message:` instead of its details; this runs the real CLI with
-# the details (resources included) printed for every job.
-PLAN = """
-import sys
-from snakemake import logging
-from snakemake.cli import main
-show = logging.DefaultFormatter.format_job_info
-logging.DefaultFormatter.format_job_info = lambda self, msg: show(self, {**msg, "rule_msg": None})
-main(sys.argv[1:])
-"""
+# sbatch limits the rules ask for (attempt 1): rule -> (TimeLimit, MinMemoryNode, NumCPUs)
+LIMITS = {
+    "demo_videos": ("00:10:00", "1000M", "1"),
+    "extract_shard": ("12:00:00", "16000M", "1"),
+    "split": ("00:30:00", "4000M", "1"),
+    "train": ("06:00:00", "32000M", "2"),
+}
+RETRIED_EXTRACTION = ("1-00:00:00", "32000M", "1")  # attempt 2: twice the time and memory
 
 
 def load_cluster_helper():
@@ -90,94 +91,6 @@ def load_cluster_helper():
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
-
-
-def workflow_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment in which the workflow's `move` commands import this checkout."""
-    env = {**os.environ, **(extra or {})}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def snakemake_args(workdir: Path, configfile: Path, profile: Path, *extra: str) -> list[str]:
-    return [
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--configfile",
-        str(REPO / "config.yaml"),
-        str(configfile),
-        "--profile",
-        str(profile),
-        *extra,
-    ]
-
-
-def planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
-    """Rule name -> the resources of each planned job, parsed from the dry-run output."""
-    plans: dict[str, list[dict[str, str]]] = {}
-    rule = None
-    for line in output.splitlines():
-        if match := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
-            rule = match.group(1)
-        elif line.strip().startswith("resources:") and rule:
-            items = line.strip().removeprefix("resources:").strip().split(", ")
-            plans.setdefault(rule, []).append(dict(item.split("=", 1) for item in items))
-            rule = None
-    return plans
-
-
-def test_slurm_profile_plans_gpu_jobs_for_minikinetics(tmp_path):
-    """`--profile workflow/profiles/slurm -n results/minikinetics_ir0.01.json`: GPU for extraction
-    and training, CPU for splits, site settings from the environment."""
-    videos = tmp_path / "kinetics" / "videos"
-    videos.mkdir(parents=True)
-    annotations = tmp_path / "kinetics" / "annotations.csv"
-    annotations.write_text("label,youtube_id,time_start,time_end,split\n")
-    paths = tmp_path / "paths.yaml"
-    paths.write_text(
-        yaml.safe_dump(
-            {"datasets": {"minikinetics": {"videos": str(videos), "annotations": str(annotations)}}}
-        )
-    )
-    site = {
-        "MOVE_SLURM_PARTITION": "gpu_test",
-        "MOVE_SLURM_ACCOUNT": "proj42",
-        "MOVE_SLURM_GPU_MODEL": "a100",
-    }
-    args = snakemake_args(tmp_path, paths, SLURM_PROFILE, "-n", "results/minikinetics_ir0.01.json")
-    done = subprocess.run(
-        [sys.executable, "-c", PLAN, *args],
-        env=workflow_env(site),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    plans = planned_resources(done.stdout + done.stderr)
-    assert "train" in plans and "split" in plans, plans
-    extraction = [rule for rule in EXTRACT_RULES if rule in plans]
-    assert extraction, f"no extraction job planned: {sorted(plans)}"
-
-    for rule in extraction + ["train"]:
-        for job in plans[rule]:
-            assert job["gpu"] == "1" and job["gpu_model"] == "a100", (rule, job)
-            assert int(job["mem_mb"]) >= 16000 and int(job["runtime"]) >= 240, (rule, job)
-    for rule in ["split", "merge_features"]:
-        for job in plans.get(rule, []):
-            assert "gpu" not in job and "gres" not in job, (rule, job)
-            assert job["cpus_per_task"] == "1" and int(job["runtime"]) <= 60, (rule, job)
-    for jobs in plans.values():
-        for job in jobs:
-            assert job["slurm_partition"] == "gpu_test" and job["slurm_account"] == "proj42"
-    # cpus_per_task follows each rule's `threads:`; limits are the profile's (attempt 1)
-    assert (plans["train"][0]["cpus_per_task"], plans["train"][0]["runtime"]) == ("2", "360")
-    if "extract" in plans:
-        assert (plans["extract"][0]["cpus_per_task"], plans["extract"][0]["runtime"]) == (
-            "4",
-            "1440",
-        )
 
 
 class CancelFirst(threading.Thread):
@@ -220,7 +133,64 @@ def slurm_job(job_id: str, env: dict[str, str]) -> dict[str, str]:
     return dict(item.split("=", 1) for item in text.split() if "=" in item)
 
 
-@pytest.mark.slow
+def extraction_threads(run: Path) -> set[int]:
+    """Torch thread counts the run's extraction jobs report in their logs."""
+    logs = (run / "logs" / "extract_shard").glob("*.log")
+    return {int(n) for log in logs for n in re.findall(r"with (\d+) torch thread", log.read_text())}
+
+
+def video_bytes(run: Path) -> dict[str, bytes]:
+    videos = sorted((run / "data/demo/videos").rglob("*.mp4"))
+    return {str(path.relative_to(run)): path.read_bytes() for path in videos}
+
+
+def assert_same_outputs(remote: Path, local: Path) -> None:
+    """Bit for bit the same as the local run, checked stage by stage (the first to differ fails)."""
+    ours, theirs = video_bytes(remote), video_bytes(local)
+    assert ours.keys() == theirs.keys() and len(ours) == 8
+    assert not [name for name in ours if ours[name] != theirs[name]], "demo videos differ"
+    assert extraction_threads(remote) == extraction_threads(local) == {1}, "thread counts differ"
+    ours, theirs = (feature_arrays(d / "features/demo/resnet50.h5") for d in (remote, local))
+    assert ours.keys() == theirs.keys() and len(ours) == 8
+    differing = [name for name in ours if not np.array_equal(ours[name], theirs[name])]
+    assert not differing, f"features differ (same threads, same videos) for {differing}"
+    for path in [
+        "data/demo/annotations.csv",
+        "splits/demo_ir0.5.csv",
+        "results/demo_ir0.5.per_class.csv",
+        "results/demo_ir0.5.pt",
+    ]:
+        assert (remote / path).read_bytes() == (local / path).read_bytes(), path
+    results = [without_timings(json.loads((d / TARGET).read_text())) for d in (remote, local)]
+    assert results[0] == results[1]
+    assert len(results[0]["history"]) == 2
+
+
+def assert_jobs_as_declared(log: str, env: dict[str, str], cancelled: str | None, partition: str):
+    """Every job went through SLURM with its rule's resources; the cancelled extraction job was
+    resubmitted with twice the time and memory, and nothing else failed."""
+    submitted = dict(re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/", log))
+    assert {"demo_videos", "split", "train", *EXTRACT_RULES} <= set(submitted.values()), log[-3000:]
+    jobs = {job_id: slurm_job(job_id, env) for job_id in submitted}
+    for job_id, rule in submitted.items():
+        job = jobs[job_id]
+        assert job.get("Comment", "").startswith(f"rule_{rule}"), job
+        assert job["Partition"] == partition, job
+        gpus = job.get("TresPerJob", "")
+        assert ("gpu:1" in gpus) == (rule in EXTRACT_RULES or rule == "train"), (rule, job)
+        if rule in LIMITS:
+            want = RETRIED_EXTRACTION if rule in EXTRACT_RULES and job_id != cancelled else None
+            got = (job["TimeLimit"], job["MinMemoryNode"], job["NumCPUs"])
+            assert got == (want or LIMITS[rule]), (rule, job_id, job)
+
+    assert cancelled in submitted, (cancelled, submitted)
+    assert jobs[cancelled]["JobState"] == "CANCELLED"
+    assert f"SLURM-job '{cancelled}' failed" in log
+    assert sum(rule == submitted[cancelled] for rule in submitted.values()) == 2, submitted
+    finished = [job for job_id, job in jobs.items() if job_id != cancelled]
+    assert all(job["JobState"] == "COMPLETED" for job in finished), finished
+
+
 def test_workflow_on_real_slurm_matches_local_run(tmp_path):
     helper = load_cluster_helper()
     cluster = helper.SlurmCluster(tmp_path / "cluster", cpus=16, memory_mb=64000, gpus=2)
@@ -238,13 +208,9 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
 
         # The local reference runs meanwhile: the SLURM run mostly waits on status polls.
         local = tmp_path / "local"
+        local_args = snakemake_args(local, configfile, PROFILES / "local", TARGET)
         reference = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                *snakemake_args(local, configfile, LOCAL_PROFILE, TARGET),
-            ],
+            [sys.executable, "-m", "snakemake", *local_args],
             env=workflow_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -254,16 +220,10 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         remote = tmp_path / "slurm"
         watcher = CancelFirst(env, EXTRACT_RULES, remote)
         watcher.start()
-        args = snakemake_args(remote, configfile, SLURM_PROFILE, TARGET)
+        args = snakemake_args(remote, configfile, PROFILES / "slurm", TARGET)
+        polling = ["--slurm-init-seconds-before-status-checks", "1"]
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                *args,
-                "--slurm-init-seconds-before-status-checks",
-                "1",
-            ],
+            [sys.executable, "-m", "snakemake", *args, *polling],
             env=env,
             capture_output=True,
             text=True,
@@ -274,65 +234,8 @@ def test_workflow_on_real_slurm_matches_local_run(tmp_path):
         assert reference.returncode == 0, local_log[-3000:]
         log = done.stdout + done.stderr
         assert done.returncode == 0, log[-4000:]
-
-        # Every job went through SLURM, with the profile's resources.
-        submitted = dict(
-            re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/", log)
-        )
-        rules = sorted(set(submitted.values()))
-        assert {"demo_videos", "split", "train"} <= set(rules), log[-3000:]
-        assert set(rules) & set(EXTRACT_RULES), rules
-        jobs = {job_id: slurm_job(job_id, env) for job_id in submitted}
-        for job_id, rule in submitted.items():
-            assert jobs[job_id].get("Comment", "").startswith(f"rule_{rule}"), jobs[job_id]
-            assert jobs[job_id]["Partition"] == helper.PARTITION, jobs[job_id]
-            gpus = jobs[job_id].get("TresPerJob", "")
-            if rule in EXTRACT_RULES or rule == "train":
-                assert "gpu:1" in gpus, (rule, jobs[job_id])
-            else:
-                assert "gpu" not in gpus, (rule, jobs[job_id])
-
-        # The cancelled extraction job failed, was resubmitted, and nothing was lost.
-        assert watcher.cancelled in submitted, (watcher.cancelled, submitted)
-        assert jobs[watcher.cancelled]["JobState"] == "CANCELLED"
-        assert f"SLURM-job '{watcher.cancelled}' failed" in log
-        retried = submitted[watcher.cancelled]
-        assert sum(rule == retried for rule in submitted.values()) == 2, submitted
-        finished = [job for job_id, job in jobs.items() if job_id != watcher.cancelled]
-        assert all(job["JobState"] == "COMPLETED" for job in finished), finished
-
-        # sbatch got the profile's limits (attempt 1), and twice the time and memory on the retry.
-        expected = {  # rule: (TimeLimit, MinMemoryNode, NumCPUs)
-            "demo_videos": ("00:10:00", "1000M", "1"),
-            "extract": ("1-00:00:00", "16000M", "4"),
-            "split": ("00:15:00", "2000M", "1"),
-            "train": ("06:00:00", "32000M", "2"),
-        }
-        for job_id, rule in submitted.items():
-            if rule in expected:
-                job = jobs[job_id]
-                want = expected[rule]
-                if rule == "extract" and job_id != watcher.cancelled:  # the retry: attempt 2
-                    want = ("2-00:00:00", "32000M", "4")
-                got = (job["TimeLimit"], job["MinMemoryNode"], job["NumCPUs"])
-                assert got == want, (rule, job_id, job)
-
-        # Bit for bit the same as the local run.
-        for path in [
-            "data/demo/annotations.csv",
-            "splits/demo_ir0.5.csv",
-            "results/demo_ir0.5.per_class.csv",
-            "results/demo_ir0.5.pt",
-        ]:
-            assert (remote / path).read_bytes() == (local / path).read_bytes(), path
-        ours, theirs = (feature_arrays(d / "features/demo/resnet50.h5") for d in (remote, local))
-        assert ours.keys() == theirs.keys() and len(ours) == 8
-        for name in ours:
-            assert ours[name].dtype == theirs[name].dtype
-            assert np.array_equal(ours[name], theirs[name]), name
-        results = [without_timings(json.loads((d / TARGET).read_text())) for d in (remote, local)]
-        assert results[0] == results[1]
-        assert len(results[0]["history"]) == 2
+        assert_jobs_as_declared(log, env, watcher.cancelled, helper.PARTITION)
+        assert_same_outputs(remote, local)
     finally:
         cluster.stop()
     assert not any(_alive(pid) for pid in cluster.pids().values())

@@ -1,6 +1,9 @@
-# Config loading and validation, and the small input functions the rules share.
+# Config loading and validation, and every function the rules share (the other .smk files hold
+# rules only): input/params functions, the resources each job asks for, the report's targets.
 import json
+import math
 import os
+import shlex
 import sys
 
 from move.config import (
@@ -21,10 +24,11 @@ def stop(error):
 
 
 # Rules run `python -m move` with this repository's package first on the path, so jobs use the
-# checkout's code inside any environment (a conda env from envs/, a SLURM node).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])
-)
+# checkout's code inside any environment (a conda env from envs/, a SLURM node); the user's own
+# PYTHONPATH, if any, follows it. (Snakemake formats the prefix: braces are doubled; it replaces
+# the default prefix, so bash's strict mode is restated.)
+checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
+shell.prefix(f"set -euo pipefail; export PYTHONPATH={checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 try:
     validate_config(config, source="config")
@@ -83,7 +87,7 @@ def weights_input(wildcards):
 
 
 def weights_source(file_name):
-    """Params of rule fetch_weights: (backbone, weights name or URL) cached as ``file_name``."""
+    """Params of the fetch_weights rule, (backbone, weights name or URL) cached as ``file_name``."""
     try:
         return cached_weights_source(config, file_name)
     except MoveError as error:
@@ -93,6 +97,69 @@ def weights_source(file_name):
 def default_targets():
     """`snakemake` with no target: the demo at each of its imbalance ratios."""
     return [f"results/demo_ir{ir}.json" for ir in config["datasets"]["demo"]["imbalance_ratios"]]
+
+
+# What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
+# under `resources`: memory, time limit, GPUs). The profiles map these names and name no rule,
+# so a new rule is covered as soon as it declares them (tests/test_profiles.py fails one that
+# does not).
+def job_resources(mem_mb, runtime, gpu=0):
+    """Resources of one job: ``mem_mb`` (MB) and ``runtime`` (minutes), each an int or a function
+    of the wildcards, multiplied by the attempt (a job killed for memory or time is resubmitted
+    with twice, then three times as much); ``gpu`` (int or function) adds ``gpu`` and ``gpu_model``.
+    """
+    resources = {"mem_mb": attempt_scaled(mem_mb), "runtime": attempt_scaled(runtime)}
+    if gpu:
+        resources.update(gpu=gpu, gpu_model=gpu_model(gpu))
+    return resources
+
+
+def attempt_scaled(amount):
+    """Resource function: ``amount`` (int or function of the wildcards) times the attempt."""
+    return lambda wildcards, attempt: (amount(wildcards) if callable(amount) else amount) * attempt
+
+
+def gpu_model(gpu):
+    """Resource function: the site's GPU type (MOVE_SLURM_GPU_MODEL, optional) for a job that
+    gets a GPU, '' otherwise (the SLURM plugin then asks for any GPU, or none)."""
+    model = os.environ.get("MOVE_SLURM_GPU_MODEL", "")
+    return lambda wildcards: model if (gpu(wildcards) if callable(gpu) else gpu) else ""
+
+
+def stage_gpus(stage):
+    """Resource function: 1 GPU unless the stage's `device` is the CPU (auto takes a GPU where the
+    node has one)."""
+
+    def gpus(wildcards):
+        return 0 if stage_settings(config, wildcards.dataset, stage).get("device") == "cpu" else 1
+
+    return gpus
+
+
+# Extraction (workflow/rules/extract.smk): `extract.shards` jobs, merged after.
+def extract_shards(wildcards):
+    return int(stage_settings(config, wildcards.dataset, "extract").get("shards", 1))
+
+
+def shard_parts(suffix):
+    """Input function: every shard file of a (dataset, backbone), e.g. ``.h5``."""
+
+    def parts(wildcards):
+        n = extract_shards(wildcards)
+        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
+        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
+
+    return parts
+
+
+def extract_threads(wildcards):
+    """Decode workers plus the main process (the job's workers follow its threads, see extract.smk)."""
+    return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
+
+
+def shard_runtime(wildcards):
+    """Minutes for one shard: 12 h for a whole dataset, split across the shards (at least 1 h)."""
+    return max(60, math.ceil(12 * 60 / int(wildcards.n)))
 
 
 # Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
@@ -208,3 +275,52 @@ def videolt_labels_dir(wildcards):
 def videolt_setting(key, default):
     """A key of the config's videolt section, or its default."""
     return (config.get("videolt") or {}).get(key, default)
+
+
+# VideoLT training device: `videolt.train` overrides the `train` section.
+def videolt_gpus(wildcards):
+    return 0 if videolt_train_settings().get("device") == "cpu" else 1
+
+
+def videolt_train_settings():
+    return {**config["train"], **(videolt_setting("train", {}) or {})}
+
+
+# Figures and the report (workflow/rules/report.smk).
+def dataset_results(wildcards):
+    """Results JSONs of every configured imbalance ratio of a dataset."""
+    ratios = config["datasets"][wildcards.dataset]["imbalance_ratios"]
+    return [f"results/{wildcards.dataset}_ir{ir}.json" for ir in ratios]
+
+
+def dataset_figures(dataset):
+    """Every figure of a dataset but its runtimes (which are drawn after these)."""
+    targets = [f"figures/{dataset}/{name}.png" for name in ("per_class_ap", "map_vs_ir", "curves")]
+    for ir in config["datasets"][dataset]["imbalance_ratios"]:
+        targets += [f"figures/{dataset}_ir{ir}/{name}.png" for name in ("attention", "confidence")]
+    return targets
+
+
+def report_targets(dataset):
+    """What `report_<dataset>` builds: the dataset's figures, their runtimes, the config."""
+    return [*dataset_figures(dataset), f"figures/{dataset}/runtimes.png", "figures/config.yaml"]
+
+
+def figure(name, caption, subcategory="{dataset}"):
+    return report(
+        f"figures/{subcategory}/{name}.png",
+        caption=f"../report/{caption}.rst",
+        category="Figures",
+        subcategory=subcategory,
+        labels={"figure": name.replace("_", " ")},
+    )
+
+
+def table(name, subcategory="{dataset}"):
+    return report(
+        f"figures/{subcategory}/{name}.csv",
+        caption="../report/table.rst",
+        category="Tables",
+        subcategory=subcategory,
+        labels={"table": name.replace("_", " ")},
+    )

@@ -11,7 +11,7 @@ rule demo_videos:
         "logs/demo_videos/demo.log",
     threads: 1
     resources:
-        mem_mb=1000,
+        **job_resources(mem_mb=1000, runtime=10),
     benchmark:
         "logs/benchmarks/demo_videos/demo.tsv"
     message:

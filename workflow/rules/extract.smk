@@ -3,33 +3,6 @@
 # merge_features joins them into features/{dataset}/{backbone}.h5 (+ .failures.csv).
 # Shards copy the videos the previous merged file already holds (--reuse, read only; Snakemake
 # removes it only when merge_features starts), so a grown list extracts only the new videos.
-# Resources: `gpu` (0 or 1) names the GPU need; a cluster profile maps it to its gres.
-
-
-def extract_shards(wildcards):
-    return int(stage_settings(config, wildcards.dataset, "extract").get("shards", 1))
-
-
-def shard_parts(suffix):
-    """Input function: every shard file of a (dataset, backbone), e.g. ``.h5``."""
-
-    def parts(wildcards):
-        n = extract_shards(wildcards)
-        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
-        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
-
-    return parts
-
-
-def extract_threads(wildcards):
-    """Decode workers plus the main process (the job's workers follow its threads, see shell)."""
-    return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
-
-
-def extract_gpus(wildcards):
-    """1 unless the configured device is the CPU (auto uses a GPU when the node has one)."""
-    device = stage_settings(config, wildcards.dataset, "extract").get("device", "auto")
-    return 0 if device == "cpu" else 1
 
 
 rule extract_shard:
@@ -51,9 +24,7 @@ rule extract_shard:
         "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
     threads: extract_threads
     resources:
-        mem_mb=16000,
-        runtime=720,
-        gpu=extract_gpus,
+        **job_resources(mem_mb=16000, runtime=shard_runtime, gpu=stage_gpus("extract")),
     benchmark:
         "logs/benchmarks/extract_shard/{dataset}_{backbone}.shard{i}of{n}.tsv"
     message:
@@ -67,7 +38,8 @@ rule extract_shard:
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
-        " --device {params.extract[device]} --dtype {params.extract[dtype]} > {log} 2>&1"
+        " --threads {threads} --device {params.extract[device]} --dtype {params.extract[dtype]}"
+        " > {log} 2>&1"
 
 
 # Named weights (extract.weights: imagenet, kinetics, or a URL) are downloaded once, on the
@@ -82,7 +54,8 @@ rule fetch_weights:
         "logs/fetch_weights/{weights_file}.log",
     wildcard_constraints:
         weights_file="[^/]+",
-    localrule: True
+    resources:
+        **job_resources(mem_mb=1000, runtime=30),
     message:
         "Downloading {params.backbone} weights {params.weights} into torch.hub's cache"
     conda:
@@ -104,8 +77,7 @@ rule merge_features:
         "logs/benchmarks/merge_features/{dataset}_{backbone}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        **job_resources(mem_mb=4000, runtime=60),
     message:
         "Merging {wildcards.backbone} feature shards of {wildcards.dataset}"
     conda:

@@ -12,7 +12,8 @@ rule fetch_list:
         "logs/fetch_list/{dataset}_{name}.log",
     wildcard_constraints:
         name="(train|val)\\.txt|kinetics[0-9]+\\.csv",
-    localrule: True
+    resources:
+        **job_resources(mem_mb=1000, runtime=10),
     message:
         "Fetching {wildcards.name} of {wildcards.dataset} (sha256 pinned beside it)"
     conda:
@@ -30,6 +31,8 @@ rule list_annotations:
         "data/{dataset}/list_annotations.csv",
     log:
         "logs/list_annotations/{dataset}.log",
+    resources:
+        **job_resources(mem_mb=2000, runtime=15),
     message:
         "Joining the lists of {wildcards.dataset} with the Kinetics-400 annotations"
     conda:
@@ -50,6 +53,8 @@ rule missing:
         max_share=lambda wc: max_missing_share(wc.dataset),
     log:
         "logs/missing/{dataset}.log",
+    resources:
+        **job_resources(mem_mb=4000, runtime=30),
     message:
         "Listing the videos of {wildcards.dataset} that have no file or no features"
     conda:
@@ -80,7 +85,7 @@ rule split:
         "logs/split/{dataset}_ir{ir}.log",
     threads: 1
     resources:
-        mem_mb=2000,
+        **job_resources(mem_mb=4000, runtime=30),
     benchmark:
         "logs/benchmarks/split/{dataset}_ir{ir}.tsv"
     message:
@@ -113,6 +118,9 @@ rule list_split:
         class_order=class_order_option,
     log:
         "logs/list_split/{dataset}_ir{ir}.log",
+    threads: 1
+    resources:
+        **job_resources(mem_mb=4000, runtime=30),
     message:
         "Building the split of {wildcards.dataset} at IR {wildcards.ir} from its lists alone"
     conda:
@@ -142,6 +150,8 @@ rule imbalance_table:
         "results/{dataset}_all.md",
     log:
         "logs/imbalance_table/{dataset}.log",
+    resources:
+        **job_resources(mem_mb=1000, runtime=10),
     message:
         "Gathering the results of {wildcards.dataset} at every imbalance ratio"
     conda:

@@ -17,7 +17,7 @@ rule train:
         "logs/train/{dataset}_ir{ir}.log",
     threads: 2
     resources:
-        mem_mb=8000,
+        **job_resources(mem_mb=32000, runtime=6 * 60, gpu=stage_gpus("train")),
     benchmark:
         "logs/benchmarks/train/{dataset}_ir{ir}.tsv"
     message:
@@ -49,7 +49,7 @@ rule train_method:
         "logs/train/{dataset}_ir{ir}_{variant}.log",
     threads: 2
     resources:
-        mem_mb=8000,
+        **job_resources(mem_mb=32000, runtime=6 * 60, gpu=stage_gpus("train")),
     message:
         "Training {wildcards.variant} on {wildcards.dataset} at IR {wildcards.ir}"
     conda:
@@ -75,6 +75,8 @@ rule methods_table:
         title=lambda wc: f"{wc.dataset}, IR {table_ir(wc.dataset)}: final-epoch metrics",
     log:
         "logs/table/{dataset}.log",
+    resources:
+        **job_resources(mem_mb=1000, runtime=10),
     message:
         "Methods table for {wildcards.dataset}"
     conda:

@@ -15,6 +15,8 @@ rule videolt_features:
         max_share=videolt_setting("max_missing_share", 0.05),
     log:
         "logs/videolt_features/{backbone}.log",
+    resources:
+        **job_resources(mem_mb=8000, runtime=12 * 60),
     message:
         "Converting VideoLT's {wildcards.backbone} features to HDF5"
     conda:
@@ -35,16 +37,14 @@ rule videolt_train:
         per_class="results/videolt_{backbone}.per_class.csv",
         checkpoint="results/videolt_{backbone}.pt",
     params:
-        settings=lambda wc: json.dumps(
-            {**config["train"], **(videolt_setting("train", {}) or {})}
-        ),
+        settings=lambda wc: json.dumps(videolt_train_settings()),
         groups=videolt_setting("groups", {"head_min": 501, "tail_max": 100}),
         seed=config["seed"],
     log:
         "logs/videolt_train/{backbone}.log",
     threads: 2
     resources:
-        mem_mb=16000,
+        **job_resources(mem_mb=64000, runtime=24 * 60, gpu=videolt_gpus),
     message:
         "Training on VideoLT {wildcards.backbone} features"
     conda:

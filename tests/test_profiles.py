@@ -1,0 +1,163 @@
+"""The execution profiles against the rules: every documented target, planned under the SLURM
+profile, gets from its own rules what its jobs need (GPU where they train or extract, their own
+memory and time limits, CPUs = threads), and no profile names a rule that does not exist.
+
+A new rule is caught here when no documented target reaches it, when it declares no resources
+(it would get the profile's fallback), or when it trains or extracts without asking for a GPU.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import yaml
+
+from tests.snakemake_runs import (
+    PROFILES,
+    REPO,
+    plan,
+    rule_names,
+    snakemake_args,
+    workflow_env,
+)
+
+SITE = {
+    "MOVE_SLURM_PARTITION": "gpu_test",
+    "MOVE_SLURM_ACCOUNT": "proj42",
+    "MOVE_SLURM_GPU_MODEL": "a100",
+}
+FALLBACK = "7"  # the planning copy of the profile gives this memory and time to undeclared jobs
+TRAINS_OR_EXTRACTS = re.compile(r"python -m move (train|extract)\b")
+README_TARGET = re.compile(
+    r"^(?:(?:results|figures|splits)/\S+\.(?:json|md|png|csv)|report_\w+|list_splits)$"
+)
+
+
+def readme_targets() -> set[str]:
+    """Targets of the `snakemake` commands in README.md (not the file given to --report)."""
+    targets = set()
+    for line in (REPO / "README.md").read_text().splitlines():
+        for command in re.findall(r"snakemake [^`\n]*", line):
+            tokens = command.split()
+            for before, token in zip(tokens, tokens[1:], strict=False):
+                if README_TARGET.match(token) and before != "--report":
+                    targets.add(token)
+    return targets
+
+
+def configured_targets(config: dict) -> set[str]:
+    """Every result the shipped config names: each dataset at each IR, its Table-3 layout,
+    methods table and report, each VideoLT backbone, and the default target."""
+    targets = {"all"}
+    for dataset, entry in config["datasets"].items():
+        targets |= {f"results/{dataset}_ir{ir}.json" for ir in entry["imbalance_ratios"]}
+        targets |= {f"results/{dataset}_all.md", f"results/{dataset}_table.md", f"report_{dataset}"}
+    targets |= {f"results/videolt_{backbone}.json" for backbone in config["videolt"]["features"]}
+    return targets
+
+
+def site_paths(root, config: dict) -> dict:
+    """Config that points every dataset at (empty) inputs under ``root``, so all can be planned."""
+    kinetics = root / "kinetics"
+    (kinetics / "videos").mkdir(parents=True)
+    for name in ("k400.csv", "train.txt", "val.txt"):
+        (kinetics / name).touch()
+    videolt = root / "videolt"
+    (videolt / "labels").mkdir(parents=True)
+    features = {}
+    for backbone in config["videolt"]["features"]:
+        (videolt / backbone).mkdir()
+        features[backbone] = str(videolt / backbone)
+    return {
+        "datasets": {
+            "minikinetics": {
+                "videos": str(kinetics / "videos"),
+                "kinetics_annotations": str(kinetics / "k400.csv"),
+                "lists": {"train": str(kinetics / "train.txt"), "val": str(kinetics / "val.txt")},
+            }
+        },
+        "videolt": {"features": features, "labels": str(videolt / "labels")},
+    }
+
+
+def planning_profile(root):
+    """A copy of the SLURM profile whose fallback memory and time are FALLBACK."""
+    profile = root / "slurm_profile"
+    shutil.copytree(PROFILES / "slurm", profile)
+    settings_file = profile / "config.v8+.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["default-resources"].update(mem_mb=int(FALLBACK), runtime=int(FALLBACK))
+    settings_file.write_text(yaml.safe_dump(settings))
+    return profile
+
+
+def test_slurm_profile_gives_every_job_of_every_documented_target_its_resources(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump(site_paths(tmp_path, config)))
+    documented = readme_targets()
+    assert {"results/demo_ir0.1.json", "results/minikinetics_all.md"} <= documented, documented
+    targets = sorted(documented | configured_targets(config))
+    workdir = tmp_path / "work"
+    args = snakemake_args(workdir, paths, planning_profile(tmp_path), *targets)
+    env = workflow_env(SITE)
+    jobs = plan(args, env)
+
+    unplanned = rule_names(workdir, env) - {job.rule for job in jobs}
+    assert not unplanned, f"rules no documented target reaches (document one): {sorted(unplanned)}"
+    # `all` and `report_<dataset>` only gather their inputs: no job runs for them
+    working = [job for job in jobs if job.has_output]
+
+    def rules(predicate) -> list[str]:
+        return sorted({job.rule for job in working if predicate(job)})
+
+    fallback = rules(lambda job: FALLBACK in (job.resources["mem_mb"], job.resources["runtime"]))
+    assert not fallback, (
+        f"rules without their own mem_mb/runtime (use **job_resources(...)): {fallback}"
+    )
+    heavy = rules(lambda job: bool(TRAINS_OR_EXTRACTS.search(job.command or "")))
+    assert {"extract_shard", "train"} <= set(heavy), heavy
+    no_gpu = rules(
+        lambda job: (
+            job.rule in heavy
+            and (job.resources.get("gpu") != "1" or job.resources.get("gpu_model") != "a100")
+        )
+    )
+    assert not no_gpu, f"rules that train or extract without a GPU: {no_gpu}"
+    needless_gpu = rules(
+        lambda job: (
+            job.rule not in heavy
+            and (job.resources.get("gpu", "0") != "0" or job.resources.get("gpu_model"))
+        )
+    )
+    assert not needless_gpu, f"rules asking for a GPU they do not use: {needless_gpu}"
+    for job in working:
+        assert job.resources["cpus_per_task"] == str(job.threads), (job.rule, job.resources)
+        assert job.resources["slurm_partition"] == "gpu_test", (job.rule, job.resources)
+        assert job.resources["slurm_account"] == "proj42", (job.rule, job.resources)
+    memory = {job.rule: int(job.resources["mem_mb"]) for job in working}
+    assert memory["extract_shard"] >= 16000 and memory["train"] >= 16000, memory
+
+
+def test_gpu_follows_the_configured_device(tmp_path):
+    """`device: cpu` jobs ask for no GPU, and without MOVE_SLURM_GPU_MODEL GPUs are of any type."""
+    config = tmp_path / "cpu.yaml"
+    config.write_text(yaml.safe_dump({"extract": {"device": "cpu"}}))
+    env = workflow_env()
+    env.pop("MOVE_SLURM_GPU_MODEL", None)
+    args = snakemake_args(tmp_path / "work", config, PROFILES / "slurm", "results/demo_ir0.1.json")
+    jobs = {job.rule: job.resources for job in plan(args, env)}
+    assert jobs["extract_shard"].get("gpu", "0") == "0", jobs["extract_shard"]
+    assert (jobs["train"]["gpu"], jobs["train"]["gpu_model"]) == ("1", ""), jobs["train"]
+
+
+def test_profiles_name_only_existing_rules(tmp_path):
+    rules = rule_names(tmp_path, workflow_env())
+    assert {"extract_shard", "train", "plot_runtimes"} <= rules, rules
+    for settings_file in sorted(PROFILES.glob("*/config.v8+.yaml")):
+        settings = yaml.safe_load(settings_file.read_text())
+        named = set()
+        for key in ("set-resources", "set-threads"):
+            named |= set(settings.get(key) or {})
+        assert named <= rules, f"{settings_file} names rules that do not exist: {named - rules}"
