@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import sys
 from pathlib import Path
 
@@ -190,44 +189,30 @@ def cmd_videolt_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from move.train import TrainSettings, train
+    from move.training.artefacts import RunInfo
+    from move.training.commands import settings_from_options, train_command
 
-    values = json.loads(args.settings) if args.settings else {}
-    if args.seed is not None:
-        values["seed"] = args.seed
-    if getattr(args, "method", None):
-        from move.tables import variant_settings
-
-        values.update(variant_settings(args.method))
-    settings = TrainSettings.from_dict(values)
-    checkpoint = args.checkpoint or Path(args.out).with_suffix(".pt")
-    results = train(
-        args.features,
-        args.split,
-        args.out,
-        checkpoint,
-        settings,
-        args.head_min,
-        args.tail_max,
-        progress=not args.quiet,
-    )
-    final = results["final"]
+    settings = settings_from_options(args.settings, args.seed, args.method)
+    run = RunInfo(args.dataset, args.imbalance_ratio)
+    groups = (args.head_min, args.tail_max)
     print(
-        f"wrote {args.out}: mAP {final['mAP']:.4f} (head {final['head_mAP']}, medium {final['medium_mAP']}, "
-        f"tail {final['tail_mAP']}), top-1 {final['top1']:.4f}"
+        train_command(
+            args.features,
+            args.split,
+            args.out,
+            args.checkpoint,
+            settings,
+            groups,
+            run,
+            progress=not args.quiet,
+        )  # fmt: skip
     )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from move.train import evaluate_checkpoint, summary
+    from move.training.commands import evaluate_command
 
-    metrics = summary(
-        evaluate_checkpoint(args.checkpoint, args.features, args.split, device=args.device)
-    )
-    text = json.dumps(metrics, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    print(evaluate_command(args.checkpoint, args.features, args.split, args.out, args.device))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -263,7 +248,13 @@ def cmd_plot(args: argparse.Namespace) -> None:
     elif args.figure == "runtimes":
         csv = plots.runtimes(args.benchmarks, args.out)
     elif args.figure == "attention":
-        csv = plots.attention_maps(_inspected_videos(args), args.out)
+        from move.inspect import inspected_videos
+
+        source = (args.annotations, args.videos) if args.annotations and args.videos else None
+        videos = inspected_videos(
+            args.checkpoint, args.features, args.split, args.video, args.count, source
+        )
+        csv = plots.attention_maps(videos, args.out)
     else:
         from move.inspect import interpolation_confidence, load_model
         from move.splits import read_split
@@ -273,47 +264,13 @@ def cmd_plot(args: argparse.Namespace) -> None:
             model,
             args.features,
             read_split(args.split),
-            state["n_classes"],
+            state.n_classes,
             args.subset,
             args.lam,
             args.seed,
         )
-        csv = plots.confidence(table, state["train_counts"], args.out)
+        csv = plots.confidence(table, state.train_counts, args.out)
     print(f"wrote {args.out} and {csv}")
-
-
-def _inspected_videos(args: argparse.Namespace) -> list[dict]:
-    """Attention/assignment maps (and decoded frames) of the chosen test videos."""
-    from move.extract import list_videos
-    from move.inspect import aggregator_maps, load_model, pick_videos, read_features
-    from move.splits import read_split
-    from move.video import VideoDecodeError, read_frames
-
-    model, state = load_model(args.checkpoint)
-    split = read_split(args.split)
-    if args.video:
-        chosen = [(v, None) for v in args.video]
-    else:
-        chosen = pick_videos(split, state["train_counts"], args.count)
-    features = read_features(args.features, [v for v, _ in chosen])
-    paths = {}
-    if args.annotations and args.videos:
-        listed = list_videos(args.annotations, args.videos)
-        paths = dict(zip(listed.video_id, listed.path, strict=True))
-    labels = dict(zip(split.video_id, split.label, strict=False))
-    videos = []
-    for video_id, _ in chosen:
-        maps = aggregator_maps(model, features[video_id])
-        frames = None
-        if paths.get(video_id):
-            try:
-                frames, _ = read_frames(paths[video_id], maps["attention"].shape[1])
-            except VideoDecodeError as error:
-                print(f"warning: no frame strip for {video_id}: {error}", file=sys.stderr)
-        videos.append(
-            {"video_id": video_id, "label": labels.get(video_id, "?"), "frames": frames} | maps
-        )
-    return videos
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -321,6 +278,13 @@ def cmd_check_config(args: argparse.Namespace) -> None:
 
     load_config(args.config)
     print(f"{args.config}: valid")
+
+
+def _method_variants() -> tuple[str, ...]:
+    """The method registry's variants (``move train --method`` help)."""
+    from move.training.registry import variant_names
+
+    return variant_names()
 
 
 def add_missing_options(parser: argparse.ArgumentParser) -> None:
@@ -591,8 +555,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     train.add_argument(
         "--method",
-        help="method variant overriding --settings: plain, plain_agg, ldam_drw[_agg], eql[_agg], "
-        "cbs[_agg], cb_loss[_agg], mixup[_agg], framestack[_agg] or move",
+        help="method variant overriding --settings: a registered method, '<method>_agg' for its "
+        "Agg variant (choices: " + ", ".join(_method_variants()) + ")",
+    )
+    train.add_argument("--dataset", help="dataset name recorded in the results (tables, plots)")
+    train.add_argument(
+        "--imbalance-ratio",
+        type=float,
+        help="imbalance ratio of the split, recorded in the results (tables, plots)",
     )
 
     table = add(

@@ -18,8 +18,17 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The config JSON schema (YAML on disk)."""
-    return yaml.safe_load(Path(path).read_text())
+    """The config JSON schema (YAML on disk), its method lists filled from the method registry.
+
+    ``train.method`` and ``table.methods`` list what ``move.training.registry`` holds, so a
+    method registered there is valid in the config without editing the schema.
+    """
+    from move.training.registry import method_names, variant_names
+
+    schema = yaml.safe_load(Path(path).read_text())
+    schema["$defs"]["train"]["properties"]["method"]["enum"] = list(method_names())
+    schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
+    return schema
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:

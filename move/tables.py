@@ -1,60 +1,69 @@
 """Table-3-style methods tables: one row per method (± aggregators) from results JSON files.
 
-Method variants are named ``<method>`` (frame-wise classifier, no aggregators) or
-``<method>_agg`` (with PSA + codebook aggregators); ``move`` always uses the aggregators. This
-module imports no torch so that the workflow can use it while parsing rules.
+Rows are the method registry's variants (``move.training.registry``): ``<method>`` (frame-wise
+classifier, no aggregators) or ``<method>_agg`` (with PSA + codebook aggregators); a method that
+needs the aggregators (MOVE) has only ``<method>``. Method, Agg mark, dataset and imbalance ratio
+come from each results JSON, display names from the registry; no file name is parsed.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from move.errors import MoveError
 from move.files import write_text_atomic
+from move.training.artefacts import read_results
+from move.training.registry import get_method, variant_names, variant_of
 
-BASE_METHODS = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
-DISPLAY = {
-    "plain": "Baseline",
-    "ldam_drw": "LDAM-DRW",
-    "eql": "EQL",
-    "cbs": "CBS",
-    "cb_loss": "CB Loss",
-    "mixup": "Mixup",
-    "framestack": "Framestack",
-    "move": "MOVE (ours)",
-}
 AGGREGATOR_MARK = {True: "✓", False: "✗"}  # Table 3's "Agg" column
-VARIANTS = tuple(v for m in BASE_METHODS for v in ((m,) if m == "move" else (m, f"{m}_agg")))
 METRIC_COLUMNS = ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5")
 
 
-def variant_settings(variant: str) -> dict:
-    """``'cb_loss_agg'`` -> ``{'method': 'cb_loss', 'aggregators': True}``; unknown -> MoveError."""
-    if variant not in VARIANTS:
-        raise MoveError(f"unknown method variant '{variant}': choose from {', '.join(VARIANTS)}")
-    if variant == "move":
-        return {"method": "move", "aggregators": True}
-    if variant.endswith("_agg"):
-        return {"method": variant[: -len("_agg")], "aggregators": True}
-    return {"method": variant, "aggregators": False}
+def run_variant(path: str | Path, results: dict) -> tuple[str, bool]:
+    """(method, aggregators) a results JSON records."""
+    settings = results.get("settings", {})
+    method = results.get("method", settings.get("method"))
+    aggregators = results.get("aggregators", settings.get("aggregators"))
+    if method is None or aggregators is None:
+        raise MoveError(
+            f"results file {path} records no method/aggregators: retrain it (move train)"
+        )
+    return str(method), bool(aggregators)
+
+
+def display_name(method: str) -> str:
+    """The registry's display name of a method (an unregistered one keeps its name)."""
+    try:
+        return get_method(method).display
+    except MoveError:
+        return method
 
 
 def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
-    """One row per variant (in the given order): final-epoch metrics, best mAP and its epoch."""
+    """One row per variant (in the given order): final-epoch metrics, best mAP and its epoch.
+
+    ``results`` maps the row's variant to its results JSON; a JSON of another variant is refused.
+    """
     rows = []
     for variant, path in results.items():
-        path = Path(path)
-        if not path.is_file():
+        if variant not in variant_names():
+            raise MoveError(
+                f"unknown method variant '{variant}': choose from {', '.join(variant_names())}"
+            )
+        if not Path(path).is_file():
             raise MoveError(f"results file {path} not found: train method '{variant}' first")
-        data = json.loads(path.read_text())
-        settings = variant_settings(variant)
+        data = read_results(path)
+        method, aggregators = run_variant(path, data)
+        if variant_of(method, aggregators) != variant:
+            raise MoveError(
+                f"results file {path} holds variant '{variant_of(method, aggregators)}', not "
+                f"'{variant}': pass it as {variant_of(method, aggregators)}={path}"
+            )
         row = {
-            "method": DISPLAY[settings["method"]],
-            "agg": AGGREGATOR_MARK[settings["aggregators"]],
+            "method": display_name(method),
+            "agg": AGGREGATOR_MARK[aggregators],
             "variant": variant,
         }
         row |= {key: data["final"].get(key) for key in METRIC_COLUMNS}
@@ -98,37 +107,34 @@ def write_methods_table(
     return table
 
 
-IR_IN_NAME = re.compile(r"_ir(?P<ir>[0-9]*\.?[0-9]+)\.json$")
-
-
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _row_name(results: dict) -> tuple[str, str]:
-    """(method, Agg mark) from a results JSON's settings, as Table 3 labels its rows."""
-    settings = results.get("settings", {})
-    name = str(settings.get("method", "?"))
-    aggregators = settings.get("model", {}).get("aggregators", settings.get("aggregators"))
-    return DISPLAY.get(name, name), AGGREGATOR_MARK[bool(aggregators)]
+def imbalance_ratio(path: str | Path, results: dict) -> float:
+    """The run's imbalance ratio, as ``move train --imbalance-ratio`` recorded it."""
+    ratio = results.get("imbalance_ratio")
+    if ratio is None:
+        raise MoveError(
+            f"results file {path} records no imbalance_ratio: retrain it with "
+            "'move train --imbalance-ratio' (the workflow passes it)"
+        )
+    return float(ratio)
 
 
 def imbalance_table(paths: list[str | Path]) -> str:
     """Table-3-style markdown: one row per method, AP (mAP) and ACC (top-1) per imbalance ratio.
 
-    The imbalance ratio of each file comes from its name (``..._ir<IR>.json``); final-epoch
-    metrics are shown (the headline), then a second table with mAP over all / head / medium /
-    tail classes per ratio, and the best-epoch mAP.
+    The imbalance ratio of each run is the one its results JSON records; final-epoch metrics
+    are shown (the headline), then a second table with mAP over all / head / medium / tail
+    classes per ratio, and the best-epoch mAP.
     """
     runs: dict[tuple[str, str], dict[float, dict]] = {}
     for path in map(Path, paths):
-        match = IR_IN_NAME.search(path.name)
-        if match is None:
-            raise MoveError(f"results file {path} is not named <dataset>_ir<IR>.json")
-        if not path.is_file():
-            raise MoveError(f"results file {path} not found: train it first (move train)")
-        results = json.loads(path.read_text())
-        runs.setdefault(_row_name(results), {})[float(match["ir"])] = results
+        results = read_results(path)
+        method, aggregators = run_variant(path, results)
+        row = (display_name(method), AGGREGATOR_MARK[aggregators])
+        runs.setdefault(row, {})[imbalance_ratio(path, results)] = results
     ratios = sorted({ir for by_ir in runs.values() for ir in by_ir})
     header = ["LT-Methods", "Agg"] + [f"IR {ir:g} {m}" for ir in ratios for m in ("AP", "ACC")]
     lines = [

@@ -1,5 +1,6 @@
 """Training: determinism, checkpoint reload, resume after interruption, results files, multi-label."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-import move.train as train_module
+import move.training.registry as registry
 from move.synthetic import SyntheticSpec, make_synthetic_features
-from move.train import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
+from move.training import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
 
 TINY = dict(
     epochs=3,
@@ -100,20 +101,21 @@ def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path):
 def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch):
     reference = _run(synthetic, tmp_path, "ref", method="move")
     calls = {"n": 0}
-    original = train_module.LOSSES["move"]
+    original = registry.get_method("move")
 
     def dies_mid_epoch_two(*args):
         calls["n"] += 1
         if calls["n"] == 5:  # 3 batches per epoch: batch 2 of epoch 2
             raise KeyboardInterrupt
-        return original(*args)
+        return original.transform(*args)
 
-    monkeypatch.setitem(train_module.LOSSES, "move", dies_mid_epoch_two)
+    dying = dataclasses.replace(original, transform=dies_mid_epoch_two)
+    monkeypatch.setitem(registry._REGISTRY, "move", dying)
     with pytest.raises(KeyboardInterrupt):
         _run(synthetic, tmp_path, "resumed", method="move")
     assert (tmp_path / "resumed.pt.partial").is_file()
     assert torch.load(tmp_path / "resumed.pt.partial", weights_only=False)["epoch"] == 1
-    monkeypatch.setitem(train_module.LOSSES, "move", original)
+    monkeypatch.setitem(registry._REGISTRY, "move", original)
     resumed = _run(synthetic, tmp_path, "resumed", method="move")
     _assert_same_but_timing(resumed, reference)
     assert not (tmp_path / "resumed.pt.partial").exists()
@@ -165,7 +167,7 @@ def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
 def test_feature_hash_cache_follows_the_file(tmp_path):
     import hashlib
 
-    from move.train import cached_sha256
+    from move.training.artefacts import cached_sha256
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
