@@ -6,7 +6,7 @@ from move.errors import MoveError
 from move.tables import imbalance_table
 
 
-def write_result(path, method, aggregators, mAP, top1):
+def write_result(path, method, aggregators, mAP, top1, ir=None):
     metrics = {"mAP": mAP, "top1": top1, "top5": 0.9, "head_mAP": 0.8, "medium_mAP": None,
                "tail_mAP": 0.2}  # fmt: skip
     path.write_text(
@@ -14,7 +14,8 @@ def write_result(path, method, aggregators, mAP, top1):
             {
                 "final": metrics | {"epoch": 100},
                 "best": metrics | {"epoch": 95},
-                "settings": {"method": method, "model": {"aggregators": aggregators}},
+                "settings": {"method": method, "aggregators": aggregators},
+                "imbalance_ratio": ir,
             }
         )
     )
@@ -23,9 +24,9 @@ def write_result(path, method, aggregators, mAP, top1):
 
 def test_imbalance_table_has_one_column_pair_per_ir_and_one_row_per_method(tmp_path):
     paths = [
-        write_result(tmp_path / "mk_ir0.01.json", "move", True, 0.57, 0.509),
-        write_result(tmp_path / "mk_ir0.1.json", "move", True, 0.675, 0.636),
-        write_result(tmp_path / "base_ir0.1.json", "plain", False, 0.589, 0.573),
+        write_result(tmp_path / "a.json", "move", True, 0.57, 0.509, 0.01),
+        write_result(tmp_path / "b.json", "move", True, 0.675, 0.636, 0.1),
+        write_result(tmp_path / "c.json", "plain", False, 0.589, 0.573, 0.1),
     ]
     lines = imbalance_table(paths).splitlines()
     assert lines[0] == "| LT-Methods | Agg | IR 0.01 AP | IR 0.01 ACC | IR 0.1 AP | IR 0.1 ACC |"
@@ -36,6 +37,7 @@ def test_imbalance_table_has_one_column_pair_per_ir_and_one_row_per_method(tmp_p
     )
 
 
-def test_imbalance_table_needs_ir_in_file_name(tmp_path):
-    with pytest.raises(MoveError, match="_ir<IR>.json"):
-        imbalance_table([write_result(tmp_path / "x.json", "move", True, 0.5, 0.5)])
+def test_imbalance_table_needs_the_recorded_ir_not_the_file_name(tmp_path):
+    named = write_result(tmp_path / "mk_ir0.05.json", "move", True, 0.5, 0.5)
+    with pytest.raises(MoveError, match="records no imbalance_ratio"):
+        imbalance_table([named])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import move.training.registry as registry
+from move.errors import MoveError
 from move.synthetic import SyntheticSpec, make_synthetic_features
 from move.training import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
 
@@ -184,3 +185,58 @@ def test_model_input_size_comes_from_the_feature_file(synthetic, tmp_path):
     assert results["settings"]["model"]["feature_dim"] == 16
     reloaded = summary(evaluate_checkpoint(tmp_path / "dim.pt", *synthetic, device="cpu"))
     assert reloaded["mAP"] == results["final"]["mAP"]
+
+
+def _permuted_split(split: Path, out: Path) -> Path:
+    """The same videos and names, class indices 0 and 1 swapped (a relabelled split)."""
+    table = pd.read_csv(split, dtype=str)
+    table["class_index"] = table.class_index.map(lambda c: {"0": "1", "1": "0"}.get(c, c))
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_evaluate_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, capsys):
+    from move.cli import main
+
+    features, split = synthetic
+    _run(synthetic, tmp_path, "run", method="plain", aggregators=False)
+    permuted = _permuted_split(split, tmp_path / "permuted.csv")
+    args = ["evaluate", "--checkpoint", str(tmp_path / "run.pt"), "--features", str(features)]
+    assert main([*args, "--split", str(permuted)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "checkpoint" in error
+    assert str(tmp_path / "run.pt") in error and str(permuted) in error
+    assert "class 0 is 'class000' there and 'class001' in the split" in error
+    assert main([*args, "--split", str(split)]) == 0  # the split it was trained on
+
+
+def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, monkeypatch):
+    original = registry.get_method("plain")
+
+    def dies_in_epoch_two(model, batch, context):
+        if context.epoch == 1:
+            raise KeyboardInterrupt
+        return original.transform(model, batch, context)
+
+    dying = dataclasses.replace(original, transform=dies_in_epoch_two)
+    monkeypatch.setitem(registry._REGISTRY, "plain", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(synthetic, tmp_path, "run", method="plain", aggregators=False)
+    monkeypatch.setitem(registry._REGISTRY, "plain", original)
+    permuted = _permuted_split(synthetic[1], tmp_path / "permuted.csv")
+    settings = TrainSettings.from_dict({**TINY, "method": "plain", "aggregators": False})
+    with pytest.raises(MoveError, match="other classes than split .*permuted.csv"):
+        train(
+            synthetic[0], permuted, tmp_path / "r.json", tmp_path / "run.pt", settings, 12, 4, False
+        )
+
+
+def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
+    from move.training.loading import EpochSampler
+    from move.training.methods import shuffled
+
+    labels = [[0]] * 28
+    assert len(EpochSampler(labels, 1, shuffled, 0, 8)) == 28  # 3 batches of 8 and one of 4
+    assert len(EpochSampler(labels[:25], 1, shuffled, 0, 8)) == 24  # a lone 25th is left out
+    order = [index for _, index, _ in EpochSampler(labels, 1, shuffled, 0, 8)]
+    assert sorted(order) == list(range(28))

@@ -16,17 +16,25 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from move.errors import MoveError
 from move.files import atomic_output, file_sha256, write_text_atomic
-from move.model import VideoClassifier
+from move.lazy import LazyModule
 from move.splits import write_csv_atomic
 from move.training.registry import variant_of
-from move.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from move.model import VideoClassifier
+    from move.training.settings import TrainSettings
+
+# imported on first use: tables and plots read results JSONs without torch
+torch = LazyModule("torch")
+model_module = LazyModule("move.model")
+settings_module = LazyModule("move.training.settings")
 
 
 @dataclass
@@ -46,7 +54,7 @@ class Checkpoint:
 
     def build_model(self) -> VideoClassifier:
         """The checkpoint's model, weights loaded, in eval mode on the CPU."""
-        model = VideoClassifier(self.n_classes, self.settings.model)
+        model = model_module.VideoClassifier(self.n_classes, self.settings.model)
         model.load_state_dict(self.model_state)
         return model.eval()
 
@@ -82,7 +90,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     state = _torch_load(Path(path), "checkpoint", "train first (move train)")
     return Checkpoint(
         model_state=state["model"],
-        settings=TrainSettings.from_dict(state["settings"]),
+        settings=settings_module.TrainSettings.from_dict(state["settings"]),
         labels=list(state["labels"]),
         train_counts=np.asarray(state["train_counts"]),
         head_min=int(state["head_min"]),

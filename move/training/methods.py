@@ -8,37 +8,24 @@ this module only says which piece each method uses.
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from move.losses import (
-    anchor_masked_bce,
-    bce_loss,
-    class_balanced_draws,
-    class_balanced_weights,
-    drw_weights,
-    eql_loss,
-    focal_loss,
-    framestack,
-    ldam_loss,
-    ldam_margins,
-    mixup,
-)
-from move.metrics import per_class_average_precision
-from move.model import VideoClassifier
-from move.training.context import Batch, RunContext
+import numpy as np
+
+from move.lazy import LazyModule
 from move.training.registry import Method, register_method
-from move.vicinity import (
-    DfsMasks,
-    batch_lower_bound,
-    calibrated_interpolation,
-    dfs_lower_bound,
-    dynamic_extrapolation,
-    first_sample_dfs_masks,
-    per_sample_dfs_masks,
-    sample_extrapolation_weight,
-    sample_interpolation_weight,
-)
+
+if TYPE_CHECKING:
+    from move.model import VideoClassifier
+    from move.training.context import Batch, RunContext
+    from move.vicinity import DfsMasks
+
+# imported on first use: listing the methods (config validation, CLI help) stays torch-free
+torch = LazyModule("torch")
+losses = LazyModule("move.losses")
+vicinity = LazyModule("move.vicinity")
+metrics = LazyModule("move.metrics")
+
 
 # --- shared pieces ----------------------------------------------------------------------------
 
@@ -55,7 +42,7 @@ def plain_transform(model: VideoClassifier, batch: Batch, context: RunContext):
 
 def bce(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """BCE on logits, mean over samples and classes (the code's ``BCELoss``)."""
-    return bce_loss(logits, targets)
+    return losses.bce_loss(logits, targets)
 
 
 def _shuffle(n: int, context: RunContext, device: torch.device) -> torch.Tensor:
@@ -68,32 +55,36 @@ def _shuffle(n: int, context: RunContext, device: torch.device) -> torch.Tensor:
 def ldam_drw(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """LDAM margins, re-weighted class-balanced from ``drw_epoch`` on (the code's ``LDAM``)."""
     s = context.settings
-    margins = ldam_margins(context.counts, s.ldam_max_margin).to(logits.device)
-    weight = drw_weights(context.counts, context.epoch, s.drw_epoch, s.cb_beta).to(logits.device)
-    return ldam_loss(logits, targets, margins, s.ldam_scale, weight)
+    margins = losses.ldam_margins(context.counts, s.ldam_max_margin).to(logits.device)
+    weight = losses.drw_weights(context.counts, context.epoch, s.drw_epoch, s.cb_beta).to(
+        logits.device
+    )
+    return losses.ldam_loss(logits, targets, margins, s.ldam_scale, weight)
 
 
 def eql(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """Equalization loss; its tail set is the classes with at most ``eql_tail_max`` videos
     (100 in the code, whatever the evaluation groups)."""
     tail = torch.from_numpy(context.counts <= context.settings.eql_tail_max).float()
-    return eql_loss(logits, targets, tail, context.settings.eql_gamma, context.generator)
+    return losses.eql_loss(logits, targets, tail, context.settings.eql_gamma, context.generator)
 
 
 def cb_loss(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """Class-balanced BCE (effective number of samples, beta = ``cb_beta``)."""
-    weight = class_balanced_weights(context.counts, context.settings.cb_beta).to(logits.device)
-    return bce_loss(logits, targets, weight)
+    weight = losses.class_balanced_weights(context.counts, context.settings.cb_beta).to(
+        logits.device
+    )
+    return losses.bce_loss(logits, targets, weight)
 
 
 def cbs_draws(labels: list[list[int]], n_classes: int, rng: np.random.Generator):
     """As many class-balanced draws as videos; each video's anchor is the class it was drawn for."""
-    return class_balanced_draws(labels, len(labels), rng)
+    return losses.class_balanced_draws(labels, len(labels), rng)
 
 
 def cbs_loss(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """CBS's masked BCE: other positive labels out, summed over classes (``anchor_masked_bce``)."""
-    return anchor_masked_bce(logits, targets, batch.anchor)
+    return losses.anchor_masked_bce(logits, targets, batch.anchor)
 
 
 # --- batch transforms -------------------------------------------------------------------------
@@ -102,9 +93,9 @@ def cbs_loss(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor
 def mixup_transform(model: VideoClassifier, batch: Batch, context: RunContext):
     """Mixup of what the classifier reads, lambda ~ Beta(alpha, alpha) per batch: the frames
     without aggregators, the aggregated 3072-d features with them (as the code's Agg script)."""
-    lam = sample_interpolation_weight(context.settings.mixup_alpha, context.generator)
+    lam = vicinity.sample_interpolation_weight(context.settings.mixup_alpha, context.generator)
     permutation = _shuffle(len(batch.x), context, batch.x.device)
-    mixed, targets = mixup(model.represent(batch.x), batch.targets, lam, permutation)
+    mixed, targets = losses.mixup(model.represent(batch.x), batch.targets, lam, permutation)
     return model.head(mixed), targets
 
 
@@ -120,7 +111,7 @@ def framestack_transform(model: VideoClassifier, batch: Batch, context: RunConte
     if context.epoch >= s.framestack_warmup and stacked > 0:
         class_ap = context.state.get("class_ap", torch.zeros(targets.shape[1]))
         permutation = _shuffle(stacked, context, x.device)
-        mixed_x, mixed_y = framestack(x[:stacked], targets[:stacked], class_ap, permutation)
+        mixed_x, mixed_y = losses.framestack(x[:stacked], targets[:stacked], class_ap, permutation)
         x = torch.cat([mixed_x, x[stacked:]])
         targets = torch.cat([mixed_y, targets[stacked:]])
     logits = model(x)
@@ -132,7 +123,7 @@ def framestack_transform(model: VideoClassifier, batch: Batch, context: RunConte
 
 def framestack_loss(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
     """Focal loss with ``focal_gamma`` (1 in the code's FrameStack scripts)."""
-    return focal_loss(logits, targets, context.settings.focal_gamma)
+    return losses.focal_loss(logits, targets, context.settings.focal_gamma)
 
 
 def framestack_end_of_epoch(context: RunContext) -> None:
@@ -142,7 +133,7 @@ def framestack_end_of_epoch(context: RunContext) -> None:
         return
     scores = torch.cat([s for s, _ in pairs]).numpy()
     targets = torch.cat([t for _, t in pairs]).numpy()
-    aps = np.nan_to_num(per_class_average_precision(scores, targets), nan=0.0)
+    aps = np.nan_to_num(metrics.per_class_average_precision(scores, targets), nan=0.0)
     context.state["class_ap"] = torch.from_numpy(aps).float()
 
 
@@ -153,10 +144,10 @@ def dfs_masks(targets: torch.Tensor, n_frames: int, context: RunContext) -> DfsM
     """This batch's DFS masks (Eq. 8-10): every video's, or the MiniKinetics script's first only."""
     s, g = context.settings, context.generator
     if s.dfs_scope == "first_sample":
-        low = batch_lower_bound(context.tau, targets, n_frames, s.lower_bound)
-        return first_sample_dfs_masks(low, len(targets), n_frames, s.dfs_key_mask, g)
-    low = dfs_lower_bound(context.tau, targets, n_frames, s.lower_bound)
-    return per_sample_dfs_masks(low, n_frames, s.dfs_key_mask, g)
+        low = vicinity.batch_lower_bound(context.tau, targets, n_frames, s.lower_bound)
+        return vicinity.first_sample_dfs_masks(low, len(targets), n_frames, s.dfs_key_mask, g)
+    low = vicinity.dfs_lower_bound(context.tau, targets, n_frames, s.lower_bound)
+    return vicinity.per_sample_dfs_masks(low, n_frames, s.dfs_key_mask, g)
 
 
 def move_transform(model: VideoClassifier, batch: Batch, context: RunContext):
@@ -175,12 +166,12 @@ def move_transform(model: VideoClassifier, batch: Batch, context: RunContext):
         u = v = model.aggregate(x)
     z = u
     if s.extrapolation:
-        omega = sample_extrapolation_weight(s.extrapolation_alpha, context.generator)
-        z = dynamic_extrapolation(u, v, omega)
+        omega = vicinity.sample_extrapolation_weight(s.extrapolation_alpha, context.generator)
+        z = vicinity.dynamic_extrapolation(u, v, omega)
     if s.interpolation:
-        lam = sample_interpolation_weight(s.interpolation_alpha, context.generator)
+        lam = vicinity.sample_interpolation_weight(s.interpolation_alpha, context.generator)
         permutation = _shuffle(len(x), context, x.device)
-        z, targets = calibrated_interpolation(
+        z, targets = vicinity.calibrated_interpolation(
             z, targets, context.tau, lam, permutation, s.calib_bias
         )
     return model.classifier(z), targets
