@@ -194,19 +194,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     settings = settings_from_options(args.settings, args.seed, args.method)
     run = RunInfo(args.dataset, args.imbalance_ratio)
+    paths = (args.features, args.split, args.out, args.checkpoint)
     groups = (args.head_min, args.tail_max)
-    print(
-        train_command(
-            args.features,
-            args.split,
-            args.out,
-            args.checkpoint,
-            settings,
-            groups,
-            run,
-            progress=not args.quiet,
-        )  # fmt: skip
-    )
+    print(train_command(*paths, settings, groups, run, progress=not args.quiet))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

@@ -99,25 +99,28 @@ def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path):
         assert value == pytest.approx(results["final"][key]), key
 
 
-def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch):
-    reference = _run(synthetic, tmp_path, "ref", method="move")
+@pytest.mark.parametrize("method", ["move", "framestack"])
+def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch, method):
+    """Killed in epoch 2, rerun: the same metrics (FrameStack also restores its per-class AP)."""
+    reference = _run(synthetic, tmp_path, "ref", method=method)
     calls = {"n": 0}
-    original = registry.get_method("move")
+    original = registry.get_method(method)
 
     def dies_mid_epoch_two(*args):
         calls["n"] += 1
-        if calls["n"] == 5:  # 3 batches per epoch: batch 2 of epoch 2
+        if calls["n"] == 6:  # 4 batches per epoch (28 videos, the last batch of 4 kept)
             raise KeyboardInterrupt
         return original.transform(*args)
 
     dying = dataclasses.replace(original, transform=dies_mid_epoch_two)
-    monkeypatch.setitem(registry._REGISTRY, "move", dying)
+    monkeypatch.setitem(registry._REGISTRY, method, dying)
     with pytest.raises(KeyboardInterrupt):
-        _run(synthetic, tmp_path, "resumed", method="move")
-    assert (tmp_path / "resumed.pt.partial").is_file()
-    assert torch.load(tmp_path / "resumed.pt.partial", weights_only=False)["epoch"] == 1
-    monkeypatch.setitem(registry._REGISTRY, "move", original)
-    resumed = _run(synthetic, tmp_path, "resumed", method="move")
+        _run(synthetic, tmp_path, "resumed", method=method)
+    partial = torch.load(tmp_path / "resumed.pt.partial", weights_only=False)
+    assert partial["epoch"] == 1
+    assert ("class_ap" in partial["method_state"]) == (method == "framestack")
+    monkeypatch.setitem(registry._REGISTRY, method, original)
+    resumed = _run(synthetic, tmp_path, "resumed", method=method)
     _assert_same_but_timing(resumed, reference)
     assert not (tmp_path / "resumed.pt.partial").exists()
 
