@@ -243,3 +243,15 @@ def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
     assert len(EpochSampler(labels[:25], 1, shuffled, 0, 8)) == 24  # a lone 25th is left out
     order = [index for _, index, _ in EpochSampler(labels, 1, shuffled, 0, 8)]
     assert sorted(order) == list(range(28))
+
+
+def test_schema_defaults_of_the_train_section_are_the_settings_defaults():
+    from move.config import load_schema
+
+    properties = load_schema()["$defs"]["train"]["properties"]
+    defaults = TrainSettings().to_dict()
+    defaults |= defaults.pop("model")
+    with_default = {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+    assert {"grad_clip", "dfs_scope", "eql_tail_max", "framestack_share"} <= set(with_default)
+    for key, value in with_default.items():
+        assert defaults[key] == value, key
