@@ -157,6 +157,7 @@ def attention_maps(
 
 
 def _frames_count(video: dict) -> int:
+    """Frames of a video's maps (from whichever map the model gave)."""
     for key, axis in (("attention", 1), ("assignment", 0), ("frame_scores", 0)):
         if key in video:
             return np.asarray(video[key]).shape[axis]
@@ -164,6 +165,7 @@ def _frames_count(video: dict) -> int:
 
 
 def _frame_strip(ax: plt.Axes, video: dict, frames_count: int) -> None:
+    """The decoded frames side by side (blank when the videos are not at hand), titled by video."""
     if video.get("frames") is not None:
         strip = np.concatenate(list(video["frames"]), axis=1)
         ax.imshow(strip, aspect="auto", extent=(-0.5, frames_count - 0.5, 0, 1))

@@ -50,6 +50,7 @@ class Checkpoint:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes the model scores."""
         return len(self.labels)
 
     def build_model(self) -> VideoClassifier:
@@ -77,6 +78,7 @@ def save_checkpoint(
 
 
 def _torch_load(path: Path, what: str, fix: str) -> dict:
+    """A torch file's content; missing or unreadable -> one-line ``MoveError`` with the fix."""
     if not Path(path).is_file():
         raise MoveError(f"{what} {path} not found: {fix}")
     try:
@@ -129,6 +131,7 @@ class Progress:
 
 
 def progress_path(checkpoint: Path) -> Path:
+    """``<checkpoint>.partial``, the resumable progress file of a run."""
     return checkpoint.with_name(checkpoint.name + ".partial")
 
 

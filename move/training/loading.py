@@ -35,6 +35,7 @@ class Problem:
     test: pd.DataFrame
 
     def train_labels(self) -> list[list[int]]:
+        """Class indices of every training video, in split order."""
         return [parse_class_indices(v) for v in self.train.class_index]
 
 
@@ -84,6 +85,7 @@ class EpochSampler(Sampler):
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's order next (seeded by (seed, epoch))."""
         self.epoch = epoch
 
     def draws(self) -> tuple[np.ndarray, np.ndarray]:

@@ -113,6 +113,7 @@ class Run:
         self.history: list[dict] = []
 
     def resume(self, progress: artefacts.Progress) -> None:
+        """Continue from a saved progress file: weights, optimiser, scheduler, method state."""
         self.model.load_state_dict(progress.model)
         self.optimizer.load_state_dict(progress.optimizer)
         self.scheduler.load_state_dict(progress.scheduler)
@@ -120,6 +121,7 @@ class Run:
         self.history = progress.history
 
     def progress(self) -> artefacts.Progress:
+        """What ``resume`` needs, after the epochs run so far."""
         return artefacts.Progress(
             epoch=len(self.history),
             history=self.history,

@@ -46,6 +46,7 @@ def bce(logits, targets, batch: Batch, context: RunContext) -> torch.Tensor:
 
 
 def _shuffle(n: int, context: RunContext, device: torch.device) -> torch.Tensor:
+    """A random permutation of ``n`` from the run's generator (partners for mixing)."""
     return torch.randperm(n, generator=context.generator).to(device)
 
 

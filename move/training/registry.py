@@ -69,6 +69,7 @@ def unregister_method(name: str) -> None:
 
 
 def _registry() -> dict[str, Method]:
+    """The registry with the built-in methods loaded (their module registers them on import)."""
     import move.training.methods  # noqa: F401  (registers the built-in methods)
 
     return _REGISTRY

@@ -122,6 +122,7 @@ class TrainSettings:
         return float(self.grad_clip)
 
     def to_dict(self) -> dict:
+        """Plain values (model settings nested under ``model``), as results and checkpoints store."""
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
@@ -132,6 +133,7 @@ class TrainSettings:
 
 
 def _model_keys() -> set[str]:
+    """Settings of the network (``ModelSettings``) a config may give in its train section."""
     return {f.name for f in dataclasses.fields(ModelSettings)} - {"aggregators"}
 
 
