@@ -1,6 +1,6 @@
 """Table-4-style ablation of MOVE on synthetic long-tailed, class-separable frame features.
 
-Rows (a)-(g) are the config switches of ``move.train.ABLATION_ROWS`` (no code edits): (a) frame-wise
+Rows (a)-(g) are the config switches of ``move.training.ABLATION_ROWS`` (no code edits): (a) frame-wise
 classifier, (b) PSA only, (c) codebook only, (d) both aggregators (= Baseline + Agg), (e) + dynamic
 extrapolation, (f) + calibrated interpolation only, (g) full MOVE. Each row is trained with several
 seeds (data fixed, training seed varied) and the mean (± std) of the final-epoch metrics printed
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from move.synthetic import SyntheticSpec, long_tailed_counts, make_synthetic_features
-from move.train import ABLATION_ROWS, TrainSettings, train
+from move.training import ABLATION_ROWS, TrainSettings, train
 
 MARKS = {
     "a": ("", "", "", ""),

@@ -114,11 +114,12 @@ def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     result = {"videos": 0, "wall": [], "cpu": []}
     cpu = cpu_seconds()
     for epoch in range(2):
-        loader.dataset.set_epoch(epoch)
+        if hasattr(loader.dataset, "set_epoch"):  # the baseline's loader
+            loader.dataset.set_epoch(epoch)
         loader.sampler.set_epoch(epoch)
         wall, videos = time.perf_counter(), 0
-        for x, _, _ in loader:
-            videos += len(x)
+        for batch in loader:  # (x, y, index) before, (x, y, index, anchor) after
+            videos += len(batch[0])
         result["videos"] = videos
         result["wall"].append(time.perf_counter() - wall)
     del loader  # workers exit and are reaped: their CPU time counts
@@ -136,37 +137,21 @@ def run_loader(code: Path, folder: Path, args: argparse.Namespace, workers: int)
 
 def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
     """Seconds per MOVE step, per test forward pass, and of one checkpoint write (this checkout)."""
-    from move.model import VideoClassifier
-    from move.train import LOSSES, LossContext, _atomic_save, make_loaders
-    from move.vicinity import tail_weighted_criterion
+    from move.files import atomic_output
+    from move.training.context import Batch
+    from move.training.loop import Run, train_step
 
     settings = settings_for(args, 0)
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    model = VideoClassifier(problem.n_classes, settings.model).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(device)
-    tail = torch.from_numpy(problem.groups == "tail").float()
-    context = LossContext(
-        settings,
-        tau,
-        problem.train_counts,
-        tail,
-        0,
-        torch.Generator().manual_seed(0),
-        torch.zeros(problem.n_classes),
-    )
-    train_loader, test_loader = make_loaders(problem, folder / "f.h5", settings)
-    batches = iter(train_loader)
+    run = Run(problem, folder / "f.h5", settings)
+    model, test_loader = run.model, run.test_loader
+    batches = iter(run.train_loader)
     step_seconds = []
     for step in range(args.steps + 1):  # the first step warms up (allocations, Adam state)
-        x, y, _ = next(batches)
-        x, y = x.to(device).float(), y.to(device)
+        x, y, index, anchor = next(batches)
+        batch = Batch(x.to(device).float(), y.to(device), index, anchor.to(device))
         started = time.perf_counter()
-        loss = LOSSES["move"](model, x, y, context)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, run.method, batch, run.context, run.optimizer, None)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step:
@@ -179,9 +164,10 @@ def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
             started = time.perf_counter()
             torch.sigmoid(model(x)).cpu()
             forward_seconds.append(time.perf_counter() - started)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+    state = {"model": model.state_dict(), "optimizer": run.optimizer.state_dict()}
     started = time.perf_counter()
-    _atomic_save(state, folder / "checkpoint.pt")
+    with atomic_output(folder / "checkpoint.pt") as tmp:
+        torch.save(state, tmp)
     checkpoint_seconds = time.perf_counter() - started
     size_gb = (folder / "checkpoint.pt").stat().st_size / 1e9
     return {

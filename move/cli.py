@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import sys
 from pathlib import Path
 
@@ -96,16 +95,12 @@ def cmd_merge_features(args: argparse.Namespace) -> None:
 def _missing_videos(args: argparse.Namespace):
     """Annotations, missing videos and the summary line, stopping when too many are missing."""
     from move.extract import read_annotations
-    from move.features import open_feature_file, video_ids
-    from move.splits import check_missing_share, find_missing, read_failures
+    from move.splits import missing_from_features
 
     table = read_annotations(args.annotations)
-    if args.features is None:  # 'move split' from the lists alone: nothing is missing
-        return table, find_missing(table, set(table.video_id)), "no feature file given"
-    with open_feature_file(args.features) as handle:
-        have = set(video_ids(handle))
-    missing = find_missing(table, have, read_failures(args.failures))
-    line = check_missing_share(missing, len(table), args.max_missing_share, args.share_key)
+    missing, line = missing_from_features(
+        table, args.features, args.failures, args.max_missing_share, args.share_key
+    )
     return table, missing, line
 
 
@@ -118,39 +113,21 @@ def cmd_missing(args: argparse.Namespace) -> None:
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from move.splits import (
-        build_long_tailed_split,
-        lost_per_class,
-        read_class_order,
-        train_and_test_rows,
-        write_csv_atomic,
-    )
+    from move.splits import lost_per_class, split_from_annotations, write_csv_atomic
 
     table, missing, line = _missing_videos(args)
-    train, test = train_and_test_rows(table, args.annotations)
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
-    class_indices = None
-    if "class_index" in table.columns:
-        pairs = table[["label", "class_index"]].drop_duplicates()
-        class_indices = dict(zip(pairs.label, pairs.class_index.astype(int), strict=True))
-    order = None
-    if args.class_order:
-        classes = sorted(set(train.label) | set(test.label))
-        index = class_indices or {name: i for i, name in enumerate(classes)}
-        order = read_class_order(args.class_order, classes, index)
-    split, counts = build_long_tailed_split(
-        train,
-        test,
+    split, counts = split_from_annotations(
+        table,
+        args.annotations,
+        missing,
         args.ir,
+        (args.head_min, args.tail_max),
         args.max_per_class,
-        args.head_min,
-        args.tail_max,
         args.selection,
         args.seed,
-        class_indices=class_indices,
-        class_order=order,
-        missing=set(missing.video_id),
+        args.class_order,
     )
     if counts.lost.sum():
         print(f"warning: {lost_per_class(counts)}", file=sys.stderr)
@@ -214,44 +191,20 @@ def cmd_videolt_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from move.train import TrainSettings, train
+    from move.training.artefacts import RunInfo
+    from move.training.commands import settings_from_options, train_command
 
-    values = json.loads(args.settings) if args.settings else {}
-    if args.seed is not None:
-        values["seed"] = args.seed
-    if getattr(args, "method", None):
-        from move.tables import variant_settings
-
-        values.update(variant_settings(args.method))
-    settings = TrainSettings.from_dict(values)
-    checkpoint = args.checkpoint or Path(args.out).with_suffix(".pt")
-    results = train(
-        args.features,
-        args.split,
-        args.out,
-        checkpoint,
-        settings,
-        args.head_min,
-        args.tail_max,
-        progress=not args.quiet,
-    )
-    final = results["final"]
-    print(
-        f"wrote {args.out}: mAP {final['mAP']:.4f} (head {final['head_mAP']}, medium {final['medium_mAP']}, "
-        f"tail {final['tail_mAP']}), top-1 {final['top1']:.4f}"
-    )
+    settings = settings_from_options(args.settings, args.seed, args.method)
+    run = RunInfo(args.dataset, args.imbalance_ratio)
+    paths = (args.features, args.split, args.out, args.checkpoint)
+    groups = (args.head_min, args.tail_max)
+    print(train_command(*paths, settings, groups, run, progress=not args.quiet))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from move.train import evaluate_checkpoint, summary
+    from move.training.commands import evaluate_command
 
-    metrics = summary(
-        evaluate_checkpoint(args.checkpoint, args.features, args.split, device=args.device)
-    )
-    text = json.dumps(metrics, indent=2)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
+    print(evaluate_command(args.checkpoint, args.features, args.split, args.out, args.device))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -287,7 +240,13 @@ def cmd_plot(args: argparse.Namespace) -> None:
     elif args.figure == "runtimes":
         csv = plots.runtimes(args.benchmarks, args.out, args.dataset)
     elif args.figure == "attention":
-        csv = plots.attention_maps(_inspected_videos(args), args.out)
+        from move.inspect import inspected_videos
+
+        source = (args.annotations, args.videos) if args.annotations and args.videos else None
+        videos = inspected_videos(
+            args.checkpoint, args.features, args.split, args.video, args.count, source
+        )
+        csv = plots.attention_maps(videos, args.out)
     else:
         from move.inspect import interpolation_confidence, load_model
         from move.splits import read_split
@@ -297,47 +256,13 @@ def cmd_plot(args: argparse.Namespace) -> None:
             model,
             args.features,
             read_split(args.split),
-            state["n_classes"],
+            state.n_classes,
             args.subset,
             args.lam,
             args.seed,
         )
-        csv = plots.confidence(table, state["train_counts"], args.out)
+        csv = plots.confidence(table, state.train_counts, args.out)
     print(f"wrote {args.out} and {csv}")
-
-
-def _inspected_videos(args: argparse.Namespace) -> list[dict]:
-    """Attention/assignment maps (and decoded frames) of the chosen test videos."""
-    from move.extract import list_videos
-    from move.inspect import aggregator_maps, load_model, pick_videos, read_features
-    from move.splits import read_split
-    from move.video import VideoDecodeError, read_frames
-
-    model, state = load_model(args.checkpoint)
-    split = read_split(args.split)
-    if args.video:
-        chosen = [(v, None) for v in args.video]
-    else:
-        chosen = pick_videos(split, state["train_counts"], args.count)
-    features = read_features(args.features, [v for v, _ in chosen])
-    paths = {}
-    if args.annotations and args.videos:
-        listed = list_videos(args.annotations, args.videos)
-        paths = dict(zip(listed.video_id, listed.path, strict=True))
-    labels = dict(zip(split.video_id, split.label, strict=False))
-    videos = []
-    for video_id, _ in chosen:
-        maps = aggregator_maps(model, features[video_id])
-        frames = None
-        if paths.get(video_id):
-            try:
-                frames, _ = read_frames(paths[video_id], maps["attention"].shape[1])
-            except VideoDecodeError as error:
-                print(f"warning: no frame strip for {video_id}: {error}", file=sys.stderr)
-        videos.append(
-            {"video_id": video_id, "label": labels.get(video_id, "?"), "frames": frames} | maps
-        )
-    return videos
 
 
 def cmd_check_config(args: argparse.Namespace) -> None:
@@ -414,6 +339,13 @@ def bind_dash_values(argv: list[str], option: str, parser: argparse.ArgumentPars
     return result
 
 
+def _method_variants() -> tuple[str, ...]:
+    """The method registry's variants (``move train --method`` help)."""
+    from move.training.registry import variant_names
+
+    return variant_names()
+
+
 def add_missing_options(parser: argparse.ArgumentParser) -> None:
     """Options of the missing-videos check shared by 'split' and 'missing'."""
     parser.add_argument(
@@ -432,7 +364,408 @@ def add_missing_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _demo_videos_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move demo-videos'."""
+    parser.add_argument("--out", required=True, help="dataset folder to create (e.g. data/demo)")
+    parser.add_argument("--classes", type=int, default=20, help="number of classes (default 20)")
+    parser.add_argument(
+        "--train-per-class", type=int, default=24, help="train videos per class (default 24)"
+    )
+    parser.add_argument(
+        "--val-per-class", type=int, default=8, help="val (test) videos per class (default 8)"
+    )
+    parser.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
+    parser.add_argument(
+        "--size", type=int, default=64, help="frame width and height in pixels, even (default 64)"
+    )
+    parser.add_argument("--fps", type=int, default=8, help="frame rate (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _extract_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move extract'."""
+    parser.add_argument(
+        "--annotations",
+        required=True,
+        help="annotations CSV (label,youtube_id,time_start,time_end,split)",
+    )
+    parser.add_argument("--videos", required=True, help="root folder of the videos")
+    parser.add_argument(
+        "--out", required=True, help="output HDF5 file (features/<dataset>/<backbone>.h5)"
+    )
+    parser.add_argument(
+        "--failures", help="CSV of videos that failed to decode (default: <out>.failures.csv)"
+    )
+    parser.add_argument(
+        "--backbone",
+        default="resnet50",
+        help="resnet50, resnet101 or tsm_resnet50 (default resnet50)",
+    )
+    parser.add_argument(
+        "--weights",
+        default="none",
+        help="imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
+        "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)",
+    )
+    parser.add_argument("--frames", type=int, default=8, help="frames T per video (default 8)")
+    parser.add_argument(
+        "--resize", type=int, default=256, help="shorter side before cropping (default 256)"
+    )
+    parser.add_argument("--crop", type=int, default=224, help="centre crop size (default 224)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="frames per forward pass (default 64)"
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="decoding worker processes (default: one per CPU core of the job, less one)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads computing the features (default: torch's own, OMP_NUM_THREADS or "
+        "all cores); features are bit-identical only between runs with the same count",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    parser.add_argument(
+        "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
+    )
+    parser.add_argument(
+        "--shard",
+        help="i/n: extract only the deterministic i-th of n parts of the videos (0 <= i < n)",
+    )
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        metavar="H5",
+        help="finished feature files (e.g. the previous merged file) whose videos made with the "
+        "same settings are copied instead of extracted (read only)",
+    )
+
+
+def _fetch_weights_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move fetch-weights'."""
+    parser.add_argument("backbone", help="resnet50, resnet101 or tsm_resnet50")
+    parser.add_argument("weights", help="imagenet (resnet50/101), kinetics (tsm_resnet50) or a URL")
+
+
+def _merge_features_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move merge-features'."""
+    parser.add_argument(
+        "parts", nargs="+", help="shard HDF5 files (their .failures.csv beside them)"
+    )
+    parser.add_argument("--out", required=True, help="merged HDF5 file")
+    parser.add_argument("--failures", help="merged failures CSV (default: <out>.failures.csv)")
+
+
+def _split_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move split'."""
+    parser.add_argument(
+        "--annotations",
+        required=True,
+        help="annotations CSV (train rows -> train, val rows -> test)",
+    )
+    parser.add_argument(
+        "--features",
+        help="feature HDF5: selected videos without features are dropped (lost); "
+        "without it, the split from the lists alone",
+    )
+    parser.add_argument(
+        "--ir", type=float, required=True, help="imbalance ratio in (0, 1], e.g. 0.01"
+    )
+    parser.add_argument(
+        "--max-per-class",
+        type=int,
+        default=400,
+        help="n_max, videos of the head class (default 400)",
+    )
+    parser.add_argument(
+        "--head-min",
+        type=int,
+        required=True,
+        help="head classes have at least this many train videos",
+    )
+    parser.add_argument(
+        "--tail-max",
+        type=int,
+        required=True,
+        help="tail classes have at most this many train videos",
+    )
+    parser.add_argument(
+        "--selection",
+        default="first",
+        choices=["first", "random"],
+        help="first n_c in list order (authors) or a seeded random n_c",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for --selection random")
+    parser.add_argument("--out", required=True, help="split CSV to write")
+    parser.add_argument("--class-counts", required=True, help="per-class counts CSV to write")
+    parser.add_argument(
+        "--class-order",
+        help="file with the head -> tail class order (names or original indices, one a line)",
+    )
+    add_missing_options(parser)
+
+
+def _missing_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move missing'."""
+    parser.add_argument("--annotations", required=True, help="annotations CSV")
+    parser.add_argument("--features", required=True, help="feature HDF5 file")
+    parser.add_argument("--out", required=True, help="missing-videos CSV to write")
+    add_missing_options(parser)
+
+
+def _fetch_list_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move fetch-list'."""
+    parser.add_argument("source", help="URL or local path of the list")
+    parser.add_argument("--out", required=True, help="where to keep the list")
+    parser.add_argument("--sha256", help="refuse the list unless its sha256 is this")
+
+
+def _list_annotations_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move list-annotations'."""
+    parser.add_argument("--train-list", required=True, help="authors' train list")
+    parser.add_argument("--val-list", required=True, help="authors' val list")
+    parser.add_argument(
+        "--kinetics", required=True, nargs="+", help="Kinetics-400 annotation CSV(s)"
+    )
+    parser.add_argument("--out", required=True, help="annotations CSV to write")
+
+
+def _imbalance_table_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move imbalance-table'."""
+    parser.add_argument("results", nargs="+", help="results/<dataset>_ir<IR>.json files")
+    parser.add_argument("--out", required=True, help="markdown file to write")
+
+
+def _videolt_convert_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move videolt-convert'."""
+    parser.add_argument(
+        "--features-dir", required=True, help="folder of <video_id>.npy files (one backbone)"
+    )
+    parser.add_argument(
+        "--labels", required=True, help="folder with train.lst, test.lst, count-labels-train.lst"
+    )
+    parser.add_argument("--backbone", required=True, help="name stored in the file (resnet50 ...)")
+    parser.add_argument("--out", required=True, help="HDF5 file (features/videolt/<backbone>.h5)")
+    parser.add_argument("--split-out", required=True, help="split CSV to write")
+    parser.add_argument(
+        "--test-list", default="test", help="list evaluated on: test or validate (default test)"
+    )
+    parser.add_argument("--class-names", help="optional file: one class name a line, by index")
+    parser.add_argument(
+        "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
+    )
+    parser.add_argument(
+        "--max-missing-share",
+        type=float,
+        default=0.05,
+        help="stop when more than this share of listed videos has no feature file",
+    )
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move train'."""
+    parser.add_argument("--features", required=True, help="feature HDF5 file")
+    parser.add_argument("--split", required=True, help="split CSV from 'move split'")
+    parser.add_argument(
+        "--out", required=True, help="results JSON (a per-class CSV is written beside it)"
+    )
+    parser.add_argument("--checkpoint", help="checkpoint file (default: <out>.pt)")
+    parser.add_argument("--settings", help="training settings as JSON (the config's train section)")
+    parser.add_argument("--seed", type=int, help="override the seed in --settings")
+    parser.add_argument(
+        "--head-min",
+        type=int,
+        required=True,
+        help="head classes have at least this many train videos",
+    )
+    parser.add_argument(
+        "--tail-max",
+        type=int,
+        required=True,
+        help="tail classes have at most this many train videos",
+    )
+    parser.add_argument(
+        "--method",
+        help="method variant overriding --settings: a registered method, '<method>_agg' for its "
+        "Agg variant (choices: " + ", ".join(_method_variants()) + ")",
+    )
+    parser.add_argument("--dataset", help="dataset name recorded in the results (tables, plots)")
+    parser.add_argument(
+        "--imbalance-ratio",
+        type=float,
+        help="imbalance ratio of the split, recorded in the results (tables, plots)",
+    )
+
+
+def _evaluate_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move evaluate'."""
+    parser.add_argument("--checkpoint", required=True, help="checkpoint written by 'move train'")
+    parser.add_argument("--features", required=True, help="feature HDF5 file")
+    parser.add_argument("--split", required=True, help="split CSV")
+    parser.add_argument("--out", help="write the metrics JSON here too")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+
+
+def _table_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move table'."""
+    parser.add_argument("results", nargs="+", help="VARIANT=results.json, one per method")
+    parser.add_argument("--out-md", required=True, help="markdown table to write")
+    parser.add_argument("--out-csv", required=True, help="CSV table to write")
+    parser.add_argument("--title", help="heading above the markdown table")
+
+
+def _plot_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move plot'."""
+    parser.add_argument(
+        "figure",
+        choices=["per-class-ap", "map-vs-ir", "attention", "confidence", "curves", "runtimes"],
+        help="per-class-ap: AP per class head->tail; map-vs-ir: mAP (all/H/M/T) per method vs IR; "
+        "attention: PSA attention and codebook assignments of test videos (Fig. 2); confidence: "
+        "original vs interpolated confidence per class (Fig. 4); curves: loss and mAP per epoch; runtimes: seconds per workflow job",
+    )
+    parser.add_argument("--out", required=True, help="PNG to write (its data goes to <out>.csv)")
+    parser.add_argument(
+        "--results", nargs="+", help="results JSON(s) (per-class-ap, map-vs-ir, curves)"
+    )
+    parser.add_argument("--benchmarks", help="folder of Snakemake benchmark files (runtimes)")
+    parser.add_argument(
+        "--dataset", help="only the jobs of this dataset (job name <dataset> or <dataset>_...)"
+    )
+    parser.add_argument("--checkpoint", help="checkpoint .pt (attention, confidence)")
+    parser.add_argument("--features", help="feature HDF5 file (attention, confidence)")
+    parser.add_argument("--split", help="split CSV (attention, confidence)")
+    parser.add_argument(
+        "--annotations", help="annotations CSV, to find the videos for the frame strip"
+    )
+    parser.add_argument("--videos", help="video root folder, for the frame strip (attention)")
+    parser.add_argument(
+        "--video",
+        nargs="+",
+        action="extend",
+        help="test video ids to show (attention); ids may start with '-' as YouTube ids do",
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=2,
+        help="without --video: show this many test videos, head to tail",
+    )
+    parser.add_argument(
+        "--subset", default="train", choices=["train", "test"], help="videos for confidence"
+    )
+    parser.add_argument("--lam", type=float, default=0.5, help="interpolation weight (confidence)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the partner shuffle (confidence)"
+    )
+
+
+def _check_config_options(parser: argparse.ArgumentParser) -> None:
+    """Options of 'move check-config'."""
+    parser.add_argument(
+        "config", nargs="?", default="config.yaml", help="config file (default config.yaml)"
+    )
+
+
+# name, handler, help (also the description) and options of every command, in --help's order
+COMMANDS = [
+    (
+        "demo-videos",
+        cmd_demo_videos,
+        "Write the synthetic demo dataset: videos/<label>/<id>.mp4 and annotations.csv.",
+        _demo_videos_options,
+    ),
+    (
+        "extract",
+        cmd_extract,
+        "Decode T uniformly sampled frames per video and write 2048-d backbone features to HDF5.",
+        _extract_options,
+    ),
+    (
+        "fetch-weights",
+        cmd_fetch_weights,
+        "Download named weights (or a URL) once into torch.hub's cache and verify their sha256.",
+        _fetch_weights_options,
+    ),
+    (
+        "merge-features",
+        cmd_merge_features,
+        "Join shard feature files (from extract --shard) into one HDF5 and one failures CSV.",
+        _merge_features_options,
+    ),
+    (
+        "split",
+        cmd_split,
+        "Build the long-tailed train split and balanced test split at one imbalance ratio.",
+        _split_options,
+    ),
+    (
+        "missing",
+        cmd_missing,
+        "List the annotated videos that have no features; stop when too many are missing.",
+        _missing_options,
+    ),
+    (
+        "fetch-list",
+        cmd_fetch_list,
+        "Copy a list from a URL (http, https, file) or path once; pin its sha256 beside it.",
+        _fetch_list_options,
+    ),
+    (
+        "list-annotations",
+        cmd_list_annotations,
+        "Join the authors' train/val lists with Kinetics-400 CSVs into one annotations CSV.",
+        _list_annotations_options,
+    ),
+    (
+        "imbalance-table",
+        cmd_imbalance_table,
+        "Gather results JSONs at several imbalance ratios into a Table-3-style markdown table: the paper's numbers, best and final epoch side by side.",
+        _imbalance_table_options,
+    ),
+    (
+        "videolt-convert",
+        cmd_videolt_convert,
+        "Convert VideoLT's released per-video .npy features and label lists to HDF5 + a split.",
+        _videolt_convert_options,
+    ),
+    (
+        "train",
+        cmd_train,
+        "Train MOVE (or a baseline) on features + split; write results JSON and checkpoint.",
+        _train_options,
+    ),
+    (
+        "evaluate",
+        cmd_evaluate,
+        "Reload a checkpoint and evaluate it on a split's test videos.",
+        _evaluate_options,
+    ),
+    (
+        "table",
+        cmd_table,
+        "Gather results JSONs of several methods into a Table-3-style table.",
+        _table_options,
+    ),
+    (
+        "plot",
+        cmd_plot,
+        "Draw a figure of trained runs: a PNG and the CSV of its data.",
+        _plot_options,
+    ),
+    (
+        "check-config",
+        cmd_check_config,
+        "Validate a config file against the workflow's schema.",
+        _check_config_options,
+    ),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``move`` command line: one sub-command per stage (``COMMANDS``)."""
     parser = argparse.ArgumentParser(
         prog="move",
         description="Video long-tailed recognition with MOVE: the stages of the workflow.",
@@ -440,8 +773,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
-
-    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+    for name, handler, help_text, add_options in COMMANDS:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument(
             "--debug",
@@ -450,330 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
             help="show Python tracebacks on errors",
         )
         sub.add_argument("--quiet", action="store_true", help="no progress bar")
-        sub.set_defaults(func=func)
-        return sub
-
-    demo = add(
-        "demo-videos",
-        cmd_demo_videos,
-        "Write the synthetic demo dataset: videos/<label>/<id>.mp4 and annotations.csv.",
-    )
-    demo.add_argument("--out", required=True, help="dataset folder to create (e.g. data/demo)")
-    demo.add_argument("--classes", type=int, default=20, help="number of classes (default 20)")
-    demo.add_argument(
-        "--train-per-class", type=int, default=24, help="train videos per class (default 24)"
-    )
-    demo.add_argument(
-        "--val-per-class", type=int, default=8, help="val (test) videos per class (default 8)"
-    )
-    demo.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
-    demo.add_argument(
-        "--size", type=int, default=64, help="frame width and height in pixels, even (default 64)"
-    )
-    demo.add_argument("--fps", type=int, default=8, help="frame rate (default 8)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-    extract = add(
-        "extract",
-        cmd_extract,
-        "Decode T uniformly sampled frames per video and write 2048-d backbone features to HDF5.",
-    )
-    extract.add_argument(
-        "--annotations",
-        required=True,
-        help="annotations CSV (label,youtube_id,time_start,time_end,split)",
-    )
-    extract.add_argument("--videos", required=True, help="root folder of the videos")
-    extract.add_argument(
-        "--out", required=True, help="output HDF5 file (features/<dataset>/<backbone>.h5)"
-    )
-    extract.add_argument(
-        "--failures", help="CSV of videos that failed to decode (default: <out>.failures.csv)"
-    )
-    extract.add_argument(
-        "--backbone",
-        default="resnet50",
-        help="resnet50, resnet101 or tsm_resnet50 (default resnet50)",
-    )
-    extract.add_argument(
-        "--weights",
-        default="none",
-        help="imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
-        "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)",
-    )
-    extract.add_argument("--frames", type=int, default=8, help="frames T per video (default 8)")
-    extract.add_argument(
-        "--resize", type=int, default=256, help="shorter side before cropping (default 256)"
-    )
-    extract.add_argument("--crop", type=int, default=224, help="centre crop size (default 224)")
-    extract.add_argument(
-        "--batch-size", type=int, default=64, help="frames per forward pass (default 64)"
-    )
-    extract.add_argument(
-        "--num-workers",
-        type=int,
-        default=None,
-        help="decoding worker processes (default: one per CPU core of the job, less one)",
-    )
-    extract.add_argument(
-        "--threads",
-        type=int,
-        help="torch threads computing the features (default: torch's own, OMP_NUM_THREADS or "
-        "all cores); features are bit-identical only between runs with the same count",
-    )
-    extract.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
-    extract.add_argument(
-        "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
-    )
-    extract.add_argument(
-        "--shard",
-        help="i/n: extract only the deterministic i-th of n parts of the videos (0 <= i < n)",
-    )
-    extract.add_argument(
-        "--reuse",
-        nargs="+",
-        metavar="H5",
-        help="finished feature files (e.g. the previous merged file) whose videos made with the "
-        "same settings are copied instead of extracted (read only)",
-    )
-
-    fetch_weights = add(
-        "fetch-weights",
-        cmd_fetch_weights,
-        "Download named weights (or a URL) once into torch.hub's cache and verify their sha256.",
-    )
-    fetch_weights.add_argument("backbone", help="resnet50, resnet101 or tsm_resnet50")
-    fetch_weights.add_argument(
-        "weights", help="imagenet (resnet50/101), kinetics (tsm_resnet50) or a URL"
-    )
-
-    merge = add(
-        "merge-features",
-        cmd_merge_features,
-        "Join shard feature files (from extract --shard) into one HDF5 and one failures CSV.",
-    )
-    merge.add_argument(
-        "parts", nargs="+", help="shard HDF5 files (their .failures.csv beside them)"
-    )
-    merge.add_argument("--out", required=True, help="merged HDF5 file")
-    merge.add_argument("--failures", help="merged failures CSV (default: <out>.failures.csv)")
-
-    split = add(
-        "split",
-        cmd_split,
-        "Build the long-tailed train split and balanced test split at one imbalance ratio.",
-    )
-    split.add_argument(
-        "--annotations",
-        required=True,
-        help="annotations CSV (train rows -> train, val rows -> test)",
-    )
-    split.add_argument(
-        "--features",
-        help="feature HDF5: selected videos without features are dropped (lost); "
-        "without it, the split from the lists alone",
-    )
-    split.add_argument(
-        "--ir", type=float, required=True, help="imbalance ratio in (0, 1], e.g. 0.01"
-    )
-    split.add_argument(
-        "--max-per-class",
-        type=int,
-        default=400,
-        help="n_max, videos of the head class (default 400)",
-    )
-    split.add_argument(
-        "--head-min",
-        type=int,
-        required=True,
-        help="head classes have at least this many train videos",
-    )
-    split.add_argument(
-        "--tail-max",
-        type=int,
-        required=True,
-        help="tail classes have at most this many train videos",
-    )
-    split.add_argument(
-        "--selection",
-        default="first",
-        choices=["first", "random"],
-        help="first n_c in list order (authors) or a seeded random n_c",
-    )
-    split.add_argument("--seed", type=int, default=0, help="seed for --selection random")
-    split.add_argument("--out", required=True, help="split CSV to write")
-    split.add_argument("--class-counts", required=True, help="per-class counts CSV to write")
-    split.add_argument(
-        "--class-order",
-        help="file with the head -> tail class order (names or original indices, one a line)",
-    )
-    add_missing_options(split)
-
-    missing = add(
-        "missing",
-        cmd_missing,
-        "List the annotated videos that have no features; stop when too many are missing.",
-    )
-    missing.add_argument("--annotations", required=True, help="annotations CSV")
-    missing.add_argument("--features", required=True, help="feature HDF5 file")
-    missing.add_argument("--out", required=True, help="missing-videos CSV to write")
-    add_missing_options(missing)
-
-    fetch = add(
-        "fetch-list",
-        cmd_fetch_list,
-        "Copy a list from a URL (http, https, file) or path once; pin its sha256 beside it.",
-    )
-    fetch.add_argument("source", help="URL or local path of the list")
-    fetch.add_argument("--out", required=True, help="where to keep the list")
-    fetch.add_argument("--sha256", help="refuse the list unless its sha256 is this")
-
-    annotations = add(
-        "list-annotations",
-        cmd_list_annotations,
-        "Join the authors' train/val lists with Kinetics-400 CSVs into one annotations CSV.",
-    )
-    annotations.add_argument("--train-list", required=True, help="authors' train list")
-    annotations.add_argument("--val-list", required=True, help="authors' val list")
-    annotations.add_argument(
-        "--kinetics", required=True, nargs="+", help="Kinetics-400 annotation CSV(s)"
-    )
-    annotations.add_argument("--out", required=True, help="annotations CSV to write")
-
-    table = add(
-        "imbalance-table",
-        cmd_imbalance_table,
-        "Gather results JSONs at several imbalance ratios into a Table-3-style markdown table.",
-    )
-    table.add_argument("results", nargs="+", help="results/<dataset>_ir<IR>.json files")
-    table.add_argument("--out", required=True, help="markdown file to write")
-
-    videolt = add(
-        "videolt-convert",
-        cmd_videolt_convert,
-        "Convert VideoLT's released per-video .npy features and label lists to HDF5 + a split.",
-    )
-    videolt.add_argument(
-        "--features-dir", required=True, help="folder of <video_id>.npy files (one backbone)"
-    )
-    videolt.add_argument(
-        "--labels", required=True, help="folder with train.lst, test.lst, count-labels-train.lst"
-    )
-    videolt.add_argument("--backbone", required=True, help="name stored in the file (resnet50 ...)")
-    videolt.add_argument("--out", required=True, help="HDF5 file (features/videolt/<backbone>.h5)")
-    videolt.add_argument("--split-out", required=True, help="split CSV to write")
-    videolt.add_argument(
-        "--test-list", default="test", help="list evaluated on: test or validate (default test)"
-    )
-    videolt.add_argument("--class-names", help="optional file: one class name a line, by index")
-    videolt.add_argument(
-        "--dtype", default="float16", choices=["float16", "float32"], help="stored dtype"
-    )
-    videolt.add_argument(
-        "--max-missing-share",
-        type=float,
-        default=0.05,
-        help="stop when more than this share of listed videos has no feature file",
-    )
-
-    train = add(
-        "train",
-        cmd_train,
-        "Train MOVE (or a baseline) on features + split; write results JSON and checkpoint.",
-    )
-    train.add_argument("--features", required=True, help="feature HDF5 file")
-    train.add_argument("--split", required=True, help="split CSV from 'move split'")
-    train.add_argument(
-        "--out", required=True, help="results JSON (a per-class CSV is written beside it)"
-    )
-    train.add_argument("--checkpoint", help="checkpoint file (default: <out>.pt)")
-    train.add_argument("--settings", help="training settings as JSON (the config's train section)")
-    train.add_argument("--seed", type=int, help="override the seed in --settings")
-    train.add_argument(
-        "--head-min",
-        type=int,
-        required=True,
-        help="head classes have at least this many train videos",
-    )
-    train.add_argument(
-        "--tail-max",
-        type=int,
-        required=True,
-        help="tail classes have at most this many train videos",
-    )
-
-    evaluate = add(
-        "evaluate", cmd_evaluate, "Reload a checkpoint and evaluate it on a split's test videos."
-    )
-    evaluate.add_argument("--checkpoint", required=True, help="checkpoint written by 'move train'")
-    evaluate.add_argument("--features", required=True, help="feature HDF5 file")
-    evaluate.add_argument("--split", required=True, help="split CSV")
-    evaluate.add_argument("--out", help="write the metrics JSON here too")
-    evaluate.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-
-    train.add_argument(
-        "--method",
-        help="method variant overriding --settings: plain, plain_agg, ldam_drw[_agg], eql[_agg], "
-        "cbs[_agg], cb_loss[_agg], mixup[_agg], framestack[_agg] or move",
-    )
-
-    table = add(
-        "table", cmd_table, "Gather results JSONs of several methods into a Table-3-style table."
-    )
-    table.add_argument("results", nargs="+", help="VARIANT=results.json, one per method")
-    table.add_argument("--out-md", required=True, help="markdown table to write")
-    table.add_argument("--out-csv", required=True, help="CSV table to write")
-    table.add_argument("--title", help="heading above the markdown table")
-
-    plot = add("plot", cmd_plot, "Draw a figure of trained runs: a PNG and the CSV of its data.")
-    plot.add_argument(
-        "figure",
-        choices=["per-class-ap", "map-vs-ir", "attention", "confidence", "curves", "runtimes"],
-        help="per-class-ap: AP per class head->tail; map-vs-ir: mAP (all/H/M/T) per method vs IR; "
-        "attention: PSA attention and codebook assignments of test videos (Fig. 2); confidence: "
-        "original vs interpolated confidence per class (Fig. 4); curves: loss and mAP per epoch; runtimes: seconds per workflow job",
-    )
-    plot.add_argument("--out", required=True, help="PNG to write (its data goes to <out>.csv)")
-    plot.add_argument(
-        "--results", nargs="+", help="results JSON(s) (per-class-ap, map-vs-ir, curves)"
-    )
-    plot.add_argument("--benchmarks", help="folder of Snakemake benchmark files (runtimes)")
-    plot.add_argument(
-        "--dataset", help="only the jobs of this dataset (job name <dataset> or <dataset>_...)"
-    )
-    plot.add_argument("--checkpoint", help="checkpoint .pt (attention, confidence)")
-    plot.add_argument("--features", help="feature HDF5 file (attention, confidence)")
-    plot.add_argument("--split", help="split CSV (attention, confidence)")
-    plot.add_argument(
-        "--annotations", help="annotations CSV, to find the videos for the frame strip"
-    )
-    plot.add_argument("--videos", help="video root folder, for the frame strip (attention)")
-    plot.add_argument(
-        "--video",
-        nargs="+",
-        action="extend",
-        help="test video ids to show (attention); ids may start with '-' as YouTube ids do",
-    )
-    plot.add_argument(
-        "--count",
-        type=int,
-        default=2,
-        help="without --video: show this many test videos, head to tail",
-    )
-    plot.add_argument(
-        "--subset", default="train", choices=["train", "test"], help="videos for confidence"
-    )
-    plot.add_argument("--lam", type=float, default=0.5, help="interpolation weight (confidence)")
-    plot.add_argument(
-        "--seed", type=int, default=0, help="seed of the partner shuffle (confidence)"
-    )
-
-    check = add(
-        "check-config", cmd_check_config, "Validate a config file against the workflow's schema."
-    )
-    check.add_argument(
-        "config", nargs="?", default="config.yaml", help="config file (default config.yaml)"
-    )
+        sub.set_defaults(func=handler)
+        add_options(sub)
     return parser
 
 

@@ -20,8 +20,17 @@ SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The config JSON schema (YAML on disk)."""
-    return yaml.safe_load(Path(path).read_text())
+    """The config JSON schema (YAML on disk), its method lists filled from the method registry.
+
+    ``train.method`` and ``table.methods`` list what ``move.training.registry`` holds, so a
+    method registered there is valid in the config without editing the schema.
+    """
+    from move.training.registry import method_names, variant_names
+
+    schema = yaml.safe_load(Path(path).read_text())
+    schema["$defs"]["train"]["properties"]["method"]["enum"] = list(method_names())
+    schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
+    return schema
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -62,8 +71,15 @@ def validate_config(config: dict, schema: dict | None = None, source: str = "con
         raise MoveError(f"{source}: {error}") from None
 
 
-@functools.lru_cache(maxsize=1)
 def _shipped_schema() -> dict:
+    """The shipped schema, read once per set of registered methods (tests register more)."""
+    from move.training.registry import method_names
+
+    return _schema_for_methods(method_names())
+
+
+@functools.lru_cache(maxsize=4)
+def _schema_for_methods(methods: tuple[str, ...]) -> dict:
     return load_schema()
 
 
@@ -108,9 +124,13 @@ def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:
 
 def _uses_aggregators(train: dict, config: dict) -> bool:
     """Whether a dataset's training or one of its table's methods runs the aggregators."""
-    methods = (config.get("table") or {}).get("methods")
-    in_table = methods is None or any(m == "move" or m.endswith("_agg") for m in methods)
-    return bool(train.get("aggregators", True)) or train.get("method") == "move" or in_table
+    from move.training.registry import get_method, variant_names, variant_settings
+
+    methods = (config.get("table") or {}).get("methods") or variant_names()
+    in_table = any(variant_settings(m)["aggregators"] for m in methods if m in variant_names())
+    method = train.get("method", "move")
+    needs = method in variant_names() and get_method(method).needs_aggregators
+    return bool(train.get("aggregators", True)) or needs or in_table
 
 
 def check_consistency(config: dict) -> None:

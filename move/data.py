@@ -59,14 +59,15 @@ def multi_hot(labels: list[list[int]], n_classes: int) -> np.ndarray:
 
 
 def uniform_frame_indices(n_stored: int, n_frames: int) -> np.ndarray:
-    """``n_frames`` evenly spaced indices over ``n_stored`` frames.
+    """``n_frames`` evenly spaced indices over ``n_stored`` frames, rounded down as the authors'
+    ``uniform_sample`` (``np.linspace(...).astype(int)``).
 
-    Videos with fewer stored frames repeat frames (nearest index), so that every test video has
-    the same length and videos of different lengths (VideoLT) batch together.
+    Videos with fewer stored frames repeat frames, so that every test video has the same length
+    and videos of different lengths (VideoLT) batch together.
     """
     if n_stored == n_frames:
         return np.arange(n_stored)
-    return np.linspace(0, n_stored - 1, n_frames).round().astype(np.int64)
+    return np.linspace(0, n_stored - 1, n_frames).astype(np.int64)
 
 
 def random_frame_indices(n_stored: int, n_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -214,7 +215,7 @@ class EpochBatchSampler(BatchSampler):
 
 
 def feature_loader(
-    dataset: FeatureDataset,
+    dataset: Dataset,
     batch_size: int,
     sampler: Sampler | None = None,
     num_workers: int = 0,

@@ -70,3 +70,10 @@ def read_video_features(handle: h5py.File, video_id: str) -> np.ndarray:
 def video_ids(handle: h5py.File) -> list[str]:
     """Ids of all videos in the file, sorted."""
     return sorted(handle[VIDEOS].keys())
+
+
+def stored_backbone(path: str | Path) -> str | None:
+    """The backbone a feature file was made with (its ``backbone`` attribute), if it says."""
+    with open_feature_file(path) as handle:
+        value = handle.attrs.get("backbone")
+    return None if value is None else str(value)

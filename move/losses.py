@@ -1,17 +1,21 @@
 """The baselines MOVE is compared with (Tables 1-3): losses, re-sampling and input augmentations.
 
-As in the authors' code (VideoLT/ops/losses.py, ops/Augment.py, from the VideoLT/Framestack code
-base): every loss is a binary cross-entropy on logits (multi-label), optionally weighted per class.
+As in the authors' code (VideoLT/ops/losses.py, ops/Augment.py, ops/feature_loader.py, from the
+VideoLT/Framestack code base): every loss is a binary cross-entropy on logits (multi-label),
+optionally weighted per class. How each method combines these is ``move.training.methods``.
 
 - plain: BCE.
 - LDAM-DRW: label-distribution-aware margins m_c = max_m * n_c^(-1/4) / max(n^(-1/4)), logits of
   positives lowered by the sample's margin, scaled by s = 30; deferred re-weighting (DRW) switches
   the per-class weights from uniform to class-balanced (beta = 0.9999) at ``drw_epoch``.
-- EQL: negatives of tail classes (count <= tail threshold) are ignored with probability gamma.
+- EQL: negatives of tail classes (count <= 100 in the code) are ignored with probability gamma.
 - CB loss: BCE weighted by the class-balanced effective-number weights (beta = 0.9999 in the code).
-- CBS: class-balanced sampling of training videos (``class_balanced_indices``).
-- Mixup: frame features and labels of two videos mixed with lambda ~ Beta(1, 1).
-- Framestack: frames of two videos stacked in proportion to their classes' AP of the last epoch.
+- CBS: class-balanced sampling of training videos (``class_balanced_draws``); the loss masks a
+  video's other positive labels out and sums over classes (``anchor_masked_bce``).
+- Mixup: representations (frames, or the aggregated 3072-d features with Agg) and labels of two
+  videos mixed with lambda ~ Beta(1, 1).
+- Framestack: frames of two videos stacked in proportion to their classes' AP, focal loss
+  (``focal_loss``, gamma = 1).
 """
 
 from __future__ import annotations
@@ -26,6 +30,28 @@ def bce_loss(
 ) -> torch.Tensor:
     """Binary cross-entropy on logits, mean over samples and classes (the code's ``BCELoss``)."""
     return F.binary_cross_entropy_with_logits(logits, targets, weight=weight)
+
+
+def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
+    """Binary focal loss, mean over samples and classes: (1 - p_t)^gamma * BCE, p_t = exp(-BCE).
+
+    As the code's ``FocalLoss`` (alpha = 1), which its FrameStack scripts train with (gamma = 1).
+    """
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return ((1 - torch.exp(-bce)) ** gamma * bce).mean()
+
+
+def anchor_masked_bce(
+    logits: torch.Tensor, targets: torch.Tensor, anchor: torch.Tensor
+) -> torch.Tensor:
+    """CBS's loss as the code: BCE with the video's *other* positive labels masked out, summed
+    over classes and averaged over the batch. ``anchor [B]`` is the class each video was drawn
+    for (``class_balanced_draws``); mask = 1 - (y - onehot(anchor)).
+    """
+    anchor_hot = F.one_hot(anchor.long(), targets.shape[1]).to(targets)
+    mask = 1 - (targets - anchor_hot)
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (bce * mask).sum(dim=1).mean()
 
 
 def class_balanced_weights(counts: np.ndarray | torch.Tensor, beta: float = 0.9999) -> torch.Tensor:
@@ -120,14 +146,19 @@ def framestack(
     return torch.stack(stacked), mixed_targets
 
 
-def class_balanced_indices(
+def class_balanced_draws(
     labels: list[list[int]], n_samples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """CBS: ``n_samples`` video indices, each drawn by picking a class uniformly, then a video of it."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """CBS: ``n_samples`` (video index, class) draws, each a class picked uniformly, then a video of it.
+
+    As the code's ``ResamplingDataset_Mask``, except that classes without a training video are
+    never picked (the code would fail on them).
+    """
     by_class: dict[int, list[int]] = {}
     for index, classes in enumerate(labels):
         for c in classes:
             by_class.setdefault(c, []).append(index)
     classes = np.array(sorted(by_class))
     picked = rng.choice(classes, size=n_samples)
-    return np.array([by_class[c][rng.integers(len(by_class[c]))] for c in picked], dtype=np.int64)
+    videos = np.array([by_class[c][rng.integers(len(by_class[c]))] for c in picked], dtype=np.int64)
+    return videos, picked.astype(np.int64)

@@ -119,8 +119,8 @@ class NetVLAGD(nn.Module):
         self.assign_norm = nn.BatchNorm1d(clusters)
         if centres:
             self.centres = nn.Parameter(torch.randn(clusters, dim) / math.sqrt(dim))
-        else:
-            self.gates = nn.Parameter(torch.randn(clusters, dim) / math.sqrt(dim))
+        else:  # xavier-normal, std sqrt(2 / (K + D)), as the code's gate_weight
+            self.gates = nn.Parameter(nn.init.xavier_normal_(torch.empty(clusters, dim)))
 
     def assignment(self, x: torch.Tensor) -> torch.Tensor:
         """Eq. 3: soft assignment rho_k(x_t) of each frame to each cluster, ``[B, T, K]``."""
@@ -131,8 +131,8 @@ class NetVLAGD(nn.Module):
     def forward(self, x: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x [B, T, D]`` -> normalised descriptor ``[B, K * D]``.
 
-        ``frame_mask`` multiplies the assignment (Eq. 10); the default MOVE path zeroes frames of
-        the input instead, as the authors' code (see ``CodebookAggregator``).
+        ``frame_mask [B, T]`` multiplies the assignment (Eq. 10), so masked frames add nothing;
+        ``CodebookAggregator`` uses it for NetVLAD's DFS views, and zeroes frames for NetVLAGD.
         """
         rho = self.assignment(x)
         if frame_mask is not None:
@@ -165,24 +165,33 @@ class CodebookAggregator(nn.Module):
     ) -> torch.Tensor:
         """``x [B, T, D]`` -> ``[B, out_dim]``.
 
-        ``frame_mask [B, T]`` zeroes frames after the input BatchNorm (the code's DFS, rather than
-        Eq. 10's masked assignment); ``[B, Q, T]`` gives Q views ``[B, Q, out_dim]`` computed as one
-        batch of Q*B videos, as the code concatenates its two views before NetVLAGD's BatchNorm.
-        ``detach`` cuts the gradient to the input BatchNorm for masked views (the code's
-        ``x.detach().clone()``).
+        ``frame_mask [B, T]`` selects DFS's frames; ``[B, Q, T]`` gives Q views ``[B, Q, out_dim]``
+        computed as one batch of Q*B videos, as the code concatenates its two views before
+        NetVLAGD's BatchNorm. NetVLAGD (the code) zeroes the other frames after the input
+        BatchNorm; they add nothing to its sums since it has no centres. NetVLAD masks the
+        assignment instead (Eq. 10): a zeroed frame would still add -rho_k(0) c_k to every
+        cluster. ``detach`` cuts the gradient to the input BatchNorm for masked views (the
+        code's ``x.detach().clone()``).
         """
         batch, frames, dim = x.shape
         normed = self.input_norm(x.reshape(batch * frames, dim)).view(batch, frames, dim)
         if frame_mask is None:
-            return F.relu6(self.out_norm(self.project(self.vlad(normed))))
+            return self.project_descriptor(self.vlad(normed))
         if detach:
             normed = normed.detach()
         masks = frame_mask if frame_mask.dim() == 3 else frame_mask.unsqueeze(1)
         n_views = masks.shape[1]
-        views = torch.cat([normed * masks[:, i].unsqueeze(-1) for i in range(n_views)], dim=0)
-        out = F.relu6(self.out_norm(self.project(self.vlad(views))))
-        out = out.view(n_views, batch, -1).transpose(0, 1)
+        stacked = torch.cat([masks[:, i] for i in range(n_views)], dim=0)  # [Q*B, T]
+        if self.vlad.use_centres:
+            descriptor = self.vlad(normed.repeat(n_views, 1, 1), frame_mask=stacked)
+        else:
+            descriptor = self.vlad(normed.repeat(n_views, 1, 1) * stacked.unsqueeze(-1))
+        out = self.project_descriptor(descriptor).view(n_views, batch, -1).transpose(0, 1)
         return out.squeeze(1) if frame_mask.dim() == 2 else out
+
+    def project_descriptor(self, descriptor: torch.Tensor) -> torch.Tensor:
+        """``[N, K*D]`` -> ``[N, out_dim]``: Linear (no bias), BatchNorm, ReLU6."""
+        return F.relu6(self.out_norm(self.project(descriptor)))
 
 
 class VideoClassifier(nn.Module):
@@ -252,8 +261,16 @@ class VideoClassifier(nn.Module):
             )
         return torch.cat(parts, dim=2)
 
+    def represent(self, x: torch.Tensor) -> torch.Tensor:
+        """What the classifier reads: z ``[B, 3072]`` (Eq. 4) with aggregators, else the frames."""
+        return self.aggregate(x) if self.settings.aggregators else x
+
+    def head(self, representation: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, C]`` of a ``represent`` output (frame-wise: logits averaged over frames)."""
+        if self.settings.aggregators:
+            return self.classifier(representation)
+        return self.classifier(representation).mean(dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Frame features ``[B, T, D]`` -> logits ``[B, C]``."""
-        if self.settings.aggregators:
-            return self.classifier(self.aggregate(x))
-        return self.classifier(x).mean(dim=1)
+        return self.head(self.represent(x))

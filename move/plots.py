@@ -6,7 +6,6 @@ marker, line style and hatching, not only colour; axes carry labels and units.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +17,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from move.errors import MoveError  # noqa: E402
-from move.files import atomic_output, read_json_input, write_text_atomic
+from move.files import atomic_output, write_text_atomic  # noqa: E402
+from move.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant  # noqa: E402
+from move.training.artefacts import per_class_path, read_results  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINES = ["-", "--", "-.", ":"]
@@ -46,33 +47,14 @@ def save(fig: plt.Figure, out: str | Path, data: pd.DataFrame) -> Path:
     return csv
 
 
-def read_results(path: str | Path) -> dict:
-    """A results JSON written by ``move train``."""
-    path = Path(path)
-    if not path.is_file():
-        raise MoveError(f"results file {path} not found: run the train stage first")
-    return read_json_input(path, "results file", "delete it and run the train stage again")
-
-
 def run_name(path: str | Path, results: dict) -> str:
-    """Legend name of a result: its method, and the file stem when methods repeat."""
-    method = results.get("settings", {}).get("method", "?")
-    return f"{method} ({Path(path).stem})"
-
-
-def imbalance_ratio(path: str | Path, results: dict) -> float:
-    """IR of a result, from ``_ir<IR>`` in its split path or else its own path."""
-    for text in (results.get("split", {}).get("path", ""), str(path)):
-        match = re.search(r"_ir([0-9]*\.?[0-9]+)", text)
-        if match:
-            return float(match.group(1))
-    raise MoveError(f"cannot tell the imbalance ratio of {path}: name it <dataset>_ir<IR>.json")
+    """Legend name of a result: its method's display name and Agg mark, and its file stem."""
+    method, aggregators = run_variant(path, results)
+    return f"{display_name(method)} {AGGREGATOR_MARK[aggregators]} ({Path(path).stem})"
 
 
 def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
     """Figure 1: per-class AP against class rank (head -> tail), one series per result file."""
-    from move.train import per_class_path
-
     fig, ax = plt.subplots(figsize=(7, 4))
     frames = []
     bounds = None
@@ -113,9 +95,10 @@ def map_vs_ir(results_paths: list[str | Path], out: str | Path) -> Path:
     for path in results_paths:
         results = read_results(path)
         final = results["final"]
+        method, aggregators = run_variant(path, results)
         rows.append(
             {
-                "method": results.get("settings", {}).get("method", "?"),
+                "method": f"{display_name(method)} {AGGREGATOR_MARK[aggregators]}",
                 "ir": imbalance_ratio(path, results),
                 "mAP": final.get("mAP"),
                 "head_mAP": final.get("head_mAP"),
@@ -148,8 +131,10 @@ def attention_maps(
 ) -> Path:
     """Figure 3 (Fig. 2 analogue): per video a frame strip, PSA attention and codebook heat map.
 
-    ``videos``: dicts with ``video_id``, ``label``, ``frames`` (uint8 ``[T, H, W, 3]`` or None),
-    ``attention`` ``[heads, T]``, ``assignment`` ``[T, K]``.
+    ``videos``: dicts with ``video_id``, ``label``, ``frames`` (uint8 ``[T, H, W, 3]`` or None)
+    and what ``move.inspect.aggregator_maps`` gives: ``attention [heads, T]`` (PSA),
+    ``assignment [T, K]`` (codebook) and/or ``frame_scores [T]`` (frame-wise classifier). A
+    model without one of them (Table 4 rows a-c) gets a note in that panel.
     """
     if not videos:
         raise MoveError("no videos to show: the split has no test videos")
@@ -161,37 +146,90 @@ def attention_maps(
     )
     rows = []
     for n, video in enumerate(videos):
-        strip_ax, att_ax, heat_ax = axes[3 * n : 3 * n + 3]
-        attention, assignment = np.asarray(video["attention"]), np.asarray(video["assignment"])
-        frames_count = attention.shape[1]
-        if video.get("frames") is not None:
-            strip = np.concatenate(list(video["frames"]), axis=1)
-            strip_ax.imshow(strip, aspect="auto", extent=(-0.5, frames_count - 0.5, 0, 1))
-        strip_ax.set_xlim(-0.5, frames_count - 0.5)
-        strip_ax.set_yticks([])
-        strip_ax.set_xticks([])
-        strip_ax.set_title(f"{video['video_id']} (class '{video['label']}')", fontsize=9)
-        t = np.arange(frames_count)
-        for h in range(attention.shape[0]):
-            att_ax.plot(t, attention[h], label=f"head {h + 1}", markersize=4, **style(h))
-        att_ax.plot(t, attention.mean(0), color="0.0", linewidth=2.5, label="mean")
-        att_ax.set_xlim(-0.5, frames_count - 0.5)
-        att_ax.set_ylabel("PSA attention\n(softmax weight)")
-        att_ax.legend(fontsize=7, ncol=attention.shape[0] + 1, loc="upper right")
-        image = heat_ax.imshow(
-            assignment.T, aspect="auto", cmap="Greys", vmin=0, interpolation="nearest"
-        )
-        heat_ax.set_xlabel("frame index (sampled frame)")
-        heat_ax.set_ylabel("codebook cluster k")
-        colorbar_ax = heat_ax.inset_axes([1.01, 0.0, 0.015, 1.0])
-        fig.colorbar(image, cax=colorbar_ax).set_label("ρ_k(x_t)\n(probability)", fontsize=8)
-        for frame in range(frames_count):
-            record = {"video_id": video["video_id"], "label": video["label"], "frame": frame}
-            record |= {f"attention_head{h + 1}": attention[h, frame] for h in range(len(attention))}
-            record |= {f"cluster{k}": assignment[frame, k] for k in range(assignment.shape[1])}
-            rows.append(record)
+        strip_ax, weight_ax, heat_ax = axes[3 * n : 3 * n + 3]
+        frames_count = _frames_count(video)
+        _frame_strip(strip_ax, video, frames_count)
+        _frame_weights(weight_ax, video, frames_count)
+        _assignment_map(fig, heat_ax, video)
+        rows += _map_rows(video, frames_count)
     fig.tight_layout()
     return save(fig, out, pd.DataFrame(rows))
+
+
+def _frames_count(video: dict) -> int:
+    """Frames of a video's maps (from whichever map the model gave)."""
+    for key, axis in (("attention", 1), ("assignment", 0), ("frame_scores", 0)):
+        if key in video:
+            return np.asarray(video[key]).shape[axis]
+    raise MoveError(f"video {video['video_id']}: the model gave no attention/assignment/scores")
+
+
+def _frame_strip(ax: plt.Axes, video: dict, frames_count: int) -> None:
+    """The decoded frames side by side (blank when the videos are not at hand), titled by video."""
+    if video.get("frames") is not None:
+        strip = np.concatenate(list(video["frames"]), axis=1)
+        ax.imshow(strip, aspect="auto", extent=(-0.5, frames_count - 0.5, 0, 1))
+    ax.set_xlim(-0.5, frames_count - 0.5)
+    ax.set_yticks([])
+    ax.set_xticks([])
+    ax.set_title(f"{video['video_id']} (class '{video['label']}')", fontsize=9)
+
+
+def _frame_weights(ax: plt.Axes, video: dict, frames_count: int) -> None:
+    """PSA attention per head and their mean; a frame-wise model's per-frame scores instead."""
+    t = np.arange(frames_count)
+    if "attention" in video:
+        attention = np.asarray(video["attention"])
+        for h in range(attention.shape[0]):
+            ax.plot(t, attention[h], label=f"head {h + 1}", markersize=4, **style(h))
+        ax.plot(t, attention.mean(0), color="0.0", linewidth=2.5, label="mean")
+        ax.set_ylabel("PSA attention\n(softmax weight)")
+        ax.legend(fontsize=7, ncol=attention.shape[0] + 1, loc="upper right")
+    elif "frame_scores" in video:
+        ax.plot(t, video["frame_scores"], label="frame score", **style(0))
+        ax.set_ylabel("frame-wise score\n(sigmoid, top class)")
+        ax.set_ylim(0, 1.05)
+    else:
+        ax.text(0.5, 0.5, "no PSA in this model (C-A only)", ha="center", va="center")
+        ax.set_yticks([])
+    ax.set_xlim(-0.5, frames_count - 0.5)
+
+
+def _assignment_map(fig: plt.Figure, ax: plt.Axes, video: dict) -> None:
+    """Codebook soft assignment rho_k(x_t) as a grey heat map, or a note without a codebook."""
+    if "assignment" not in video:
+        ax.text(0.5, 0.5, "no codebook aggregator in this model", ha="center", va="center")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    image = ax.imshow(
+        np.asarray(video["assignment"]).T,
+        aspect="auto",
+        cmap="Greys",
+        vmin=0,
+        interpolation="nearest",
+    )
+    ax.set_xlabel("frame index (sampled frame)")
+    ax.set_ylabel("codebook cluster k")
+    colorbar_ax = ax.inset_axes([1.01, 0.0, 0.015, 1.0])
+    fig.colorbar(image, cax=colorbar_ax).set_label("ρ_k(x_t)\n(probability)", fontsize=8)
+
+
+def _map_rows(video: dict, frames_count: int) -> list[dict]:
+    """The figure's numbers: one row per frame with every head's attention and cluster's rho."""
+    rows = []
+    for frame in range(frames_count):
+        record = {"video_id": video["video_id"], "label": video["label"], "frame": frame}
+        if "attention" in video:
+            attention = np.asarray(video["attention"])
+            record |= {f"attention_head{h + 1}": attention[h, frame] for h in range(len(attention))}
+        if "frame_scores" in video:
+            record["frame_score"] = float(video["frame_scores"][frame])
+        if "assignment" in video:
+            assignment = np.asarray(video["assignment"])
+            record |= {f"cluster{k}": assignment[frame, k] for k in range(assignment.shape[1])}
+        rows.append(record)
+    return rows
 
 
 def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -> Path:

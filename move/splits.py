@@ -388,3 +388,62 @@ def _refuse_two_names(table: pd.DataFrame, what: str, fix: str) -> None:
                 f"{what}: {column} {key!r} goes with two {other_column}s "
                 f"{values[0]!r} and {values[1]!r}: {fix}"
             )
+
+
+def missing_from_features(
+    table: pd.DataFrame,
+    features: str | Path | None,
+    failures: str | Path | None,
+    max_missing_share: float,
+    share_key: str,
+) -> tuple[pd.DataFrame, str]:
+    """Annotated videos without features (with extraction's failure reasons) and the summary
+    line; stops when more than ``max_missing_share`` are missing. No feature file: none missing."""
+    from move.features import open_feature_file, video_ids
+
+    if features is None:  # a split from the lists alone
+        return find_missing(table, set(table.video_id)), "no feature file given"
+    with open_feature_file(features) as handle:
+        have = set(video_ids(handle))
+    missing = find_missing(table, have, read_failures(failures))
+    return missing, check_missing_share(missing, len(table), max_missing_share, share_key)
+
+
+def split_from_annotations(
+    table: pd.DataFrame,
+    annotations: str | Path,
+    missing: pd.DataFrame,
+    imbalance_ratio: float,
+    groups: tuple[int, int],
+    max_per_class: int = 400,
+    selection: str = "first",
+    seed: int = 0,
+    class_order_file: str | Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``build_long_tailed_split`` from an annotations table (train rows -> train, val -> test).
+
+    Class indices are the table's ``class_index`` (the authors' lists) when it has one;
+    ``class_order_file`` lists the head -> tail order; ``groups`` is (head_min, tail_max).
+    """
+    train, test = train_and_test_rows(table, annotations)
+    class_indices = None
+    if "class_index" in table.columns:
+        pairs = table[["label", "class_index"]].drop_duplicates()
+        class_indices = dict(zip(pairs.label, pairs.class_index.astype(int), strict=True))
+    order = None
+    if class_order_file:
+        classes = sorted(set(train.label) | set(test.label))
+        index = class_indices or {name: i for i, name in enumerate(classes)}
+        order = read_class_order(class_order_file, classes, index)
+    return build_long_tailed_split(
+        train,
+        test,
+        imbalance_ratio,
+        max_per_class,
+        *groups,
+        selection,
+        seed,
+        class_indices=class_indices,
+        class_order=order,
+        missing=set(missing.video_id),
+    )

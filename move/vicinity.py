@@ -7,6 +7,8 @@ the paper's text, the code's behaviour is the default and the docstring says so.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 
@@ -55,6 +57,83 @@ def dynamic_frame_mask(
     kept = (low + torch.floor(uniform * (n_frames - low + 1)).long()).clamp(max=n_frames)
     ranks = torch.rand(batch, n_frames, generator=generator).argsort(dim=1).argsort(dim=1)
     return (ranks < kept.unsqueeze(1)).float().to(low.device)
+
+
+def batch_lower_bound(
+    tau: torch.Tensor, targets: torch.Tensor, n_frames: int, lower_bound: float = 3.0
+) -> torch.Tensor:
+    """Eq. 9's bound as the authors' MiniKinetics script computes it: one value for the batch,
+    floor of the mean of max(tau_s * T, sigma) over every label of the batch, ``[1]``.
+
+    (The script wraps the batch's label tensor in a list, so its per-sample loop runs once, over
+    the whole batch; see ``first_sample_dfs_masks``.)
+    """
+    per_class = torch.clamp(tau.float() * n_frames, min=lower_bound)
+    weights = (targets > 0).float().sum(0)
+    mean = (weights * per_class).sum() / weights.sum().clamp(min=1)
+    return torch.floor(mean + 1e-6).clamp(min=1, max=n_frames).long().reshape(1)
+
+
+@dataclass
+class DfsMasks:
+    """MOVE's frame masks for one batch (Eq. 8-10): PSA's two query subsets ``query [B, 2, T]``,
+    the frames PSA's keys keep ``key [B, T]`` (None: all), the codebook's two views ``codebook
+    [B, 2, T]``.
+    """
+
+    query: torch.Tensor
+    key: torch.Tensor | None
+    codebook: torch.Tensor
+
+
+def per_sample_dfs_masks(
+    low: torch.Tensor,
+    n_frames: int,
+    key_mask: str = "code",
+    generator: torch.Generator | None = None,
+) -> DfsMasks:
+    """DFS for every video, as the authors' VideoLT script (``low`` from ``dfs_lower_bound``).
+
+    Two subsets give PSA's two pooled queries; with ``key_mask`` 'code' a third subset is
+    *hidden* from PSA's keys (the code's mask), 'subset' keeps only it, 'none' hides nothing;
+    two more subsets are the codebook's views (Eq. 10).
+    """
+    query = torch.stack([dynamic_frame_mask(low, n_frames, generator) for _ in range(2)], 1)
+    key = None
+    if key_mask != "none":
+        key = dynamic_frame_mask(low, n_frames, generator)
+        if key_mask == "code":
+            key = 1 - key
+    codebook = torch.stack([dynamic_frame_mask(low, n_frames, generator) for _ in range(2)], 1)
+    return DfsMasks(query, key, codebook)
+
+
+def first_sample_dfs_masks(
+    low: torch.Tensor,
+    batch: int,
+    n_frames: int,
+    key_mask: str = "code",
+    generator: torch.Generator | None = None,
+) -> DfsMasks:
+    """The authors' MiniKinetics script (which produced Table 3): DFS on the first video only.
+
+    Video 0 gets ``per_sample_dfs_masks`` with the batch-wide bound ``low [1]``
+    (``batch_lower_bound``). Every other video: PSA's two queries are its raw frames 0 and 1, no
+    key is hidden, and both codebook views are the whole video, so their codebook prototypes are
+    equal (u = v there).
+    """
+    first = per_sample_dfs_masks(low, n_frames, key_mask, generator)
+    query = torch.zeros(batch, 2, n_frames)
+    query[:, 0, 0] = 1.0
+    query[:, 1, 1 % n_frames] = 1.0
+    query[0] = first.query[0]
+    key = None
+    if first.key is not None:
+        key = torch.ones(batch, n_frames)
+        key[0] = first.key[0]
+    codebook = torch.ones(batch, 2, n_frames)
+    codebook[0] = first.codebook[0]
+    return DfsMasks(query, key, codebook)
 
 
 def dynamic_extrapolation(

@@ -297,18 +297,18 @@ def test_nan_or_inf_features_stop_naming_the_video(tmp_path, capsys):
 # --- training killed -------------------------------------------------------------------------
 
 KILLED_TRAIN = """
-import sys, time
+import dataclasses, sys, time
 from pathlib import Path
-import move.train as t
+import move.training.registry as registry
 marker = Path(sys.argv[1])
-original, calls = t.LOSSES["move"], [0]
+original, calls = registry.get_method("move"), [0]
 def hangs_mid_epoch_two(*args):
     calls[0] += 1
     if calls[0] == 4:  # 2 batches per epoch: batch 2 of epoch 2
         marker.write_text("now")
         time.sleep(300)
-    return original(*args)
-t.LOSSES["move"] = hangs_mid_epoch_two
+    return original.transform(*args)
+registry._REGISTRY["move"] = dataclasses.replace(original, transform=hangs_mid_epoch_two)
 from move.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -3,39 +3,100 @@ import json
 import pytest
 
 from move.errors import MoveError
-from move.tables import imbalance_table
+from move.paper import paper_result
+from move.tables import imbalance_table, methods_table
 
 
-def write_result(path, method, aggregators, mAP, top1):
+def write_result(path, method, aggregators, mAP, top1, ir=None, dataset="mk", backbone="resnet50"):
     metrics = {"mAP": mAP, "top1": top1, "top5": 0.9, "head_mAP": 0.8, "medium_mAP": None,
                "tail_mAP": 0.2}  # fmt: skip
+    best = metrics | {"mAP": mAP + 0.01, "top1": top1 + 0.02}
     path.write_text(
         json.dumps(
             {
                 "final": metrics | {"epoch": 100},
-                "best": metrics | {"epoch": 95},
-                "settings": {"method": method, "model": {"aggregators": aggregators}},
+                "best": best | {"epoch": 95},
+                "settings": {"method": method, "aggregators": aggregators},
+                "imbalance_ratio": ir,
+                "dataset": dataset,
+                "backbone": backbone,
             }
         )
     )
     return path
 
 
-def test_imbalance_table_has_one_column_pair_per_ir_and_one_row_per_method(tmp_path):
+def test_imbalance_table_has_best_and_final_rows_per_method_and_a_pair_per_ir(tmp_path):
     paths = [
-        write_result(tmp_path / "mk_ir0.01.json", "move", True, 0.57, 0.509),
-        write_result(tmp_path / "mk_ir0.1.json", "move", True, 0.675, 0.636),
-        write_result(tmp_path / "base_ir0.1.json", "plain", False, 0.589, 0.573),
+        write_result(tmp_path / "a.json", "move", True, 0.57, 0.509, 0.01),
+        write_result(tmp_path / "b.json", "move", True, 0.675, 0.636, 0.1),
+        write_result(tmp_path / "c.json", "plain", False, 0.589, 0.573, 0.1),
     ]
     lines = imbalance_table(paths).splitlines()
-    assert lines[0] == "| LT-Methods | Agg | IR 0.01 AP | IR 0.01 ACC | IR 0.1 AP | IR 0.1 ACC |"
-    assert "| Baseline | ✗ | – | – | 0.589 | 0.573 |" in lines
-    assert "| MOVE (ours) | ✓ | 0.570 | 0.509 | 0.675 | 0.636 |" in lines
+    header = "| LT-Methods | Agg | Backbone | mAP of | IR 0.01 AP | IR 0.01 ACC | IR 0.1 AP | IR 0.1 ACC |"
+    assert header in lines
+    assert "| Baseline | ✗ | resnet50 | final | – | – | 0.589 | 0.573 |" in lines
+    assert "| Baseline | ✗ | resnet50 | best | – | – | 0.599 | 0.593 |" in lines
+    assert "| MOVE (ours) | ✓ | resnet50 | final | 0.570 | 0.509 | 0.675 | 0.636 |" in lines
+    assert "| MOVE (ours) | ✓ | resnet50 | best | 0.580 | 0.529 | 0.685 | 0.656 |" in lines
+    assert not any("| paper |" in line for line in lines)  # dataset 'mk' is not the paper's
     assert any(
-        line.startswith("| MOVE (ours) | ✓ | 0.1 | 0.675 | 0.800 | – | 0.200") for line in lines
+        line.startswith("| MOVE (ours) | ✓ | resnet50 | 0.1 | 0.675 | 0.800 | – | 0.200")
+        for line in lines
     )
 
 
-def test_imbalance_table_needs_ir_in_file_name(tmp_path):
-    with pytest.raises(MoveError, match="_ir<IR>.json"):
-        imbalance_table([write_result(tmp_path / "x.json", "move", True, 0.5, 0.5)])
+def test_minikinetics_runs_show_the_papers_numbers_beside_best_and_final(tmp_path):
+    paths = [
+        write_result(tmp_path / f"{ir}.json", "move", True, 0.5, 0.4, ir, "minikinetics")
+        for ir in (0.01, 0.05)
+    ]
+    paths.append(write_result(tmp_path / "r101.json", "move", True, 0.5, 0.4, 0.01,
+                              "minikinetics", "resnet101"))  # fmt: skip
+    lines = imbalance_table(paths).splitlines()
+    # Table 3, ResNet-50 and ResNet-101 MOVE rows (SPEC.md): 0.570/0.509 at 0.01, 0.646/0.604 at 0.05
+    assert "| MOVE (ours) | ✓ | resnet50 | paper | 0.570 | 0.509 | 0.646 | 0.604 |" in lines
+    assert "| MOVE (ours) | ✓ | resnet101 | paper | 0.593 | 0.528 | – | – |" in lines
+    rows = [
+        line.split(" | ")[3] for line in lines if line.startswith("| MOVE (ours) | ✓ | resnet50 |")
+    ]
+    assert rows[:3] == ["paper", "best", "final"]
+
+
+def test_two_runs_of_one_method_at_one_ratio_are_refused_naming_both(tmp_path):
+    first = write_result(tmp_path / "a.json", "move", True, 0.5, 0.4, 0.01)
+    second = write_result(tmp_path / "b.json", "move", True, 0.6, 0.5, 0.01)
+    with pytest.raises(MoveError, match=r"a\.json and .*b\.json are both MOVE"):
+        imbalance_table([first, second])
+
+
+def test_runs_of_different_datasets_are_refused(tmp_path):
+    first = write_result(tmp_path / "a.json", "move", True, 0.5, 0.4, 0.01, "one")
+    second = write_result(tmp_path / "b.json", "plain", False, 0.6, 0.5, 0.01, "two")
+    with pytest.raises(MoveError, match="different datasets"):
+        imbalance_table([first, second])
+
+
+def test_methods_table_sets_the_papers_map_beside_ours(tmp_path):
+    move = write_result(tmp_path / "m.json", "move", True, 0.5, 0.4, 0.01, "minikinetics")
+    plain = write_result(tmp_path / "p.json", "ldam_drw", True, 0.5, 0.4, 0.01, "minikinetics")
+    table = methods_table({"move": move, "ldam_drw_agg": plain})
+    assert table.paper_mAP.tolist()[0] == pytest.approx(0.570)
+    assert table.paper_mAP.isna().tolist()[1]  # Table 3 has no LDAM-DRW row
+
+
+def test_paper_numbers_are_tables_1_to_3_of_the_paper():
+    assert paper_result("videolt", "resnet50", "move", True)["tail_mAP"] == 0.626
+    assert paper_result("videolt", "resnet101", "plain", False)["mAP"] == 0.516
+    assert paper_result("videolt", "tsm_r50", "framestack", True)["top5"] == 0.879
+    assert paper_result("minikinetics", "resnet50", "plain", True, 0.1) == {
+        "mAP": 0.662,
+        "top1": 0.623,
+    }
+    assert paper_result("minikinetics", "resnet50", "move", True, 0.3) is None
+
+
+def test_imbalance_table_needs_the_recorded_ir_not_the_file_name(tmp_path):
+    named = write_result(tmp_path / "mk_ir0.05.json", "move", True, 0.5, 0.5)
+    with pytest.raises(MoveError, match="records no imbalance_ratio"):
+        imbalance_table([named])

@@ -1,4 +1,6 @@
-"""Baselines of Tables 1-3: each loss finite with gradients flowing, and their formulas."""
+"""Baselines of Tables 1-3: each method finite with gradients flowing, and the losses' formulas."""
+
+import math
 
 import numpy as np
 import pytest
@@ -6,18 +8,21 @@ import torch
 
 from move.errors import MoveError
 from move.losses import (
+    anchor_masked_bce,
     bce_loss,
-    class_balanced_indices,
+    class_balanced_draws,
     class_balanced_weights,
     drw_weights,
     eql_loss,
+    focal_loss,
     framestack,
     ldam_loss,
     ldam_margins,
     mixup,
 )
 from move.model import ModelSettings, VideoClassifier
-from move.train import LOSSES, LossContext, TrainSettings
+from move.training import TrainSettings, get_method, method_names
+from move.training.context import Batch, RunContext
 from move.vicinity import tail_weighted_criterion
 
 COUNTS = np.array([40, 20, 8, 3, 1])
@@ -35,7 +40,7 @@ def _batch(seed=0):
     return x, y
 
 
-VARIANTS = [(m, a) for m in sorted(LOSSES) for a in (False, True) if (m, a) != ("move", False)]
+VARIANTS = [(m, a) for m in method_names() for a in (False, True) if (m, a) != ("move", False)]
 
 
 def test_move_without_aggregators_is_refused():
@@ -44,23 +49,25 @@ def test_move_without_aggregators_is_refused():
 
 
 @pytest.mark.parametrize(("method", "aggregators"), VARIANTS)
-def test_every_objective_is_finite_and_its_gradient_flows(method, aggregators):
+def test_every_method_is_finite_and_its_gradient_flows(method, aggregators):
     settings = TrainSettings.from_dict(
         dict(SMALL, method=method, aggregators=aggregators, drw_epoch=0)
     )
     torch.manual_seed(0)
     model = VideoClassifier(5, settings.model).train()
-    context = LossContext(
+    context = RunContext(
         settings,
         tail_weighted_criterion(torch.from_numpy(COUNTS)),
         COUNTS,
-        torch.tensor([0, 0, 1, 1, 1.0]),
         epoch=1,
         generator=torch.Generator().manual_seed(1),
-        class_ap=torch.tensor([0.9, 0.5, 0.2, 0.1, 0.0]),
+        state={"class_ap": torch.tensor([0.9, 0.5, 0.2, 0.1, 0.0])},
     )
     x, y = _batch()
-    loss = LOSSES[method](model, x, y, context)
+    batch = Batch(x, y, torch.arange(6), torch.tensor([0, 1, 2, 3, 4, 3]))
+    registered = get_method(method)
+    logits, targets = registered.transform(model, batch, context)
+    loss = registered.loss(logits, targets, batch, context)
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -70,6 +77,28 @@ def test_every_objective_is_finite_and_its_gradient_flows(method, aggregators):
     if aggregators:
         assert model.psa.query.weight.grad.abs().sum() > 0
         assert model.codebook.project.weight.grad.abs().sum() > 0
+
+
+def test_focal_loss_with_gamma_one_by_hand():
+    """Framestack's loss: (1 - p_t) * BCE per entry, p_t = exp(-BCE), mean (SPEC: gamma = 1)."""
+    logits, targets = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
+    bce_pos, bce_neg = math.log(2), math.log(1 + math.e**2)  # 0.6931, 2.1269
+    expected = (0.5 * bce_pos + (1 - math.exp(-bce_neg)) * bce_neg) / 2  # (0.3466 + 1.8734) / 2
+    assert float(focal_loss(logits, targets, gamma=1.0)) == pytest.approx(expected, rel=1e-6)
+    assert expected == pytest.approx(1.1100, abs=1e-4)
+    torch.testing.assert_close(focal_loss(logits, targets, gamma=0.0), bce_loss(logits, targets))
+
+
+def test_cbs_loss_masks_other_positives_and_sums_over_classes():
+    """CBS: a video drawn for class 0 that is also class 1: class 1 leaves the loss; the rest is
+    summed over classes and averaged over the batch."""
+    logits = torch.zeros(2, 3)
+    targets = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    loss = anchor_masked_bce(logits, targets, torch.tensor([0, 2]))
+    # every entry's BCE at logit 0 is log 2: video 0 keeps 2 of 3 classes, video 1 all 3
+    assert float(loss) == pytest.approx((2 + 3) * math.log(2) / 2, rel=1e-6)
+    plain = anchor_masked_bce(logits, targets, torch.tensor([1, 2]))
+    assert float(plain) == pytest.approx(float(loss))  # which positive anchors: same count
 
 
 def test_class_balanced_weights_formula():
@@ -129,10 +158,10 @@ def test_framestack_takes_more_partner_frames_when_own_class_is_learned():
     torch.testing.assert_close(labels_same[0], torch.tensor([0.5, 0.5]))
 
 
-def test_class_balanced_sampling_evens_out_classes():
-    labels = [[0]] * 90 + [[1]] * 9 + [[2]]
-    picked = class_balanced_indices(labels, 3000, np.random.default_rng(0))
-    classes = np.array([labels[i][0] for i in picked])
+def test_class_balanced_sampling_evens_out_classes_and_names_the_class():
+    labels = [[0]] * 90 + [[1]] * 9 + [[2]] + [[1, 2]]
+    picked, classes = class_balanced_draws(labels, 3000, np.random.default_rng(0))
+    assert all(c in labels[i] for i, c in zip(picked, classes, strict=True))
     shares = np.bincount(classes, minlength=3) / len(classes)
     assert np.all(np.abs(shares - 1 / 3) < 0.05)
 

@@ -115,3 +115,27 @@ def test_table4_switches_change_the_representation():
         x, torch.ones(2, 2, 6), None, torch.ones(2, 2, 6)
     )
     assert views.shape == (2, 2, 48)
+
+
+def test_netvlad_dfs_views_mask_the_assignment_eq10():
+    """With classic NetVLAD (centres), a DFS view equals NetVLAD of the kept frames alone (eval
+    BatchNorm): masked frames add nothing, not even -rho_k(0) c_k (Eq. 10)."""
+    torch.manual_seed(0)
+    aggregator = CodebookAggregator(dim=32, clusters=5, out_dim=16, kind="netvlad").eval()
+    with torch.no_grad():
+        aggregator.input_norm.running_mean.normal_()
+        aggregator.vlad.centres.mul_(10)
+    x = torch.randn(1, 6, 32)
+    mask = torch.tensor([[1, 0, 1, 1, 0, 1.0]])
+    kept = x[:, mask[0] == 1]
+    torch.testing.assert_close(aggregator(x, mask), aggregator(kept))
+    zeroed = aggregator.input_norm(x.reshape(-1, 32)).view(1, 6, 32) * mask[..., None]
+    frames_zeroed = aggregator.project_descriptor(aggregator.vlad(zeroed))
+    assert not torch.allclose(aggregator(x, mask), frames_zeroed, atol=1e-4)
+
+
+def test_netvlagd_gates_start_xavier_normal_as_the_code():
+    torch.manual_seed(0)
+    gates = NetVLAGD(dim=2048, clusters=64).gates.detach()
+    expected = (2 / (64 + 2048)) ** 0.5  # xavier-normal std of a [K, D] matrix, 0.0308
+    assert abs(float(gates.std()) - expected) < 0.001

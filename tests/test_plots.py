@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from move.plots import image_stats
-from move.train import TrainSettings, train
+from move.training import ABLATION_ROWS, RunInfo, TrainSettings, train
 from tests.conftest import REPO, write_feature_file
 
 TINY_TRAIN = {
@@ -60,6 +60,7 @@ def tiny_run(tmp_path_factory) -> dict:
             head_min=5,
             tail_max=2,
             progress=False,
+            run_info=RunInfo("toy", float(ir)),
         )
         runs.append(out)
     return {"root": root, "features": features, "split": root / "toy_ir0.5.csv", "runs": runs}
@@ -93,7 +94,7 @@ def test_result_figures(tiny_run, figure, extra):
     assert result.returncode == 0, result.stderr
     data = assert_figure(out)
     if figure == "map-vs-ir":
-        assert sorted(data.ir) == [0.2, 0.5] and set(data.method) == {"move"}
+        assert sorted(data.ir) == [0.2, 0.5] and set(data.method) == {"MOVE (ours) ✓"}
     if figure == "per-class-ap":
         assert data.groupby("run").train_count.apply(lambda s: s.is_monotonic_decreasing).all()
     if figure == "curves":
@@ -115,6 +116,28 @@ def test_attention_figure(tiny_run):
     assert ((sums - 1).abs() < 1e-4).all().all()  # attention over frames sums to 1 per head
     clusters = data[[f"cluster{k}" for k in range(4)]].sum(axis=1)
     assert ((clusters - 1).abs() < 1e-4).all()  # soft assignment per frame sums to 1
+
+
+@pytest.mark.parametrize("row", sorted(ABLATION_ROWS))
+def test_attention_and_confidence_figures_for_every_table4_row(tiny_run, tmp_path, row):
+    """Rows b (PSA only) and c (codebook only) draw the part they have; row a (frame-wise) its
+    frames' scores."""
+    settings = TrainSettings.from_dict({**TINY_TRAIN, **ABLATION_ROWS[row], "epochs": 1})
+    checkpoint = tmp_path / f"{row}.pt"
+    split = tiny_run["split"]
+    train(tiny_run["features"], split, tmp_path / f"{row}.json", checkpoint, settings, 5, 2, False)
+    common = ["--checkpoint", str(checkpoint), "--features", str(tiny_run["features"])]
+    common += ["--split", str(split)]
+    out = tmp_path / f"attention_{row}.png"
+    result = move_plot("attention", *common, "--out", str(out), "--count", "1")
+    assert result.returncode == 0, result.stderr
+    data = assert_figure(out)
+    assert ("attention_head1" in data) == (row != "a" and row != "c")
+    assert ("cluster0" in data) == (row not in ("a", "b"))
+    assert ("frame_score" in data) == (row == "a")
+    confidence = tmp_path / f"confidence_{row}.png"
+    result = move_plot("confidence", *common, "--out", str(confidence))
+    assert result.returncode == 0, result.stderr
 
 
 def test_confidence_figure(tiny_run):

@@ -12,21 +12,13 @@ import pytest
 import yaml
 
 from move.errors import MoveError
-from move.tables import VARIANTS, methods_table, to_markdown, variant_settings, write_methods_table
+from move.tables import methods_table, to_markdown, write_methods_table
+from move.training import variant_names, variant_settings
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
-def test_variants_map_to_method_and_aggregators():
-    assert variant_settings("cb_loss_agg") == {"method": "cb_loss", "aggregators": True}
-    assert variant_settings("eql") == {"method": "eql", "aggregators": False}
-    assert variant_settings("move") == {"method": "move", "aggregators": True}
-    assert len(VARIANTS) == 15 and "move_agg" not in VARIANTS
-    with pytest.raises(MoveError, match="unknown method variant"):
-        variant_settings("focal")
-
-
-def _fake_result(path, m, seed=0):
+def _fake_result(path, m, variant, seed=0):
     final = {
         "mAP": m,
         "head_mAP": m + 0.1,
@@ -35,9 +27,11 @@ def _fake_result(path, m, seed=0):
         "top1": 0.5,
         "top5": 0.9,
     }
+    recorded = variant_settings(variant)
     path.write_text(
         json.dumps(
-            {"final": final | {"epoch": 10}, "best": {"mAP": m + 0.01, "epoch": 5}, "seed": seed}
+            recorded
+            | {"final": final | {"epoch": 10}, "best": {"mAP": m + 0.01, "epoch": 5}, "seed": seed}
         )
     )
     return path
@@ -45,9 +39,9 @@ def _fake_result(path, m, seed=0):
 
 def test_methods_table_markdown_and_csv(tmp_path):
     results = {
-        "plain": _fake_result(tmp_path / "a.json", 0.4),
-        "plain_agg": _fake_result(tmp_path / "b.json", 0.5),
-        "move": _fake_result(tmp_path / "c.json", 0.6),
+        "plain": _fake_result(tmp_path / "a.json", 0.4, "plain"),
+        "plain_agg": _fake_result(tmp_path / "b.json", 0.5, "plain_agg"),
+        "move": _fake_result(tmp_path / "c.json", 0.6, "move"),
     }
     table = write_methods_table(results, tmp_path / "t.md", tmp_path / "t.csv", "demo")
     assert table.method.tolist() == ["Baseline", "Baseline", "MOVE (ours)"]
@@ -60,6 +54,8 @@ def test_methods_table_markdown_and_csv(tmp_path):
     assert to_markdown(methods_table(results)).count("\n") == 5
     with pytest.raises(MoveError, match="train method 'eql'"):
         methods_table({"eql": tmp_path / "missing.json"})
+    with pytest.raises(MoveError, match="holds variant 'plain_agg', not 'plain'"):
+        methods_table({"plain": results["plain_agg"]})
 
 
 @pytest.mark.slow
@@ -116,13 +112,13 @@ def test_workflow_table_target_runs_every_method(tmp_path):
 
 def test_config_has_table4_switches_and_methods_and_rejects_unknown_ones():
     from move.config import validate_config
-    from move.train import ABLATION_ROWS, TrainSettings
+    from move.training import ABLATION_ROWS, TrainSettings
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     validate_config(config)
     switches = {key for row in ABLATION_ROWS.values() for key in row}
     assert switches <= set(config["train"]) | {"method", "aggregators"}
-    assert config["table"]["methods"] == list(VARIANTS)
+    assert config["table"]["methods"] == list(variant_names())
     TrainSettings.from_dict(config["train"])  # the config section is valid training settings
     for row in ABLATION_ROWS.values():  # every row validates as a config train section
         validate_config({**config, "train": {**config["train"], **row}})

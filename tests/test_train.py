@@ -1,5 +1,6 @@
 """Training: determinism, checkpoint reload, resume after interruption, results files, multi-label."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -7,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-import move.train as train_module
+import move.training.registry as registry
+from move.errors import MoveError
 from move.synthetic import SyntheticSpec, make_synthetic_features
-from move.train import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
+from move.training import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
 
 TINY = dict(
     epochs=3,
@@ -97,24 +99,28 @@ def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path):
         assert value == pytest.approx(results["final"][key]), key
 
 
-def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch):
-    reference = _run(synthetic, tmp_path, "ref", method="move")
+@pytest.mark.parametrize("method", ["move", "framestack"])
+def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monkeypatch, method):
+    """Killed in epoch 2, rerun: the same metrics (FrameStack also restores its per-class AP)."""
+    reference = _run(synthetic, tmp_path, "ref", method=method)
     calls = {"n": 0}
-    original = train_module.LOSSES["move"]
+    original = registry.get_method(method)
 
     def dies_mid_epoch_two(*args):
         calls["n"] += 1
-        if calls["n"] == 5:  # 3 batches per epoch: batch 2 of epoch 2
+        if calls["n"] == 6:  # 4 batches per epoch (28 videos, the last batch of 4 kept)
             raise KeyboardInterrupt
-        return original(*args)
+        return original.transform(*args)
 
-    monkeypatch.setitem(train_module.LOSSES, "move", dies_mid_epoch_two)
+    dying = dataclasses.replace(original, transform=dies_mid_epoch_two)
+    monkeypatch.setitem(registry._REGISTRY, method, dying)
     with pytest.raises(KeyboardInterrupt):
-        _run(synthetic, tmp_path, "resumed", method="move")
-    assert (tmp_path / "resumed.pt.partial").is_file()
-    assert torch.load(tmp_path / "resumed.pt.partial", weights_only=False)["epoch"] == 1
-    monkeypatch.setitem(train_module.LOSSES, "move", original)
-    resumed = _run(synthetic, tmp_path, "resumed", method="move")
+        _run(synthetic, tmp_path, "resumed", method=method)
+    partial = torch.load(tmp_path / "resumed.pt.partial", weights_only=False)
+    assert partial["epoch"] == 1
+    assert ("class_ap" in partial["method_state"]) == (method == "framestack")
+    monkeypatch.setitem(registry._REGISTRY, method, original)
+    resumed = _run(synthetic, tmp_path, "resumed", method=method)
     _assert_same_but_timing(resumed, reference)
     assert not (tmp_path / "resumed.pt.partial").exists()
 
@@ -165,7 +171,7 @@ def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
 def test_feature_hash_cache_follows_the_file(tmp_path):
     import hashlib
 
-    from move.train import cached_sha256
+    from move.training.artefacts import cached_sha256
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
@@ -182,3 +188,70 @@ def test_model_input_size_comes_from_the_feature_file(synthetic, tmp_path):
     assert results["settings"]["model"]["feature_dim"] == 16
     reloaded = summary(evaluate_checkpoint(tmp_path / "dim.pt", *synthetic, device="cpu"))
     assert reloaded["mAP"] == results["final"]["mAP"]
+
+
+def _permuted_split(split: Path, out: Path) -> Path:
+    """The same videos and names, class indices 0 and 1 swapped (a relabelled split)."""
+    table = pd.read_csv(split, dtype=str)
+    table["class_index"] = table.class_index.map(lambda c: {"0": "1", "1": "0"}.get(c, c))
+    table.to_csv(out, index=False)
+    return out
+
+
+def test_evaluate_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, capsys):
+    from move.cli import main
+
+    features, split = synthetic
+    _run(synthetic, tmp_path, "run", method="plain", aggregators=False)
+    permuted = _permuted_split(split, tmp_path / "permuted.csv")
+    args = ["evaluate", "--checkpoint", str(tmp_path / "run.pt"), "--features", str(features)]
+    assert main([*args, "--split", str(permuted)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "checkpoint" in error
+    assert str(tmp_path / "run.pt") in error and str(permuted) in error
+    assert "class 0 is 'class000' there and 'class001' in the split" in error
+    assert main([*args, "--split", str(split)]) == 0  # the split it was trained on
+
+
+def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, monkeypatch):
+    original = registry.get_method("plain")
+
+    def dies_in_epoch_two(model, batch, context):
+        if context.epoch == 1:
+            raise KeyboardInterrupt
+        return original.transform(model, batch, context)
+
+    dying = dataclasses.replace(original, transform=dies_in_epoch_two)
+    monkeypatch.setitem(registry._REGISTRY, "plain", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _run(synthetic, tmp_path, "run", method="plain", aggregators=False)
+    monkeypatch.setitem(registry._REGISTRY, "plain", original)
+    permuted = _permuted_split(synthetic[1], tmp_path / "permuted.csv")
+    settings = TrainSettings.from_dict({**TINY, "method": "plain", "aggregators": False})
+    with pytest.raises(MoveError, match="other classes than split .*permuted.csv"):
+        train(
+            synthetic[0], permuted, tmp_path / "r.json", tmp_path / "run.pt", settings, 12, 4, False
+        )
+
+
+def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
+    from move.training.loading import EpochSampler
+    from move.training.methods import shuffled
+
+    labels = [[0]] * 28
+    assert len(EpochSampler(labels, 1, shuffled, 0, 8)) == 28  # 3 batches of 8 and one of 4
+    assert len(EpochSampler(labels[:25], 1, shuffled, 0, 8)) == 24  # a lone 25th is left out
+    order = [index for index, _ in EpochSampler(labels, 1, shuffled, 0, 8)]
+    assert sorted(order) == list(range(28))
+
+
+def test_schema_defaults_of_the_train_section_are_the_settings_defaults():
+    from move.config import load_schema
+
+    properties = load_schema()["$defs"]["train"]["properties"]
+    defaults = TrainSettings().to_dict()
+    defaults |= defaults.pop("model")
+    with_default = {key: spec["default"] for key, spec in properties.items() if "default" in spec}
+    assert {"grad_clip", "dfs_scope", "eql_tail_max", "framestack_share"} <= set(with_default)
+    for key, value in with_default.items():
+        assert defaults[key] == value, key

@@ -92,7 +92,7 @@ def test_interrupted_conversion_resumes(tmp_path):
     root = make_release(tmp_path)
     out = tmp_path / "o.h5"
     convert_videolt(
-        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_r50", progress=False
+        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_resnet50", progress=False
     )
     reference = {k: v[:] for k, v in h5py.File(out, "r")["videos"].items()}
     out.rename(tmp_path / "o.h5.tmp")  # as if killed before the rename, with all videos in
@@ -100,7 +100,7 @@ def test_interrupted_conversion_resumes(tmp_path):
         handle.attrs["complete"] = False
         del handle["videos"]["test007"]
     convert_videolt(
-        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_r50", progress=False
+        root / "feats", root / "labels", out, tmp_path / "s.csv", "tsm_resnet50", progress=False
     )
     with h5py.File(out, "r") as handle:
         assert set(handle["videos"]) == set(reference)

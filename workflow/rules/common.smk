@@ -164,7 +164,7 @@ def shard_runtime(wildcards):
 
 # Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
 def variant_settings_json(wildcards):
-    from move.tables import variant_settings
+    from move.training.registry import variant_settings
 
     values = stage_settings(config, wildcards.dataset, "train")
     try:
@@ -180,9 +180,9 @@ def table_ir(dataset):
 
 
 def table_methods():
-    from move.tables import VARIANTS
+    from move.training.registry import variant_names
 
-    return config.get("table", {}).get("methods", list(VARIANTS))
+    return config.get("table", {}).get("methods", list(variant_names()))
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).

@@ -27,7 +27,8 @@ rule train:
     shell:
         "python -m move train --features {input.features} --split {input.split} --out {output.results}"
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
-        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]} > {log} 2>&1"
+        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
+        " --dataset {wildcards.dataset} --imbalance-ratio {wildcards.ir} > {log} 2>&1"
 
 
 # Every method of the table (config `table.methods`: <method> or <method>_agg, and move) at one IR.
@@ -57,7 +58,8 @@ rule train_method:
     shell:
         "python -m move train --features {input.features} --split {input.split} --out {output.results}"
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
-        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]} > {log} 2>&1"
+        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
+        " --dataset {wildcards.dataset} --imbalance-ratio {wildcards.ir} > {log} 2>&1"
 
 
 rule methods_table:

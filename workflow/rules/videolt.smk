@@ -52,4 +52,5 @@ rule videolt_train:
     shell:
         "python -m move train --features {input.features} --split {input.split} --out {output.results}"
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
-        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]} > {log} 2>&1"
+        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
+        " --dataset videolt > {log} 2>&1"

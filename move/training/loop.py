@@ -1,0 +1,196 @@
+"""The training loop: the same for every method; it calls the registered method's hooks.
+
+Reads a feature file and a split CSV; writes the results JSON, the per-class CSV and the
+checkpoint (``move.training.artefacts``). Deterministic on CPU for a seed: model init, data
+order, frame draws, dropout and the methods' draws are seeded per (seed, epoch), so a run resumed
+from ``<checkpoint>.partial`` (written after every epoch) ends with the same metrics.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from move.device import resolve_device
+from move.errors import MoveError
+from move.model import VideoClassifier
+from move.training import artefacts
+from move.training.context import Batch, RunContext
+from move.training.evaluation import evaluate_model
+from move.training.loading import Problem, load_problem, make_loaders
+from move.training.registry import Method, get_method, variant_of
+from move.training.settings import TrainSettings, with_feature_dim_of
+from move.vicinity import tail_weighted_criterion
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A seed for one epoch of one run, independent of how many epochs ran before (resume)."""
+    return int(np.random.default_rng([seed, epoch]).integers(2**62))
+
+
+def train_step(
+    model: VideoClassifier,
+    method: Method,
+    batch: Batch,
+    context: RunContext,
+    optimizer: torch.optim.Optimizer,
+    grad_clip: float | None,
+) -> float:
+    """One optimiser step on one batch: the method's transform and loss, clipping, update."""
+    logits, targets = method.transform(model, batch, context)
+    loss = method.loss(logits, targets, batch, context)
+    if not torch.isfinite(loss):
+        raise MoveError(
+            f"training loss became {loss.item()} at epoch {context.epoch + 1}: lower train.lr "
+            "or check the features for NaN/inf"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.classifier.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def train_epoch(
+    model: VideoClassifier,
+    method: Method,
+    loader: DataLoader,
+    context: RunContext,
+    optimizer: torch.optim.Optimizer,
+    bar: tqdm,
+) -> dict:
+    """One pass over the method's epoch order; the epoch's record (mean loss, timings)."""
+    device = next(model.parameters()).device
+    grad_clip = context.settings.classifier_grad_clip()
+    loader.sampler.set_epoch(context.epoch)
+    model.train()
+    losses, load_time, compute_time = [], 0.0, 0.0
+    tick = time.perf_counter()
+    for x, y, index, anchor in loader:
+        x = x.to(device, non_blocking=True).float()  # stored float16: half the bytes to move
+        batch = Batch(x, y.to(device, non_blocking=True), index, anchor.to(device))
+        loaded = time.perf_counter()
+        load_time += loaded - tick
+        losses.append(train_step(model, method, batch, context, optimizer, grad_clip))
+        tick = time.perf_counter()
+        compute_time += tick - loaded
+        bar.update(1)
+        bar.set_postfix(epoch=context.epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+    if method.end_of_epoch is not None:
+        method.end_of_epoch(context)
+    return {
+        "epoch": context.epoch + 1,
+        "loss": float(np.mean(losses)),
+        "seconds_loading": round(load_time, 4),
+        "seconds_compute": round(compute_time, 4),
+    }
+
+
+class Run:
+    """One training run's moving parts: model, optimiser, scheduler, loaders, method, context."""
+
+    def __init__(self, problem: Problem, features: Path, settings: TrainSettings):
+        self.problem, self.settings = problem, settings
+        self.method = get_method(settings.method)
+        self.device = resolve_device(settings.device)
+        torch.manual_seed(settings.seed)
+        self.model = VideoClassifier(problem.n_classes, settings.model).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, list(settings.lr_milestones), settings.lr_gamma
+        )
+        self.train_loader, self.test_loader = make_loaders(
+            problem, features, settings, self.method.sampler
+        )
+        tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(self.device)
+        self.context = RunContext(settings, tau, problem.train_counts)
+        self.history: list[dict] = []
+
+    def resume(self, progress: artefacts.Progress) -> None:
+        """Continue from a saved progress file: weights, optimiser, scheduler, method state."""
+        self.model.load_state_dict(progress.model)
+        self.optimizer.load_state_dict(progress.optimizer)
+        self.scheduler.load_state_dict(progress.scheduler)
+        self.context.state = progress.method_state
+        self.history = progress.history
+
+    def progress(self) -> artefacts.Progress:
+        """What ``resume`` needs, after the epochs run so far."""
+        return artefacts.Progress(
+            epoch=len(self.history),
+            history=self.history,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            method_state=self.context.state,
+        )
+
+    def run_epoch(self, epoch: int, bar: tqdm) -> dict:
+        """Train one epoch (seeded by (seed, epoch)), evaluate when due; the epoch's record."""
+        s = self.settings
+        torch.manual_seed(epoch_seed(s.seed, epoch))
+        self.context.epoch = epoch
+        self.context.generator = torch.Generator().manual_seed(epoch_seed(s.seed + 1, epoch))
+        record = train_epoch(
+            self.model, self.method, self.train_loader, self.context, self.optimizer, bar
+        )
+        self.scheduler.step()
+        if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
+            record["metrics"] = evaluate_model(
+                self.model, self.test_loader, self.problem, self.device
+            )
+            bar.set_postfix(epoch=epoch + 1, mAP=f"{record['metrics']['mAP']:.3f}")
+        return record
+
+
+def train(
+    features: str | Path,
+    split: str | Path,
+    out: str | Path,
+    checkpoint: str | Path,
+    settings: TrainSettings,
+    head_min: int,
+    tail_max: int,
+    progress: bool = True,
+    run_info: artefacts.RunInfo | None = None,
+) -> dict:
+    """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint."""
+    features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
+    problem = load_problem(split, features, head_min, tail_max)
+    settings = with_feature_dim_of(features, settings)
+    run = Run(problem, features, settings)
+    saved = artefacts.load_progress(checkpoint, settings, split, problem.labels)
+    if saved is not None:
+        run.resume(saved)
+        print(f"resuming {checkpoint} after epoch {saved.epoch}", file=sys.stderr)
+    elif artefacts.progress_path(checkpoint).is_file():
+        print(f"ignoring {artefacts.progress_path(checkpoint)}: other settings", file=sys.stderr)
+    steps = len(run.train_loader)
+    bar = tqdm(
+        total=settings.epochs * steps,
+        initial=len(run.history) * steps,
+        desc=f"train {variant_of(settings.method, settings.aggregators)}",
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    for epoch in range(len(run.history), settings.epochs):
+        run.history.append(run.run_epoch(epoch, bar))
+        artefacts.save_progress(checkpoint, run.progress(), settings, problem.labels)
+    bar.close()
+    groups = (head_min, tail_max)
+    artefacts.save_checkpoint(checkpoint, run.model, settings, problem, groups)
+    inputs = {"features": features, "split": Path(split), "groups": groups}
+    run_info = run_info or artefacts.RunInfo()
+    results = artefacts.results_document(settings, problem, run.history, run_info, inputs)
+    final = [r for r in run.history if "metrics" in r][-1]["metrics"]
+    artefacts.write_results(results, final, problem, out)
+    artefacts.progress_path(checkpoint).unlink(missing_ok=True)
+    return results
