@@ -217,6 +217,11 @@ def cmd_table(args: argparse.Namespace) -> None:
             raise MoveError(
                 f"results argument {item!r} must be VARIANT=PATH (e.g. move=results/x.json)"
             )
+        if variant in results:
+            raise MoveError(
+                f"variant '{variant}' is given twice ({results[variant]} and {path}): "
+                "a table shows one run per variant; pass one"
+            )
         results[variant] = path
     table = write_methods_table(results, args.out_md, args.out_csv, args.title or "")
     print(f"wrote {args.out_md} and {args.out_csv}: {len(table)} methods")
@@ -248,20 +253,11 @@ def cmd_plot(args: argparse.Namespace) -> None:
         )
         csv = plots.attention_maps(videos, args.out)
     else:
-        from move.inspect import interpolation_confidence, load_model
-        from move.splits import read_split
+        from move.inspect import confidence_figure
 
-        model, state = load_model(args.checkpoint)
-        table = interpolation_confidence(
-            model,
-            args.features,
-            read_split(args.split),
-            state.n_classes,
-            args.subset,
-            args.lam,
-            args.seed,
+        csv = confidence_figure(
+            args.checkpoint, args.features, args.split, args.out, args.subset, args.lam, args.seed
         )
-        csv = plots.confidence(table, state.train_counts, args.out)
     print(f"wrote {args.out} and {csv}")
 
 

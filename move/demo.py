@@ -9,7 +9,6 @@ randomly initialised CNN separates classes; per-video jitter keeps the task from
 from __future__ import annotations
 
 import colorsys
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from move.errors import MoveError
+from move.files import atomic_output
+from move.splits import write_csv_atomic
 from move.video import kinetics_video_id
 
 SHAPES = ("square", "disc", "bar")
@@ -90,20 +91,18 @@ def write_video(frames: np.ndarray, path: Path, fps: int) -> None:
     """
     import av
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames.shape[1], frames.shape[2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
-        stream.codec_context.thread_count = 1
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+    with atomic_output(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.height, stream.width = frames.shape[1], frames.shape[2]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
+            stream.codec_context.thread_count = 1
+            for frame in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
 
 
 def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: bool = True) -> Path:
@@ -141,7 +140,5 @@ def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: b
         [r[:5] for r in rows], columns=["label", "youtube_id", "time_start", "time_end", "split"]
     )
     csv = root / "annotations.csv"
-    tmp = csv.with_name(csv.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv)
+    write_csv_atomic(table, csv)
     return csv

@@ -100,3 +100,42 @@ def test_imbalance_table_needs_the_recorded_ir_not_the_file_name(tmp_path):
     named = write_result(tmp_path / "mk_ir0.05.json", "move", True, 0.5, 0.5)
     with pytest.raises(MoveError, match="records no imbalance_ratio"):
         imbalance_table([named])
+
+
+def test_a_small_multi_ir_run_shows_paper_best_and_final_side_by_side(tmp_path):
+    """Two real tiny runs (IR 0.01 and 0.1) on features that say they are ResNet-50's."""
+    import h5py
+
+    from move.cli import main
+    from move.synthetic import SyntheticSpec, make_synthetic_features
+
+    settings = {
+        "epochs": 2, "batch_size": 8, "frames_train": 4, "frames_test": 4, "eval_every": 1,
+        "heads": 2, "d_k": 4, "d_v": 4, "clusters": 3, "codebook_dim": 8, "hidden_dim": 16,
+        "device": "cpu", "num_workers": 0,
+    }  # fmt: skip
+    results = []
+    for ratio in (0.01, 0.1):
+        spec = SyntheticSpec(classes=4, n_max=12, imbalance_ratio=ratio, frames=4, dim=16)
+        features, split = tmp_path / f"f{ratio}.h5", tmp_path / f"s{ratio}.csv"
+        make_synthetic_features(features, split, spec)
+        with h5py.File(features, "a") as handle:
+            handle.attrs["backbone"] = "resnet50"
+        out = tmp_path / f"minikinetics_ir{ratio}.json"
+        code = main(
+            ["train", "--features", str(features), "--split", str(split), "--out", str(out),
+             "--settings", json.dumps(settings), "--head-min", "8", "--tail-max", "2",
+             "--dataset", "minikinetics", "--imbalance-ratio", str(ratio), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        results.append(json.loads(out.read_text()))
+    table = tmp_path / "minikinetics_all.md"
+    assert main(["imbalance-table", *map(str, tmp_path.glob("*.json")), "--out", str(table)]) == 0
+    lines = table.read_text().splitlines()
+    prefix = "| MOVE (ours) | ✓ | resnet50 |"
+    rows = {line.split(" | ")[3]: line for line in lines if line.startswith(prefix)}
+    assert rows["paper"] == f"{prefix} paper | 0.570 | 0.509 | 0.675 | 0.636 |"
+    for protocol in ("best", "final"):
+        cells = [f"{r[protocol][k]:.3f}" for r in results for k in ("mAP", "top1")]
+        assert rows[protocol] == f"{prefix} {protocol} | " + " | ".join(cells) + " |"
+    assert results[0]["backbone"] == "resnet50" and results[0]["dataset"] == "minikinetics"

@@ -58,6 +58,18 @@ def test_methods_table_markdown_and_csv(tmp_path):
         methods_table({"plain": results["plain_agg"]})
 
 
+def test_a_variant_given_twice_is_refused_naming_both_files(tmp_path, capsys):
+    from move.cli import main
+
+    first = _fake_result(tmp_path / "a.json", 0.4, "plain")
+    second = _fake_result(tmp_path / "b.json", 0.5, "plain")
+    out = [f"plain={first}", f"plain={second}", "--out-md", str(tmp_path / "t.md")]
+    assert main(["table", *out, "--out-csv", str(tmp_path / "t.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "'plain' is given twice" in error and "a.json" in error and "b.json" in error
+    assert not (tmp_path / "t.md").exists()
+
+
 @pytest.mark.slow
 def test_workflow_table_target_runs_every_method(tmp_path):
     """`results/<dataset>_table.md` trains each configured method once; the default target stays."""
