@@ -232,7 +232,7 @@ def write_results(results: dict, final_metrics: dict, problem, out: Path) -> Non
 
 def read_results(path: str | Path) -> dict:
     """A results JSON written by ``move train`` (tables, plots)."""
-    return read_json_input(path, "results file", "delete it and train it again (move train)")
+    return read_json_input(path, "results file", "(re)train it with move train")
 
 
 def cached_sha256(path: Path) -> str:
