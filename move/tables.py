@@ -48,6 +48,13 @@ def display_name(method: str) -> str:
         return method
 
 
+def paper_numbers(results: dict, method: str, aggregators: bool) -> dict | None:
+    """The paper's metrics for the run a results JSON records (its dataset, backbone and
+    imbalance ratio); None where the paper has no such run."""
+    dataset, backbone = results.get("dataset") or "", results.get("backbone") or ""
+    return paper_result(dataset, backbone, method, aggregators, results.get("imbalance_ratio"))
+
+
 def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
     """One row per variant (in the given order): final-epoch metrics, best mAP and its epoch.
 
@@ -77,13 +84,7 @@ def methods_table(results: dict[str, str | Path]) -> pd.DataFrame:
         row["final_epoch"] = data["final"]["epoch"]
         row["best_mAP"] = data["best"]["mAP"]
         row["best_epoch"] = data["best"]["epoch"]
-        paper = paper_result(
-            data.get("dataset") or "",
-            data.get("backbone") or "",
-            method,
-            aggregators,
-            data.get("imbalance_ratio"),
-        )
+        paper = paper_numbers(data, method, aggregators)
         row["paper_mAP"] = None if paper is None else paper["mAP"]
         row["seed"] = data.get("seed")
         rows.append(row)
@@ -145,8 +146,8 @@ PROTOCOLS = (
 Row = tuple[str, str, str]  # display name, Agg mark, backbone
 
 
-def collect_runs(paths: list[str | Path]) -> tuple[str | None, dict[Row, dict[float, dict]]]:
-    """Results by table row and imbalance ratio, and their dataset.
+def collect_runs(paths: list[str | Path]) -> dict[Row, dict[float, dict]]:
+    """Results by table row and imbalance ratio.
 
     Refuses two runs of one row at one ratio (a table shows one run per cell) and runs of
     different datasets (one table per dataset), naming the files.
@@ -173,11 +174,11 @@ def collect_runs(paths: list[str | Path]) -> tuple[str | None, dict[Row, dict[fl
             )
         where[row, ratio] = path
         runs.setdefault(row, {})[ratio] = results | {"method": method, "aggregators": aggregators}
-    return next(iter(datasets), None), runs
+    return runs
 
 
 def protocol_cells(
-    protocol: str, row: Row, by_ir: dict[float, dict], ratios: list[float], dataset: str | None
+    protocol: str, by_ir: dict[float, dict], ratios: list[float]
 ) -> list[str] | None:
     """AP and ACC per ratio of one row under one protocol; None for a paper row with no numbers."""
     cells = []
@@ -186,10 +187,7 @@ def protocol_cells(
         if results is None:
             metrics = {}
         elif protocol == "paper":
-            found = paper_result(
-                dataset or "", row[2], results["method"], results["aggregators"], ratio
-            )
-            metrics = found or {}
+            metrics = paper_numbers(results, results["method"], results["aggregators"]) or {}
         else:
             metrics = results.get(protocol, {})
         cells += [_fmt(metrics.get("mAP")), _fmt(metrics.get("top1"))]
@@ -206,7 +204,7 @@ def imbalance_table(paths: list[str | Path]) -> str:
     protocol) and its final epoch. A second table gives the final epoch's mAP over all / head /
     medium / tail classes per ratio. The ratio of each run is the one its results JSON records.
     """
-    dataset, runs = collect_runs(paths)
+    runs = collect_runs(paths)
     ratios = sorted({ir for by_ir in runs.values() for ir in by_ir})
     header = ["LT-Methods", "Agg", "Backbone", "mAP of"]
     header += [f"IR {ir:g} {m}" for ir in ratios for m in ("AP", "ACC")]
@@ -214,7 +212,7 @@ def imbalance_table(paths: list[str | Path]) -> str:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row, by_ir in sorted(runs.items()):
         for protocol, _ in PROTOCOLS:
-            cells = protocol_cells(protocol, row, by_ir, ratios, dataset)
+            cells = protocol_cells(protocol, by_ir, ratios)
             if cells is not None:
                 lines.append("| " + " | ".join([*row, protocol, *cells]) + " |")
     return "\n".join(lines + ["", group_table(runs, ratios)])
