@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from move.synthetic import SyntheticSpec, long_tailed_counts, make_synthetic_features
+from move.datasets.synthetic import SyntheticSpec, long_tailed_counts, make_synthetic_features
 from move.training import ABLATION_ROWS, TrainSettings, train
 
 MARKS = {

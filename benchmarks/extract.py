@@ -129,7 +129,7 @@ def child_setup(args: argparse.Namespace):
     """The ``move`` under test (PYTHONPATH), its videos and settings, in a child process."""
     import torch
 
-    import move.extract as extract
+    import move.extraction.extract as extract
 
     torch.set_num_threads(args.threads)
     root = Path(args.root)
@@ -153,7 +153,7 @@ def worker_preprocess(extract, settings):
     """What a decode worker does to decoded frames in this version of the code."""
     import torch
 
-    from move.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD
 
     if hasattr(extract, "resize_and_crop"):  # uint8 resize/crop; normalised on the device
         return lambda frames: extract.resize_and_crop(
@@ -166,7 +166,7 @@ def worker_preprocess(extract, settings):
 
 def decoded_videos(extract, videos, settings):
     """The version's Dataset of decoded videos (its signature changed with normalisation)."""
-    from move.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD
 
     if len(inspect.signature(extract.DecodedVideos).parameters) == 2:
         return extract.DecodedVideos(videos, settings)
@@ -177,7 +177,7 @@ def measure_model(extract, settings, model, device, n_videos: int) -> tuple[floa
     """(wall, CPU) seconds of the model stage on ``n_videos`` preprocessed videos."""
     import torch
 
-    from move.backbones import IMAGENET_MEAN, IMAGENET_STD
+    from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD
 
     T, crop = settings.frames, settings.crop
     if hasattr(extract, "embed_videos"):
@@ -251,13 +251,13 @@ def child_decoders(args: argparse.Namespace) -> dict:
     """CPU seconds per video of each decoding strategy, and whether it gives decord's frames."""
     import decord
 
-    from move.video import uniform_segment_indices
+    from move.extraction.video import uniform_segment_indices
 
     root = Path(args.root)
     paths = sorted((root / "videos").rglob("*.mp4"))
     strategies = {
         "decord get_batch, all at once (seek across GOPs, forward within)": decord_batch,
-        "decord get_batch, 16 at a time, zero-copy (move.video)": decord_chunks,
+        "decord get_batch, 16 at a time, zero-copy (move.extraction.video)": decord_chunks,
         "decord seek per index": decord_per_index,
         "decord sequential (skip, no seek)": decord_sequential,
         "PyAV decode all, convert the needed": pyav_sequential,
@@ -296,7 +296,7 @@ def decord_batch(path: str, indices: np.ndarray) -> np.ndarray:
 
 
 def decord_chunks(path: str, indices: np.ndarray) -> np.ndarray:
-    from move.video import DECODE_CHUNK, decode_chunks, open_video
+    from move.extraction.video import DECODE_CHUNK, decode_chunks, open_video
 
     chunks = decode_chunks(open_video(path), indices, DECODE_CHUNK)
     return np.concatenate([chunk.numpy() for chunk in chunks])

@@ -58,8 +58,8 @@ def parse_args() -> argparse.Namespace:
 
 def write_features(folder: Path, args: argparse.Namespace) -> None:
     """Random float16 features (content does not matter for speed) and a train/test split."""
-    from move.features import create_feature_file, write_video_features
-    from move.splits import write_csv_atomic
+    from move.datasets.splits import write_csv_atomic
+    from move.extraction.features import create_feature_file, write_video_features
 
     rng = np.random.default_rng(0)
     n = args.train_videos + args.test_videos
@@ -86,7 +86,7 @@ def write_features(folder: Path, args: argparse.Namespace) -> None:
 
 
 def settings_for(args: argparse.Namespace, workers: int):
-    from move.train import TrainSettings
+    from move.training import TrainSettings
 
     return TrainSettings.from_dict(
         {
@@ -106,7 +106,7 @@ def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     The first epoch includes starting the workers and opening the file; the second is what the
     other 99 epochs of a run cost (persistent workers).
     """
-    from move.train import load_problem, make_loaders
+    from move.training import load_problem, make_loaders
 
     torch.set_num_threads(args.threads)
     problem = load_problem(folder / "split.csv", folder / "f.h5", 10**9, 0)
@@ -180,7 +180,7 @@ def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
 
 def test_pass(problem, folder: Path, args: argparse.Namespace, workers: int) -> float:
     """Seconds of one pass of the test loader (150 frames per video), this checkout."""
-    from move.train import make_loaders
+    from move.training import make_loaders
 
     _, loader = make_loaders(problem, folder / "f.h5", settings_for(args, workers))
     started = time.perf_counter()
@@ -191,7 +191,7 @@ def test_pass(problem, folder: Path, args: argparse.Namespace, workers: int) -> 
 
 def epoch_breakdown(folder: Path, args: argparse.Namespace, loading: float, workers: int) -> None:
     """Print where an epoch at the authors' sizes goes (loading measured, the rest scaled)."""
-    from move.train import load_problem
+    from move.training import load_problem
 
     problem = load_problem(folder / "split.csv", folder / "f.h5", 10**9, 0)
     timings = timed_steps(problem, folder, args)

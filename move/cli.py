@@ -14,7 +14,7 @@ from move.errors import MoveError, disk_full
 
 
 def cmd_demo_videos(args: argparse.Namespace) -> None:
-    from move.demo import DemoSpec, make_demo_dataset
+    from move.datasets.demo import DemoSpec, make_demo_dataset
 
     spec = DemoSpec(
         n_classes=args.classes,
@@ -30,7 +30,7 @@ def cmd_demo_videos(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from move.extract import (
+    from move.extraction.extract import (
         ExtractSettings,
         decode_workers,
         extract_features,
@@ -39,7 +39,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         select_shard,
         set_compute_threads,
     )
-    from move.weights import default_weights, is_random
+    from move.extraction.weights import default_weights, is_random
 
     settings = ExtractSettings(
         backbone=args.backbone,
@@ -73,7 +73,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_weights(args: argparse.Namespace) -> None:
-    from move.weights import fetch_weights, weights_url
+    from move.extraction.weights import fetch_weights, weights_url
 
     if weights_url(args.backbone, args.weights) is None:
         raise MoveError(f"'{args.weights}' is not a weights name or URL for {args.backbone}")
@@ -82,7 +82,7 @@ def cmd_fetch_weights(args: argparse.Namespace) -> None:
 
 
 def cmd_merge_features(args: argparse.Namespace) -> None:
-    from move.extract import merge_feature_files
+    from move.extraction.extract import merge_feature_files
 
     failures = args.failures or Path(args.out).with_suffix(".failures.csv")
     counts = merge_feature_files(args.parts, args.out, failures)
@@ -94,8 +94,8 @@ def cmd_merge_features(args: argparse.Namespace) -> None:
 
 def _missing_videos(args: argparse.Namespace):
     """Annotations, missing videos and the summary line, stopping when too many are missing."""
-    from move.extract import read_annotations
-    from move.splits import missing_from_features
+    from move.datasets.splits import missing_from_features
+    from move.extraction.extract import read_annotations
 
     table = read_annotations(args.annotations)
     missing, line = missing_from_features(
@@ -105,7 +105,7 @@ def _missing_videos(args: argparse.Namespace):
 
 
 def cmd_missing(args: argparse.Namespace) -> None:
-    from move.splits import write_csv_atomic
+    from move.datasets.splits import write_csv_atomic
 
     _, missing, line = _missing_videos(args)
     write_csv_atomic(missing, args.out)
@@ -113,7 +113,7 @@ def cmd_missing(args: argparse.Namespace) -> None:
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from move.splits import lost_per_class, split_from_annotations, write_csv_atomic
+    from move.datasets.splits import lost_per_class, split_from_annotations, write_csv_atomic
 
     table, missing, line = _missing_videos(args)
     if len(missing):
@@ -141,15 +141,15 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_fetch_list(args: argparse.Namespace) -> None:
-    from move.kinetics import fetch_list
+    from move.datasets.kinetics import fetch_list
 
     digest = fetch_list(args.source, args.out, args.sha256)
     print(f"wrote {args.out} (sha256 {digest})")
 
 
 def cmd_list_annotations(args: argparse.Namespace) -> None:
-    from move.kinetics import list_annotations
-    from move.splits import write_csv_atomic
+    from move.datasets.kinetics import list_annotations
+    from move.datasets.splits import write_csv_atomic
 
     table = list_annotations(args.train_list, args.val_list, args.kinetics)
     write_csv_atomic(table, args.out)
@@ -162,7 +162,7 @@ def cmd_list_annotations(args: argparse.Namespace) -> None:
 
 def cmd_imbalance_table(args: argparse.Namespace) -> None:
     from move.files import write_text_atomic
-    from move.tables import imbalance_table
+    from move.reporting.tables import imbalance_table
 
     text = imbalance_table(args.results)
     out = Path(args.out)
@@ -171,7 +171,7 @@ def cmd_imbalance_table(args: argparse.Namespace) -> None:
 
 
 def cmd_videolt_convert(args: argparse.Namespace) -> None:
-    from move.videolt import convert_videolt
+    from move.datasets.videolt import convert_videolt
 
     counts = convert_videolt(
         args.features_dir,
@@ -208,7 +208,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from move.tables import write_methods_table
+    from move.reporting.tables import write_methods_table
 
     results = {}
     for item in args.results:
@@ -228,7 +228,7 @@ def cmd_table(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from move import plots
+    from move.reporting import plots
 
     needed = ["results"] if args.figure in ("per-class-ap", "map-vs-ir", "curves") else []
     needed = needed or (["benchmarks"] if args.figure == "runtimes" else [])
@@ -245,7 +245,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
     elif args.figure == "runtimes":
         csv = plots.runtimes(args.benchmarks, args.out, args.dataset)
     elif args.figure == "attention":
-        from move.inspect import inspected_videos
+        from move.reporting.diagnostics import inspected_videos
 
         source = (args.annotations, args.videos) if args.annotations and args.videos else None
         videos = inspected_videos(
@@ -253,7 +253,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         )
         csv = plots.attention_maps(videos, args.out)
     else:
-        from move.inspect import confidence_figure
+        from move.reporting.diagnostics import confidence_figure
 
         csv = confidence_figure(
             args.checkpoint, args.features, args.split, args.out, args.subset, args.lam, args.seed

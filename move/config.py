@@ -209,7 +209,7 @@ def extract_weights(config: dict, dataset: str, backbone: str) -> str:
     backbone's named weights (``imagenet``, ``kinetics``). ``none`` (random init: features that
     mean nothing) stops with one line unless ``allow_random_weights`` is true (the demo sets it).
     """
-    from move.weights import default_weights, is_random
+    from move.extraction.weights import default_weights, is_random
 
     settings = stage_settings(config, dataset, "extract")
     own = (dataset_config(config, dataset).get("extract") or {}).get("weights")
@@ -227,7 +227,7 @@ def extract_weights(config: dict, dataset: str, backbone: str) -> str:
 def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
     """(backbone, name or URL) of the configured weights downloaded as ``file_name`` (rule
     fetch_weights): the named weights of every backbone and every URL in any extract section."""
-    from move.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
+    from move.extraction.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
 
     candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
     for dataset in config.get("datasets", {}):

@@ -1,7 +1,7 @@
 """Stage 0, downloads: input files fetched once from a URL or copied from a path, pinned by sha256.
 
-Used for the authors' lists and Kinetics CSVs (``move.kinetics.fetch_list``) and for named
-backbone weights (``move.weights``). A download goes to a temporary file beside its target, is
+Used for the authors' lists and Kinetics CSVs (``move.datasets.kinetics.fetch_list``) and for named
+backbone weights (``move.extraction.weights``). A download goes to a temporary file beside its target, is
 hashed while it streams, checked, then renamed, so a refused or broken download leaves nothing
 behind. A ``<file>.sha256`` record beside a file keeps the hash of its first download, so a
 later file with other content is refused. No torch import: Snakemake plans with this module.

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from move.demo import DemoSpec, make_demo_dataset
+from move.datasets.demo import DemoSpec, make_demo_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_DEMO = DemoSpec(n_classes=4, train_per_class=6, val_per_class=3, n_frames=8, size=32, seed=3)
@@ -78,7 +78,7 @@ def write_feature_file(
     separable: bool = True,
 ) -> Path:
     """An HDF5 feature file in move's layout with class-dependent random features."""
-    from move.features import create_feature_file, write_video_features
+    from move.extraction.features import create_feature_file, write_video_features
 
     rng = np.random.default_rng(seed)
     names = sorted(set(labels.values()))

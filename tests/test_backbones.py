@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from move.backbones import available_backbones, create_backbone
 from move.errors import MoveError
+from move.extraction.backbones import available_backbones, create_backbone
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_random_init_is_seeded_and_leaves_global_rng_alone():
 
 
 def test_temporal_shift_moves_channel_folds_between_segments():
-    from move.backbones import temporal_shift
+    from move.extraction.backbones import temporal_shift
 
     # 1 clip x 3 segments x 8 channels, value = 10 * segment + channel; shift_div 4 -> folds of 2.
     x = (10 * torch.arange(3).view(3, 1, 1, 1) + torch.arange(8).view(1, 8, 1, 1)).float()

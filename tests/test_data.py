@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from move.data import (
+from move.errors import MoveError
+from move.extraction.features import create_feature_file, write_video_features
+from move.training.data import (
     FeatureDataset,
     feature_loader,
     multi_hot,
@@ -13,8 +15,6 @@ from move.data import (
     random_frame_indices,
     uniform_frame_indices,
 )
-from move.errors import MoveError
-from move.features import create_feature_file, write_video_features
 
 
 def test_uniform_indices_cover_the_video_and_pad_short_ones():

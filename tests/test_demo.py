@@ -4,8 +4,8 @@ import sys
 
 import pandas as pd
 
-from move.demo import DemoSpec, make_demo_dataset
-from move.video import index_video_files, read_frames
+from move.datasets.demo import DemoSpec, make_demo_dataset
+from move.extraction.video import index_video_files, read_frames
 from tests.conftest import REPO
 
 

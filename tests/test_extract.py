@@ -6,16 +6,16 @@ import pandas as pd
 import pytest
 import torch
 
-from move.backbones import create_backbone
 from move.errors import MoveError
-from move.extract import (
+from move.extraction.backbones import create_backbone
+from move.extraction.extract import (
     ExtractSettings,
     extract_features,
     list_videos,
     preprocess_frames,
     set_compute_threads,
 )
-from move.features import open_feature_file, read_video_features, video_ids
+from move.extraction.features import open_feature_file, read_video_features, video_ids
 
 SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
 
@@ -194,11 +194,13 @@ def counting(embed_videos, seen: list, crash_at: int | None = None):
 
 
 def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_path, monkeypatch):
-    import move.extract
+    import move.extraction.extract
 
-    real_embed, calls = move.extract.embed_videos, []
+    real_embed, calls = move.extraction.extract.embed_videos, []
     out = tmp_path / "resnet50.h5"
-    monkeypatch.setattr(move.extract, "embed_videos", counting(real_embed, calls, crash_at=5))
+    monkeypatch.setattr(
+        move.extraction.extract, "embed_videos", counting(real_embed, calls, crash_at=5)
+    )
     with pytest.raises(KeyboardInterrupt):
         extract_features(
             broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
@@ -210,7 +212,7 @@ def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_
     (chunks[-1].parent / "chunk-000099.h5").write_bytes(b"truncated")  # a damaged chunk
 
     calls.clear()
-    monkeypatch.setattr(move.extract, "embed_videos", real_embed)
+    monkeypatch.setattr(move.extraction.extract, "embed_videos", real_embed)
     with pytest.warns(UserWarning, match="discarding .*chunk-000099"):
         counts = extract_features(
             broken_videos, out, tmp_path / "f.csv", SETTINGS, progress=False, chunk_videos=2
@@ -224,7 +226,7 @@ def test_interrupted_run_resumes_to_the_same_file(broken_videos, reference, tmp_
 
 
 def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, monkeypatch):
-    import move.extract
+    import move.extraction.extract
 
     extract_features(broken_videos.iloc[:4], tmp_path / "a.h5", tmp_path / "a.csv", SETTINGS, False)
     # Leave a finished chunk of 4 videos as if the run had stopped; the rerun must not redo them.
@@ -234,7 +236,11 @@ def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, mo
     with h5py.File(partial / "chunk-000000.h5", "a") as handle:
         handle.attrs["failures"] = "[]"
     seen = []
-    monkeypatch.setattr(move.extract, "embed_videos", counting(move.extract.embed_videos, seen))
+    monkeypatch.setattr(
+        move.extraction.extract,
+        "embed_videos",
+        counting(move.extraction.extract.embed_videos, seen),
+    )
     counts = extract_features(broken_videos, tmp_path / "b.h5", tmp_path / "b.csv", SETTINGS, False)
     assert counts["extracted"] == 7 and len(seen) == 7 - 3  # 3 of the first 4 decode fine
 
@@ -242,12 +248,16 @@ def test_rerun_of_finished_partial_skips_done_videos(broken_videos, tmp_path, mo
 def test_rerun_over_a_finished_output_extracts_only_new_videos(
     broken_videos, reference, tmp_path, monkeypatch
 ):
-    import move.extract
+    import move.extraction.extract
 
     out, failures = tmp_path / "resnet50.h5", tmp_path / "resnet50.failures.csv"
     extract_features(broken_videos.iloc[:6], out, failures, SETTINGS, progress=False)
     seen = []
-    monkeypatch.setattr(move.extract, "embed_videos", counting(move.extract.embed_videos, seen))
+    monkeypatch.setattr(
+        move.extraction.extract,
+        "embed_videos",
+        counting(move.extraction.extract.embed_videos, seen),
+    )
     extract_features(broken_videos, out, failures, SETTINGS, progress=False)
     assert len(seen) == 3  # videos 6, 8, 9 (7 is missing, logged again without decoding)
     assert_same_features(out, reference)
@@ -260,7 +270,7 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
     import subprocess
     import sys
 
-    from move.extract import merge_feature_files, select_shard
+    from move.extraction.extract import merge_feature_files, select_shard
 
     parts = [select_shard(broken_videos, i, 3) for i in range(3)]
     assert sorted(sum((list(p.video_id) for p in parts), [])) == sorted(broken_videos.video_id)
@@ -310,7 +320,7 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
 
 KILLED_RUN = """
 import sys, time, pandas as pd
-import move.extract as ex
+import move.extraction.extract as ex
 real = ex.embed_videos
 def slow(*args, **kwargs):
     for count, result in enumerate(real(*args, **kwargs)):
@@ -351,8 +361,8 @@ def test_sigkilled_run_resumes_to_the_same_file(broken_videos, reference, tmp_pa
 def test_tsm_batches_hold_whole_clips():
     import torch
 
-    from move.backbones import create_backbone
-    from move.extract import embed_frames
+    from move.extraction.backbones import create_backbone
+    from move.extraction.extract import embed_frames
 
     model = create_backbone("tsm_resnet50", "none")
     for module in model.modules():  # timm zero-inits each block's last BN: revive the branches
@@ -366,8 +376,8 @@ def test_tsm_batches_hold_whole_clips():
 
 
 def test_list_videos_finds_files_named_by_the_bare_youtube_id(tmp_path):
-    """Extraction sees the same files as the split's missing-video check (move.kinetics)."""
-    from move.extract import list_videos
+    """Extraction sees the same files as the split's missing-video check (move.datasets.kinetics)."""
+    from move.extraction.extract import list_videos
 
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "abcdefghijk.mp4").write_bytes(b"x")

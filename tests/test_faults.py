@@ -28,8 +28,8 @@ import torch
 import yaml
 
 from move.cli import build_parser, main
-from move.extract import ExtractSettings, extract_features, list_videos
-from move.synthetic import SyntheticSpec, make_synthetic_features
+from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
+from move.extraction.extract import ExtractSettings, extract_features, list_videos
 from tests.conftest import REPO, write_feature_file, write_features_and_split
 
 SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
@@ -385,7 +385,7 @@ def test_disk_full_writing_a_split_keeps_the_previous_split(tmp_path):
         columns=["label", "youtube_id", "time_start", "time_end", "split"],
     )  # fmt: skip
     annotations.to_csv(tmp_path / "ann.csv", index=False)
-    from move.video import kinetics_video_id
+    from move.extraction.video import kinetics_video_id
 
     ids = {kinetics_video_id(v, 0, 10): label for v, label in labels.items()}
     features = write_feature_file(tmp_path / "f.h5", ids, frames=2, dim=4)

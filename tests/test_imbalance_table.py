@@ -3,8 +3,8 @@ import json
 import pytest
 
 from move.errors import MoveError
-from move.paper import paper_result
-from move.tables import imbalance_table, methods_table
+from move.reporting.paper import paper_result
+from move.reporting.tables import imbalance_table, methods_table
 
 
 def write_result(path, method, aggregators, mAP, top1, ir=None, dataset="mk", backbone="resnet50"):
@@ -107,7 +107,7 @@ def test_a_small_multi_ir_run_shows_paper_best_and_final_side_by_side(tmp_path):
     import h5py
 
     from move.cli import main
-    from move.synthetic import SyntheticSpec, make_synthetic_features
+    from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 
     settings = {
         "epochs": 2, "batch_size": 8, "frames_train": 4, "frames_test": 4, "eval_every": 1,

@@ -14,8 +14,8 @@ import yaml
 from move.cli import main
 from move.config import validate_config
 from move.errors import MoveError
-from move.train import TrainSettings, train
-from move.video import kinetics_video_id
+from move.extraction.video import kinetics_video_id
+from move.training import TrainSettings, train
 from tests.conftest import REPO, write_feature_file, write_features_and_split
 from tests.test_videolt import make_release
 from tests.test_workflow import snakemake

@@ -6,8 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
+from move.datasets.kinetics import fetch_list, find_video_files, list_annotations, parse_kinetics_id
 from move.errors import MoveError
-from move.kinetics import fetch_list, find_video_files, list_annotations, parse_kinetics_id
 
 NAMES = ["abseiling", "bowling", "cooking egg"]
 
@@ -174,7 +174,7 @@ ISSUE_PINS = {  # the sha256 of the authors' files at commit 7928daa, as publish
 def test_config_defaults_are_the_authors_pinned_files():
     import yaml
 
-    from move.kinetics import AUTHORS_COMMIT, authors_url, pinned_sha256
+    from move.datasets.kinetics import AUTHORS_COMMIT, authors_url, pinned_sha256
     from tests.conftest import REPO
 
     entry = yaml.safe_load((REPO / "config.yaml").read_text())["datasets"]["minikinetics"]
@@ -193,10 +193,10 @@ def test_config_defaults_are_the_authors_pinned_files():
 
 
 def test_an_authors_url_serving_other_content_is_refused(local_server, tmp_path, monkeypatch):
-    import move.kinetics
+    import move.datasets.kinetics
 
     (local_server.folder / "train.lst").write_text("a_000001_000002 0\n")
-    monkeypatch.setattr(move.kinetics, "AUTHORS_DATA_URL", local_server.url(""))
+    monkeypatch.setattr(move.datasets.kinetics, "AUTHORS_DATA_URL", local_server.url(""))
     out = tmp_path / "lists" / "train.txt"
     with pytest.raises(MoveError) as error:
         fetch_list(local_server.url("train.lst"), out)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from move.errors import MoveError
-from move.losses import (
+from move.training import TrainSettings, get_method, method_names
+from move.training.context import Batch, RunContext
+from move.training.losses import (
     anchor_masked_bce,
     bce_loss,
     class_balanced_draws,
@@ -20,10 +22,8 @@ from move.losses import (
     ldam_margins,
     mixup,
 )
-from move.model import ModelSettings, VideoClassifier
-from move.training import TrainSettings, get_method, method_names
-from move.training.context import Batch, RunContext
-from move.vicinity import tail_weighted_criterion
+from move.training.model import ModelSettings, VideoClassifier
+from move.training.vicinity import tail_weighted_criterion
 
 COUNTS = np.array([40, 20, 8, 3, 1])
 SMALL = dict(

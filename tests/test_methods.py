@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from move.model import VideoClassifier
 from move.training import TrainSettings, get_method
 from move.training.context import Batch, RunContext
 from move.training.loop import train_step
 from move.training.methods import dfs_masks, framestack_end_of_epoch
-from move.vicinity import tail_weighted_criterion
+from move.training.model import VideoClassifier
+from move.training.vicinity import tail_weighted_criterion
 
 COUNTS = np.array([120, 101, 100, 40, 3])
 SMALL = dict(
@@ -96,7 +96,7 @@ def test_mixup_with_aggregators_mixes_the_3072_d_features_not_frames():
     model = _model(context)
     logits, targets = get_method("mixup").transform(model, batch, context)
     replay = torch.Generator().manual_seed(3)  # the same draws: lambda, then the permutation
-    from move.vicinity import sample_interpolation_weight
+    from move.training.vicinity import sample_interpolation_weight
 
     lam = sample_interpolation_weight(1.0, replay)
     permutation = torch.randperm(8, generator=replay)
@@ -117,7 +117,7 @@ def test_mixup_without_aggregators_mixes_frames():
     model = _model(context)
     logits, _ = get_method("mixup").transform(model, batch, context)
     replay = torch.Generator().manual_seed(3)
-    from move.vicinity import sample_interpolation_weight
+    from move.training.vicinity import sample_interpolation_weight
 
     lam = sample_interpolation_weight(1.0, replay)
     permutation = torch.randperm(8, generator=replay)

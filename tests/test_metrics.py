@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from move.metrics import evaluate, per_class_average_precision, top_k_accuracy
+from move.training.metrics import evaluate, per_class_average_precision, top_k_accuracy
 
 
 def test_ap_is_one_for_perfect_ranking_and_nan_without_positives():

@@ -1,6 +1,6 @@
 import torch
 
-from move.model import (
+from move.training.model import (
     CodebookAggregator,
     ModelSettings,
     NetVLAGD,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from move.plots import image_stats
+from move.reporting.plots import image_stats
 from move.training import ABLATION_ROWS, RunInfo, TrainSettings, train
 from tests.conftest import REPO, write_feature_file
 

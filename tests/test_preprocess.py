@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import move.video
-from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
-from move.extract import (
+import move.extraction.video
+from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from move.extraction.extract import (
     decode_workers,
     embed_frames,
     embed_videos,
@@ -18,7 +18,7 @@ from move.extract import (
     preprocess_frames,
     resize_and_crop,
 )
-from move.video import index_video_files, read_frames
+from move.extraction.video import index_video_files, read_frames
 
 
 def float32_preprocess(frames: np.ndarray, resize: int, crop: int) -> torch.Tensor:
@@ -74,7 +74,7 @@ def test_preprocessing_halves_compose_to_the_whole():
 def test_chunked_decoding_equals_whole_decoding(tiny_videos, monkeypatch):
     path = next(iter(index_video_files(tiny_videos / "videos").values()))
     whole, n_frames = read_frames(path, 12)  # 8 stored frames: some repeat
-    monkeypatch.setattr(move.video, "DECODE_CHUNK", 3)
+    monkeypatch.setattr(move.extraction.video, "DECODE_CHUNK", 3)
     chunk_sizes = []
 
     def crop(chunk):

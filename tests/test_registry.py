@@ -8,11 +8,11 @@ import yaml
 
 from move.cli import main
 from move.config import load_schema, validate_config
+from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.errors import MoveError
-from move.losses import focal_loss
-from move.synthetic import SyntheticSpec, make_synthetic_features
-from move.tables import methods_table
+from move.reporting.tables import methods_table
 from move.training import Method, method_names, register_method, variant_names, variant_settings
+from move.training.losses import focal_loss
 from move.training.methods import plain_transform, shuffled
 from move.training.registry import unregister_method
 from tests.conftest import REPO

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import move.extract
+import move.extraction.extract
 from move.cli import main
-from move.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.extract import ExtractSettings, extract_features, list_videos
 from tests.conftest import write_feature_file
 from tests.test_workflow import TINY_CONFIG, merged_config, snakemake
 
@@ -39,7 +39,7 @@ def stored(path) -> dict[str, np.ndarray]:
 
 def count_embeds(monkeypatch, fail_at: int | None = None) -> list:
     """Record each embedded (decoded) video; Ctrl-C at video number ``fail_at``."""
-    real, calls = move.extract.embed_videos, []
+    real, calls = move.extraction.extract.embed_videos, []
 
     def counted(*args, **kwargs):
         for item, features in real(*args, **kwargs):
@@ -49,7 +49,7 @@ def count_embeds(monkeypatch, fail_at: int | None = None) -> list:
                     raise KeyboardInterrupt
             yield item, features
 
-    monkeypatch.setattr(move.extract, "embed_videos", counted)
+    monkeypatch.setattr(move.extraction.extract, "embed_videos", counted)
     return calls
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from move.datasets.splits import build_long_tailed_split, head_to_tail_order, long_tail_counts
 from move.errors import MoveError
-from move.splits import build_long_tailed_split, head_to_tail_order, long_tail_counts
 
 
 def authors_like_lists(n_classes=200, per_class=400, n_test=25):
@@ -67,7 +67,7 @@ def test_class_index_is_alphabetical_and_groups_follow_thresholds():
 
 
 def test_split_files_are_byte_identical_across_runs(tmp_path):
-    from move.splits import write_csv_atomic
+    from move.datasets.splits import write_csv_atomic
 
     train, test = authors_like_lists(n_classes=20, per_class=30)
     for name in ("a", "b"):
@@ -88,7 +88,7 @@ def test_imbalance_ratio_one_keeps_everything():
 
 @pytest.mark.parametrize("ir", [0.01, 0.1])
 def test_200_classes_by_400_ids_split_is_byte_identical_and_follows_formula(tmp_path, ir):
-    from move.splits import write_csv_atomic
+    from move.datasets.splits import write_csv_atomic
 
     train, test = authors_like_lists()
     files = []
@@ -107,7 +107,7 @@ def test_200_classes_by_400_ids_split_is_byte_identical_and_follows_formula(tmp_
 
 
 def test_class_order_file_and_original_indices_are_used(tmp_path):
-    from move.splits import read_class_order
+    from move.datasets.splits import read_class_order
 
     train, test = authors_like_lists(n_classes=3, per_class=10)
     names = sorted(set(train.label))

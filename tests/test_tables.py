@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from move.errors import MoveError
-from move.tables import methods_table, to_markdown, write_methods_table
+from move.reporting.tables import methods_table, to_markdown, write_methods_table
 from move.training import variant_names, variant_settings
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def test_a_variant_given_twice_is_refused_naming_both_files(tmp_path, capsys):
 @pytest.mark.slow
 def test_workflow_table_target_runs_every_method(tmp_path):
     """`results/<dataset>_table.md` trains each configured method once; the default target stays."""
-    from move.synthetic import SyntheticSpec, make_synthetic_features
+    from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 
     for item in ("Snakefile", "workflow", "envs"):
         (shutil.copytree if (REPO / item).is_dir() else shutil.copy)(REPO / item, tmp_path / item)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import move.training.registry as registry
+from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.errors import MoveError
-from move.synthetic import SyntheticSpec, make_synthetic_features
 from move.training import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
 
 TINY = dict(

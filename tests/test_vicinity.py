@@ -1,6 +1,6 @@
 import torch
 
-from move.vicinity import (
+from move.training.vicinity import (
     calibrated_interpolation,
     calibration_factor,
     dfs_lower_bound,

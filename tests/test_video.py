@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from move.video import VideoDecodeError, index_video_files, read_frames, uniform_segment_indices
+from move.extraction.video import (
+    VideoDecodeError,
+    index_video_files,
+    read_frames,
+    uniform_segment_indices,
+)
 
 
 def test_uniform_segments_take_segment_midpoints():

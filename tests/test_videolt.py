@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from move.datasets.videolt import convert_videolt, read_videolt_list
 from move.errors import MoveError
-from move.features import open_feature_file, read_video_features
-from move.videolt import convert_videolt, read_videolt_list
+from move.extraction.features import open_feature_file, read_video_features
 
 N_CLASSES, DIM = 4, 16
 NAMES = ["3DPainting", "Archery", "BakingCookies", "ZumbaDance"]
@@ -179,7 +179,7 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
 
 
 def test_count_labels_are_read_in_videolts_format(tmp_path, capsys):
-    from move.videolt import read_label_counts
+    from move.datasets.videolt import read_label_counts
 
     root = make_release(tmp_path)
     counts = read_label_counts(root / "labels" / "count-labels-train.lst")

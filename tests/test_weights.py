@@ -17,11 +17,10 @@ import pytest
 import torch
 import yaml
 
-from move.backbones import create_backbone
 from move.config import extract_weights
 from move.errors import MoveError
-from move.files import file_sha256
-from move.weights import (
+from move.extraction.backbones import create_backbone
+from move.extraction.weights import (
     NAMED_WEIGHTS,
     WEIGHTS_URLS_ENV,
     Weights,
@@ -29,6 +28,7 @@ from move.weights import (
     resolve_weights,
     weights_cache_dir,
 )
+from move.files import file_sha256
 from tests.conftest import REPO
 
 TSM_FILE = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
@@ -188,7 +188,7 @@ def test_offline_says_which_url_and_where_to_put_the_file(served, checkpoints, t
 
 
 def test_extraction_records_the_weights_sha256(served, checkpoints, tiny_videos, tmp_path):
-    from move.extract import ExtractSettings, extract_features, list_videos
+    from move.extraction.extract import ExtractSettings, extract_features, list_videos
 
     videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").head(2)
     settings = ExtractSettings(weights="imagenet", frames=2, resize=32, crop=32, device="cpu")

@@ -3,7 +3,7 @@
 Modules: ``settings`` (TrainSettings, Table 4's rows), ``registry`` (the methods, their names),
 ``methods`` (the built-in ones), ``loading`` (split, loaders), ``loop`` (train), ``evaluation``,
 ``artefacts`` (checkpoint, progress, results JSON), ``commands`` (what ``move train`` / ``move
-evaluate`` run). Reads feature files (``move.features``) and split CSVs (``move.splits``).
+evaluate`` run). Reads feature files (``move.extraction.features``) and split CSVs (``move.datasets.splits``).
 
 The names below are imported on first use, so that ``move.training.registry`` (the workflow's
 config validation, the CLI help) loads without torch.

@@ -21,20 +21,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from move.datasets.splits import write_csv_atomic
 from move.errors import MoveError
-from move.features import stored_backbone
+from move.extraction.features import stored_backbone
 from move.files import atomic_output, file_sha256, read_json_input, write_text_atomic
 from move.lazy import LazyModule
-from move.splits import write_csv_atomic
 from move.training.registry import variant_of
 
 if TYPE_CHECKING:
-    from move.model import VideoClassifier
+    from move.training.model import VideoClassifier
     from move.training.settings import TrainSettings
 
 # imported on first use: tables and plots read results JSONs without torch
 torch = LazyModule("torch")
-model_module = LazyModule("move.model")
+model_module = LazyModule("move.training.model")
 settings_module = LazyModule("move.training.settings")
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from move.data import FeatureDataset, check_fits_checkpoint, feature_loader
 from move.device import resolve_device
-from move.metrics import evaluate
-from move.model import VideoClassifier
 from move.training.artefacts import check_class_labels, load_checkpoint
+from move.training.data import FeatureDataset, check_fits_checkpoint, feature_loader
 from move.training.loading import Problem, load_problem
+from move.training.metrics import evaluate
+from move.training.model import VideoClassifier
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """Training input: the split's classes and counts, and the train / test loaders over ``FeatureDataset``.
 
-Reads a split CSV (``move.splits``) and a feature file (``move.features``). The training order of
+Reads a split CSV (``move.datasets.splits``) and a feature file (``move.extraction.features``). The training order of
 each epoch comes from the method's sampler, seeded by (seed, epoch); every item the sampler yields
 carries its epoch, so frame draws repeat exactly with any number of loader workers.
 """
@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from move.data import FeatureDataset, feature_loader, parse_class_indices
+from move.datasets.splits import class_group, read_split
 from move.errors import MoveError
-from move.features import open_feature_file, video_ids
-from move.splits import class_group, read_split
+from move.extraction.features import open_feature_file, video_ids
+from move.training.data import FeatureDataset, feature_loader, parse_class_indices
 from move.training.registry import Sampler as SamplerFn
 from move.training.registry import get_method
 from move.training.settings import TrainSettings

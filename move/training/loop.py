@@ -19,14 +19,14 @@ from tqdm import tqdm
 
 from move.device import resolve_device
 from move.errors import MoveError
-from move.model import VideoClassifier
 from move.training import artefacts
 from move.training.context import Batch, RunContext
 from move.training.evaluation import evaluate_model
 from move.training.loading import Problem, load_problem, make_loaders
+from move.training.model import VideoClassifier
 from move.training.registry import Method, get_method, variant_of
 from move.training.settings import TrainSettings, with_feature_dim_of
-from move.vicinity import tail_weighted_criterion
+from move.training.vicinity import tail_weighted_criterion
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -2,7 +2,7 @@
 
 Each follows the authors' script of that method (VideoLT ``base_main.py`` / ``base_main_Agg.py``
 / ``MOVE.py``, the Framestack scripts): every baseline clips the classifier's gradient norm at 20
-(their ``--gd 20``), MOVE clips nothing. Maths lives in ``move.losses`` and ``move.vicinity``;
+(their ``--gd 20``), MOVE clips nothing. Maths lives in ``move.training.losses`` and ``move.training.vicinity``;
 this module only says which piece each method uses.
 """
 
@@ -16,15 +16,15 @@ from move.lazy import LazyModule
 from move.training.registry import Method, register_method
 
 if TYPE_CHECKING:
-    from move.model import VideoClassifier
     from move.training.context import Batch, RunContext
-    from move.vicinity import DfsMasks
+    from move.training.model import VideoClassifier
+    from move.training.vicinity import DfsMasks
 
 # imported on first use: listing the methods (config validation, CLI help) stays torch-free
 torch = LazyModule("torch")
-losses = LazyModule("move.losses")
-vicinity = LazyModule("move.vicinity")
-metrics = LazyModule("move.metrics")
+losses = LazyModule("move.training.losses")
+vicinity = LazyModule("move.training.vicinity")
+metrics = LazyModule("move.training.metrics")
 
 
 # --- shared pieces ----------------------------------------------------------------------------

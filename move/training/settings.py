@@ -14,8 +14,8 @@ from pathlib import Path
 
 from move.config import check_batch_size, check_settings
 from move.errors import MoveError
-from move.features import open_feature_file
-from move.model import ModelSettings
+from move.extraction.features import open_feature_file
+from move.training.model import ModelSettings
 from move.training.registry import get_method
 
 KEY_MASKS = ("code", "subset", "none")

@@ -14,7 +14,7 @@ from move.config import (
     validate_config,
 )
 from move.errors import MoveError
-from move.weights import weights_cache_dir
+from move.extraction.weights import weights_cache_dir
 
 
 def stop(error):
@@ -77,7 +77,7 @@ def backbone_weights(wildcards):
 
 def weights_input(wildcards):
     """Input: the checkpoint file (rule fetch_weights makes named ones in torch.hub's cache)."""
-    from move.weights import weights_file
+    from move.extraction.weights import weights_file
 
     try:
         path = weights_file(wildcards.backbone, backbone_weights(wildcards))

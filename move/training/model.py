@@ -2,7 +2,7 @@
 
 Input per video: frame features ``[B, T, D]`` (D = 2048). Output: class logits ``[B, C]``.
 ``aggregate`` exposes the 3072-d video representation z (Eq. 4) so that MOVE's vicinity
-(``move.vicinity``) can act on it during training.
+(``move.training.vicinity``) can act on it during training.
 """
 
 from __future__ import annotations

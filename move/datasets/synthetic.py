@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.features import create_feature_file, write_video_features
-from move.splits import write_csv_atomic
+from move.datasets.splits import write_csv_atomic
+from move.extraction.features import create_feature_file, write_video_features
 
 
 @dataclass(frozen=True)

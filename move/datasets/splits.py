@@ -239,14 +239,6 @@ def lost_per_class(counts: pd.DataFrame) -> str:
     )
 
 
-def drop_videos_without_features(
-    table: pd.DataFrame, have_features: set[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``table`` into rows whose video has features and rows that do not."""
-    present = table.video_id.isin(have_features)
-    return table[present], table[~present]
-
-
 def write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
     """Write a CSV via a temporary file and rename, so readers never see half a file."""
     with atomic_output(path) as tmp:
@@ -399,7 +391,7 @@ def missing_from_features(
 ) -> tuple[pd.DataFrame, str]:
     """Annotated videos without features (with extraction's failure reasons) and the summary
     line; stops when more than ``max_missing_share`` are missing. No feature file: none missing."""
-    from move.features import open_feature_file, video_ids
+    from move.extraction.features import open_feature_file, video_ids
 
     if features is None:  # a split from the lists alone
         return find_missing(table, set(table.video_id)), "no feature file given"

@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from move.errors import MoveError  # noqa: E402
 from move.files import atomic_output, write_text_atomic  # noqa: E402
-from move.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant  # noqa: E402
+from move.reporting.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant  # noqa: E402
 from move.training.artefacts import per_class_path, read_results  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -132,7 +132,7 @@ def attention_maps(
     """Figure 3 (Fig. 2 analogue): per video a frame strip, PSA attention and codebook heat map.
 
     ``videos``: dicts with ``video_id``, ``label``, ``frames`` (uint8 ``[T, H, W, 3]`` or None)
-    and what ``move.inspect.aggregator_maps`` gives: ``attention [heads, T]`` (PSA),
+    and what ``move.reporting.diagnostics.aggregator_maps`` gives: ``attention [heads, T]`` (PSA),
     ``assignment [T, K]`` (codebook) and/or ``frame_scores [T]`` (frame-wise classifier). A
     model without one of them (Table 4 rows a-c) gets a note in that panel.
     """

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from move.datasets.splits import write_csv_atomic
 from move.errors import MoveError
+from move.extraction.video import kinetics_video_id
 from move.files import atomic_output
-from move.splits import write_csv_atomic
-from move.video import kinetics_video_id
 
 SHAPES = ("square", "disc", "bar")
 ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))

@@ -3,32 +3,21 @@
 ``create_backbone(name, weights)`` is the one door in (as timm's ``create_model``). Every
 backbone maps frames ``[N, 3, H, W]`` to penultimate features ``[N, 2048]`` through
 ``forward_features``. Weights are a name (``imagenet``, ``kinetics``) or URL, downloaded once and
-verified by ``move.weights``, a local checkpoint file, or ``none`` (seeded random init).
+verified by ``move.extraction.weights``, a local checkpoint file, or ``none`` (seeded random init).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from move.errors import MoveError
-from move.weights import Weights, resolve_weights
+from move.extraction.weights import Weights, resolve_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class BackboneInfo:
-    """What a backbone needs from the decoder and gives back."""
-
-    name: str
-    feature_dim: int
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
 
 
 class TimmBackbone(nn.Module):
@@ -131,7 +120,7 @@ def create_backbone(name: str, weights: Weights | str | Path | None = None) -> n
         torch.manual_seed(0)  # 'none' = random init, but the same one every run (resume, shards)
         model = BACKBONES[name]()
     if weights.path is not None:
-        load_checkpoint(model, weights.path)
+        load_backbone_weights(model, weights.path)
     return model.eval()
 
 
@@ -185,7 +174,7 @@ def remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, to
     return remapped
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     """Load ``path`` into ``model`` strictly; a mismatch lists the missing/unexpected keys."""
     state = remap_keys(read_state_dict(path), model)
     expected = model.state_dict()

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from move.data import parse_class_indices
 from move.errors import MoveError
-from move.features import open_feature_file, read_video_features
+from move.extraction.features import open_feature_file, read_video_features
 from move.training.artefacts import Checkpoint, load_checkpoint
+from move.training.data import parse_class_indices
 
 
 def load_model(checkpoint: str | Path) -> tuple[torch.nn.Module, Checkpoint]:
@@ -87,9 +87,9 @@ def inspected_videos(
     """Maps (``aggregator_maps``) of the chosen test videos, with decoded frames when
     ``frame_source`` (annotations CSV, video root) finds them: what ``move plot attention`` draws.
     """
-    from move.extract import list_videos
-    from move.splits import read_split
-    from move.video import VideoDecodeError, read_frames
+    from move.datasets.splits import read_split
+    from move.extraction.extract import list_videos
+    from move.extraction.video import VideoDecodeError, read_frames
 
     model, state = load_model(checkpoint)
     split = read_split(split_path)
@@ -167,8 +167,8 @@ def confidence_figure(
     seed: int = 0,
 ) -> Path:
     """Figure 4 of a checkpoint: original vs interpolated confidence per class; its CSV path."""
-    from move import plots
-    from move.splits import read_split
+    from move.datasets.splits import read_split
+    from move.reporting import plots
 
     model, state = load_model(checkpoint)
     table = interpolation_confidence(

@@ -1,7 +1,7 @@
 """Stage 2, extraction: decode videos and write per-frame backbone features to HDF5.
 
 Reads the videos listed in an annotations CSV (Kinetics columns) under a video root; writes
-``features/<dataset>/<backbone>.h5`` (layout in ``move.features``) and
+``features/<dataset>/<backbone>.h5`` (layout in ``move.extraction.features``) and
 ``<backbone>.failures.csv`` listing every video that could not be decoded, with the reason.
 """
 
@@ -26,21 +26,21 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from move.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from move.config import check_settings
+from move.datasets.kinetics import find_video_files
+from move.datasets.splits import check_annotation_rows, check_annotation_values
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
-from move.features import (
+from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from move.extraction.features import (
     VIDEOS,
     create_feature_file,
     open_feature_file,
     write_video_features,
 )
+from move.extraction.video import VideoDecodeError, kinetics_video_id, read_frames
+from move.extraction.weights import resolve_weights
 from move.files import atomic_output, read_csv_input
-from move.kinetics import find_video_files
-from move.splits import check_annotation_rows, check_annotation_values
-from move.video import VideoDecodeError, kinetics_video_id, read_frames
-from move.weights import resolve_weights
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -68,7 +68,7 @@ class ExtractSettings:
 
 def read_annotations(path: str | Path) -> pd.DataFrame:
     """Read a Kinetics-style annotations CSV and add ``video_id``; refuse missing columns and
-    rows that would give a wrong split (``move.splits.check_annotation_rows``)."""
+    rows that would give a wrong split (``move.datasets.splits.check_annotation_rows``)."""
     path = Path(path)
     table = read_csv_input(
         path,

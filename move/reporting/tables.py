@@ -4,7 +4,7 @@ Rows are the method registry's variants (``move.training.registry``): ``<method>
 classifier, no aggregators) or ``<method>_agg`` (with PSA + codebook aggregators); a method that
 needs the aggregators (MOVE) has only ``<method>``. Method, Agg mark, dataset and imbalance ratio
 come from each results JSON, display names from the registry; no file name is parsed. The
-paper's own numbers (``move.paper``) stand beside ours where the paper has the same run.
+paper's own numbers (``move.reporting.paper``) stand beside ours where the paper has the same run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from move.errors import MoveError
 from move.files import write_text_atomic
-from move.paper import paper_result
+from move.reporting.paper import paper_result
 from move.training.artefacts import read_results
 from move.training.registry import get_method, variant_names, variant_of
 

@@ -1,0 +1,6 @@
+"""Stages 1-2, decoding and extraction: videos -> uniformly sampled frames -> backbone features.
+
+Modules: ``video`` (decode with decord, locate videos), ``weights`` (named backbone weights,
+download cache), ``backbones`` (frame feature extractors by name), ``extract`` (the extraction
+run, shards, merge), ``features`` (the HDF5 feature file every later stage reads).
+"""
