@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from move.datasets.synthetic import SyntheticSpec, long_tailed_counts, make_synthetic_features
-from move.training import ABLATION_ROWS, TrainSettings, train
+from move.training.loop import train
+from move.training.settings import ABLATION_ROWS, TrainSettings
 
 MARKS = {
     "a": ("", "", "", ""),

@@ -86,7 +86,7 @@ def write_features(folder: Path, args: argparse.Namespace) -> None:
 
 
 def settings_for(args: argparse.Namespace, workers: int):
-    from move.training import TrainSettings
+    from move.training.settings import TrainSettings
 
     return TrainSettings.from_dict(
         {
@@ -106,7 +106,7 @@ def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     The first epoch includes starting the workers and opening the file; the second is what the
     other 99 epochs of a run cost (persistent workers).
     """
-    from move.training import load_problem, make_loaders
+    from move.training.loading import load_problem, make_loaders
 
     torch.set_num_threads(args.threads)
     problem = load_problem(folder / "split.csv", folder / "f.h5", 10**9, 0)
@@ -180,7 +180,7 @@ def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
 
 def test_pass(problem, folder: Path, args: argparse.Namespace, workers: int) -> float:
     """Seconds of one pass of the test loader (150 frames per video), this checkout."""
-    from move.training import make_loaders
+    from move.training.loading import make_loaders
 
     _, loader = make_loaders(problem, folder / "f.h5", settings_for(args, workers))
     started = time.perf_counter()
@@ -191,7 +191,7 @@ def test_pass(problem, folder: Path, args: argparse.Namespace, workers: int) -> 
 
 def epoch_breakdown(folder: Path, args: argparse.Namespace, loading: float, workers: int) -> None:
     """Print where an epoch at the authors' sizes goes (loading measured, the rest scaled)."""
-    from move.training import load_problem
+    from move.training.loading import load_problem
 
     problem = load_problem(folder / "split.csv", folder / "f.h5", 10**9, 0)
     timings = timed_steps(problem, folder, args)

@@ -191,8 +191,8 @@ def cmd_videolt_convert(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from move.training.artefacts import RunInfo
     from move.training.commands import settings_from_options, train_command
+    from move.training.results import RunInfo
 
     settings = settings_from_options(args.settings, args.seed, args.method)
     run = RunInfo(args.dataset, args.imbalance_ratio)
@@ -337,7 +337,7 @@ def bind_dash_values(argv: list[str], option: str, parser: argparse.ArgumentPars
 
 def _method_variants() -> tuple[str, ...]:
     """The method registry's variants (``move train --method`` help)."""
-    from move.training.registry import variant_names
+    from move.training.methods import variant_names
 
     return variant_names()
 

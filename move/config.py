@@ -14,49 +14,35 @@ import jsonschema
 import yaml
 
 from move.errors import MoveError
+from move.training.methods import (
+    get_method,
+    method_names,
+    registered,
+    variant_names,
+    variant_settings,
+)
+from move.training.registry import settings_schema
+from move.validation import check_batch_size, describe_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The config JSON schema (YAML on disk), its method lists filled from the method registry.
+    """The config JSON schema (YAML on disk), its method parts generated from the registry.
 
-    ``train.method`` and ``table.methods`` list what ``move.training.registry`` holds, so a
-    method registered there is valid in the config without editing the schema.
+    ``train.method`` and ``table.methods`` list what ``move.training.methods`` holds, and each
+    method's settings section (``train.<method>``) is generated from its settings dataclass, so
+    a registered method is valid in the config without editing the schema.
     """
-    from move.training.registry import method_names, variant_names
-
     schema = yaml.safe_load(Path(path).read_text())
-    schema["$defs"]["train"]["properties"]["method"]["enum"] = list(method_names())
+    train = schema["$defs"]["train"]["properties"]
+    train["method"]["enum"] = list(method_names())
+    for name in method_names():
+        method = get_method(name)
+        train[name] = settings_schema(method.settings, f"settings of {method.display}")
     schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
     return schema
-
-
-def _key_path(error: jsonschema.ValidationError) -> str:
-    parts = []
-    for part in error.absolute_path:
-        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
-    return "".join(parts).lstrip(".") or "(top level)"
-
-
-def describe_error(error: jsonschema.ValidationError, noun: str = "config key") -> str:
-    """One line naming the config key (or setting: ``noun``), the bad value and what is allowed."""
-    key = _key_path(error)
-    if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return f"{noun} '{key}': unknown key(s) {', '.join(unknown)}{hint}"
-    if error.validator == "enum":
-        return f"{noun} '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
-    if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
-        prefix = "" if key == "(top level)" else f"{key}."
-        return f"{noun} '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
-    if error.validator == "propertyNames":
-        return f"{noun} '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
-    return f"{noun} '{key}': {error.message}"
 
 
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> None:
@@ -73,8 +59,6 @@ def validate_config(config: dict, schema: dict | None = None, source: str = "con
 
 def _shipped_schema() -> dict:
     """The shipped schema, read once per set of registered methods (tests register more)."""
-    from move.training.registry import method_names
-
     return _schema_for_methods(method_names())
 
 
@@ -87,14 +71,14 @@ def check_settings(values: dict, section: str, noun: str) -> None:
     """Refuse a stage's settings given outside config (``--settings``, ``--frames``) that the
     schema's ``$defs/<section>`` would refuse, naming the allowed range.
 
-    Keys the section does not define (and object-valued ones) are left to the caller; ``seed``
-    is checked as the top-level key.
+    Keys the section does not define (and object-valued ones but the methods' sections) are left
+    to the caller; ``seed`` is checked as the top-level key.
     """
     schema = _shipped_schema()
     properties = {
         key: rule
         for key, rule in schema["$defs"][section]["properties"].items()
-        if rule.get("type") != "object"
+        if rule.get("type") != "object" or key in registered()
     }
     properties["seed"] = schema["properties"]["seed"]
     known = {
@@ -110,22 +94,8 @@ def check_settings(values: dict, section: str, noun: str) -> None:
         raise MoveError(describe_error(error, noun))
 
 
-def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:
-    """The aggregators' BatchNorm needs two videos a batch: refuse batch_size 1 with them.
-
-    ``name`` is how the message names the setting (e.g. ``config key 'train.batch_size'``).
-    """
-    if aggregators and batch_size < 2:
-        raise MoveError(
-            f"{name}: {batch_size} is less than the minimum of 2 with aggregators "
-            "(their BatchNorm needs 2 videos a batch): raise it, or set aggregators to false"
-        )
-
-
 def _uses_aggregators(train: dict, config: dict) -> bool:
     """Whether a dataset's training or one of its table's methods runs the aggregators."""
-    from move.training.registry import get_method, variant_names, variant_settings
-
     methods = (config.get("table") or {}).get("methods") or variant_names()
     in_table = any(variant_settings(m)["aggregators"] for m in methods if m in variant_names())
     method = train.get("method", "move")

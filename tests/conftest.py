@@ -150,3 +150,24 @@ def local_server(tmp_path):
     server = LocalServer(folder)
     yield server
     server.close()
+
+
+def make_context(values: dict, counts, epoch: int = 1, seed: int = 1, state: dict | None = None):
+    """A method's ``RunContext`` as a run builds it: settings from ``values`` resolved with their
+    method (its settings filled in), tau of ``counts``, a seeded generator."""
+    from move.training.context import RunContext
+    from move.training.methods import resolve_settings
+    from move.training.settings import TrainSettings
+    from move.training.vicinity import tail_weighted_criterion
+
+    method, settings = resolve_settings(TrainSettings.from_dict(values))
+    return RunContext(
+        settings,
+        method,
+        method.options(settings.method_settings),
+        tail_weighted_criterion(torch.from_numpy(counts)),
+        counts,
+        epoch=epoch,
+        generator=torch.Generator().manual_seed(seed),
+        state=state or {},
+    )

@@ -54,7 +54,7 @@ def test_enum_error_lists_allowed_values(config):
 def test_dataset_settings_override_global_ones(config):
     merged = stage_settings(config, "demo", "train")
     assert merged["epochs"] == config["datasets"]["demo"]["train"]["epochs"]
-    assert merged["lower_bound"] == config["train"]["lower_bound"]
+    assert merged["move"] == config["train"]["move"]
     with pytest.raises(MoveError, match="known: demo"):
         stage_settings(config, "nope", "train")
 

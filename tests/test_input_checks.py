@@ -15,7 +15,8 @@ from move.cli import main
 from move.config import validate_config
 from move.errors import MoveError
 from move.extraction.video import kinetics_video_id
-from move.training import TrainSettings, train
+from move.training.loop import train
+from move.training.settings import TrainSettings
 from tests.conftest import REPO, write_feature_file, write_features_and_split
 from tests.test_videolt import make_release
 from tests.test_workflow import snakemake
@@ -79,7 +80,7 @@ def test_config_values_the_code_cannot_run_are_refused(edit, expected):
 def test_batch_size_one_is_fine_without_aggregators():
     config = shipped_config()
     config["train"].update(batch_size=1, aggregators=False, method="plain")
-    config["table"]["methods"] = ["plain", "eql"]
+    config["table"] = {"methods": ["plain", "eql"]}
     config["datasets"]["demo"]["train"]["batch_size"] = 1
     validate_config(config)
     TrainSettings.from_dict({"batch_size": 1, "aggregators": False, "method": "plain"})

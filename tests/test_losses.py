@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from move.errors import MoveError
-from move.training import TrainSettings, get_method, method_names
-from move.training.context import Batch, RunContext
+from move.training.context import Batch
 from move.training.losses import (
     anchor_masked_bce,
     bce_loss,
@@ -22,8 +21,10 @@ from move.training.losses import (
     ldam_margins,
     mixup,
 )
+from move.training.methods import get_method, method_names, resolve_settings
 from move.training.model import ModelSettings, VideoClassifier
-from move.training.vicinity import tail_weighted_criterion
+from move.training.settings import TrainSettings
+from tests.conftest import make_context
 
 COUNTS = np.array([40, 20, 8, 3, 1])
 SMALL = dict(
@@ -45,24 +46,16 @@ VARIANTS = [(m, a) for m in method_names() for a in (False, True) if (m, a) != (
 
 def test_move_without_aggregators_is_refused():
     with pytest.raises(MoveError, match="aggregators"):
-        TrainSettings.from_dict({"method": "move", "aggregators": False})
+        resolve_settings(TrainSettings.from_dict({"method": "move", "aggregators": False}))
 
 
 @pytest.mark.parametrize(("method", "aggregators"), VARIANTS)
 def test_every_method_is_finite_and_its_gradient_flows(method, aggregators):
-    settings = TrainSettings.from_dict(
-        dict(SMALL, method=method, aggregators=aggregators, drw_epoch=0)
-    )
+    values = dict(SMALL, method=method, aggregators=aggregators, ldam_drw={"drw_epoch": 0})
+    state = {"class_ap": torch.tensor([0.9, 0.5, 0.2, 0.1, 0.0])}
+    context = make_context(values, COUNTS, state=state)
     torch.manual_seed(0)
-    model = VideoClassifier(5, settings.model).train()
-    context = RunContext(
-        settings,
-        tail_weighted_criterion(torch.from_numpy(COUNTS)),
-        COUNTS,
-        epoch=1,
-        generator=torch.Generator().manual_seed(1),
-        state={"class_ap": torch.tensor([0.9, 0.5, 0.2, 0.1, 0.0])},
-    )
+    model = VideoClassifier(5, context.settings.model).train()
     x, y = _batch()
     batch = Batch(x, y, torch.arange(6), torch.tensor([0, 1, 2, 3, 4, 3]))
     registered = get_method(method)

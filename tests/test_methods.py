@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from move.training import TrainSettings, get_method
-from move.training.context import Batch, RunContext
+from move.training.context import Batch
 from move.training.loop import train_step
-from move.training.methods import dfs_masks, framestack_end_of_epoch
+from move.training.methods import get_method
+from move.training.methods.framestack import framestack_end_of_epoch
+from move.training.methods.move import dfs_masks
 from move.training.model import VideoClassifier
-from move.training.vicinity import tail_weighted_criterion
+from tests.conftest import make_context
 
 COUNTS = np.array([120, 101, 100, 40, 3])
 SMALL = dict(
@@ -17,15 +18,9 @@ SMALL = dict(
 )
 
 
-def _context(method, epoch=1, seed=1, **settings):
-    values = dict(SMALL, method=method, **settings)
-    return RunContext(
-        TrainSettings.from_dict(values),
-        tail_weighted_criterion(torch.from_numpy(COUNTS)),
-        COUNTS,
-        epoch=epoch,
-        generator=torch.Generator().manual_seed(seed),
-    )
+def _context(method, epoch=1, seed=1, options=None, **settings):
+    values = dict(SMALL, method=method, **settings) | {method: options or {}}
+    return make_context(values, COUNTS, epoch, seed)
 
 
 def _batch(n=8, frames=6, seed=0):
@@ -133,7 +128,7 @@ def test_baselines_clip_the_classifier_gradient_norm_at_20_and_move_does_not(met
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     batch = _batch()
     batch.anchor = batch.targets.argmax(1)
-    assert context.settings.classifier_grad_clip() == 20.0
+    assert context.settings.classifier_grad_clip(context.method.grad_clip) == 20.0
     train_step(model, get_method(method), batch, context, optimizer, 20.0)
     norm = torch.nn.utils.get_total_norm([p.grad for p in model.classifier.parameters()])
     assert float(norm) <= 20.0 + 1e-3
@@ -142,13 +137,13 @@ def test_baselines_clip_the_classifier_gradient_norm_at_20_and_move_does_not(met
     )
     assert float(aggregator_norm) > 20.0  # only the classifier is clipped, as the scripts
     move = _context("move")
-    assert move.settings.classifier_grad_clip() is None
-    assert _context("plain", grad_clip="none").settings.classifier_grad_clip() is None
-    assert _context("move", grad_clip=5).settings.classifier_grad_clip() == 5.0
+    assert move.settings.classifier_grad_clip(move.method.grad_clip) is None
+    assert _context("plain", grad_clip="none").settings.classifier_grad_clip(20.0) is None
+    assert _context("move", grad_clip=5).settings.classifier_grad_clip(None) == 5.0
 
 
 def test_eql_tail_is_classes_with_at_most_100_videos_whatever_the_groups():
-    context = _context("eql", aggregators=False, eql_gamma=1.0)
+    context = _context("eql", aggregators=False, options={"gamma": 1.0})
     logits = torch.randn(4, 5)
     targets = torch.zeros(4, 5)
     targets[:, 0] = 1
@@ -161,10 +156,10 @@ def test_eql_tail_is_classes_with_at_most_100_videos_whatever_the_groups():
 
 def test_cbs_draws_an_anchor_class_per_video():
     labels = [[0], [0, 1], [1], [2]]
-    order, anchors = get_method("cbs").sampler(labels, 3, np.random.default_rng(0))
+    order, anchors = get_method("cbs").sampler(labels, 3, np.random.default_rng(0), 0, None)
     assert len(order) == len(anchors) == 4
     assert all(a in labels[i] for i, a in zip(order, anchors, strict=True))
-    order, anchors = get_method("plain").sampler(labels, 3, np.random.default_rng(0))
+    order, anchors = get_method("plain").sampler(labels, 3, np.random.default_rng(0), 0, None)
     assert sorted(order.tolist()) == [0, 1, 2, 3] and anchors is None
 
 
@@ -172,7 +167,7 @@ def test_minikinetics_switch_gives_dfs_to_sample_zero_only():
     """dfs_scope first_sample (the authors' MiniKinetics script): video 0 gets DFS; the others
     take frames 0 and 1 as PSA's two queries, hide no key, and get u = v in the codebook."""
     batch = _batch(n=5, frames=12)
-    context = _context("move", dfs_scope="first_sample", lower_bound=3.0)
+    context = _context("move", options={"dfs_scope": "first_sample", "lower_bound": 3.0})
     masks = dfs_masks(batch.targets, 12, context)
     assert masks.query[0].sum(1).min() >= 3 and masks.key[0].sum() < 12
     onehot = torch.zeros(2, 12)
@@ -192,6 +187,6 @@ def test_minikinetics_switch_gives_dfs_to_sample_zero_only():
 def test_per_sample_dfs_is_the_default():
     batch = _batch(n=5, frames=12)
     context = _context("move")
-    assert context.settings.dfs_scope == "per_sample"
+    assert context.options.dfs_scope == "per_sample"
     masks = dfs_masks(batch.targets, 12, context)
     assert not any(torch.equal(masks.query[v, 0], torch.eye(12)[0]) for v in range(5))

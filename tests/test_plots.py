@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from move.reporting.plots import image_stats
-from move.training import ABLATION_ROWS, RunInfo, TrainSettings, train
+from move.training.loop import train
+from move.training.results import RunInfo
+from move.training.settings import ABLATION_ROWS, TrainSettings
 from tests.conftest import REPO, write_feature_file
 
 TINY_TRAIN = {

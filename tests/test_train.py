@@ -11,7 +11,10 @@ import torch
 import move.training.registry as registry
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.errors import MoveError
-from move.training import ABLATION_ROWS, TrainSettings, evaluate_checkpoint, summary, train
+from move.training.evaluation import evaluate_checkpoint
+from move.training.loop import train
+from move.training.results import summary
+from move.training.settings import ABLATION_ROWS, TrainSettings
 
 TINY = dict(
     epochs=3,
@@ -104,7 +107,7 @@ def test_resume_after_interruption_gives_same_metrics(synthetic, tmp_path, monke
     """Killed in epoch 2, rerun: the same metrics (FrameStack also restores its per-class AP)."""
     reference = _run(synthetic, tmp_path, "ref", method=method)
     calls = {"n": 0}
-    original = registry.get_method(method)
+    original = registry.registered()[method]
 
     def dies_mid_epoch_two(*args):
         calls["n"] += 1
@@ -171,7 +174,7 @@ def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
 def test_feature_hash_cache_follows_the_file(tmp_path):
     import hashlib
 
-    from move.training.artefacts import cached_sha256
+    from move.training.results import cached_sha256
 
     path = tmp_path / "f.bin"
     path.write_bytes(b"abc")
@@ -214,7 +217,7 @@ def test_evaluate_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path
 
 
 def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, monkeypatch):
-    original = registry.get_method("plain")
+    original = registry.registered()["plain"]
 
     def dies_in_epoch_two(model, batch, context):
         if context.epoch == 1:
@@ -236,7 +239,7 @@ def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, 
 
 def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
     from move.training.loading import EpochSampler
-    from move.training.methods import shuffled
+    from move.training.methods.common import shuffled
 
     labels = [[0]] * 28
     assert len(EpochSampler(labels, 1, shuffled, 0, 8)) == 28  # 3 batches of 8 and one of 4
@@ -247,11 +250,16 @@ def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
 
 def test_schema_defaults_of_the_train_section_are_the_settings_defaults():
     from move.config import load_schema
+    from move.training.methods import get_method, method_names
 
     properties = load_schema()["$defs"]["train"]["properties"]
     defaults = TrainSettings().to_dict()
     defaults |= defaults.pop("model")
     with_default = {key: spec["default"] for key, spec in properties.items() if "default" in spec}
-    assert {"grad_clip", "dfs_scope", "eql_tail_max", "framestack_share"} <= set(with_default)
+    assert {"grad_clip", "self_attentive", "codebook_attentive"} <= set(with_default)
     for key, value in with_default.items():
         assert defaults[key] == value, key
+    for name in method_names():  # each method's section: its dataclass's defaults
+        section = properties[name]["properties"]
+        generated = {key: spec["default"] for key, spec in section.items()}
+        assert generated == dataclasses.asdict(get_method(name).options()), name

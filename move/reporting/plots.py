@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from move.errors import MoveError  # noqa: E402
 from move.files import atomic_output, write_text_atomic  # noqa: E402
 from move.reporting.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant  # noqa: E402
-from move.training.artefacts import per_class_path, read_results  # noqa: E402
+from move.training.results import per_class_path, read_results  # noqa: E402
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINES = ["-", "--", "-.", ":"]

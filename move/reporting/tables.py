@@ -1,6 +1,6 @@
 """Table-3-style methods tables: one row per method (± aggregators) from results JSON files.
 
-Rows are the method registry's variants (``move.training.registry``): ``<method>`` (frame-wise
+Rows are the method registry's variants (``move.training.methods``): ``<method>`` (frame-wise
 classifier, no aggregators) or ``<method>_agg`` (with PSA + codebook aggregators); a method that
 needs the aggregators (MOVE) has only ``<method>``. Method, Agg mark, dataset and imbalance ratio
 come from each results JSON, display names from the registry; no file name is parsed. The
@@ -16,8 +16,8 @@ import pandas as pd
 from move.errors import MoveError
 from move.files import write_text_atomic
 from move.reporting.paper import paper_result
-from move.training.artefacts import read_results
-from move.training.registry import get_method, variant_names, variant_of
+from move.training.methods import get_method, variant_names, variant_of
+from move.training.results import read_results
 
 AGGREGATOR_MARK = {True: "✓", False: "✗"}  # Table 3's "Agg" column
 METRIC_COLUMNS = ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5")

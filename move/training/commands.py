@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from move.config import check_settings
 from move.errors import MoveError
 from move.files import write_text_atomic
-from move.training.artefacts import RunInfo, summary
 from move.training.evaluation import evaluate_checkpoint
 from move.training.loop import train
-from move.training.registry import variant_settings
+from move.training.methods import train_settings, variant_settings
+from move.training.results import RunInfo, summary
 from move.training.settings import TrainSettings
 
 
@@ -26,7 +27,8 @@ def settings_from_options(settings_json: str | None, seed: int | None, variant: 
         values["seed"] = seed
     if variant:
         values.update(variant_settings(variant))
-    return TrainSettings.from_dict(values)
+    check_settings(values, "train", "train setting")  # the schema's ranges
+    return train_settings(values)
 
 
 def train_command(

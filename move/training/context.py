@@ -1,4 +1,5 @@
-"""What a method's hooks receive: one training batch, and the run's context (class statistics, RNG).
+"""What a method's hooks receive: one training batch, and the run's context (its method, the
+method's settings, class statistics, RNG).
 
 ``RunContext.state`` belongs to the method (e.g. FrameStack's per-class AP); it is saved with the
 resumable checkpoint after every epoch, so a resumed run continues from the same state.
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from move.training.registry import Method
 from move.training.settings import TrainSettings
 
 
@@ -30,9 +32,12 @@ class Batch:
 
 @dataclass
 class RunContext:
-    """The run as the hooks see it: settings, tau (Eq. 7), train counts, epoch, RNG, method state."""
+    """The run as the hooks see it: settings, the method resolved once and its own settings
+    (``options``, its dataclass), tau (Eq. 7), train counts, epoch, RNG, method state."""
 
     settings: TrainSettings
+    method: Method
+    options: Any
     tau: torch.Tensor
     counts: np.ndarray
     epoch: int = 0

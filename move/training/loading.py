@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,6 @@ from move.errors import MoveError
 from move.extraction.features import open_feature_file, video_ids
 from move.training.data import FeatureDataset, feature_loader, parse_class_indices
 from move.training.registry import Sampler as SamplerFn
-from move.training.registry import get_method
 from move.training.settings import TrainSettings
 
 
@@ -78,10 +78,16 @@ class EpochSampler(Sampler):
     """
 
     def __init__(
-        self, labels: list[list[int]], n_classes: int, draw: SamplerFn, seed: int, batch_size: int
+        self,
+        labels: list[list[int]],
+        n_classes: int,
+        draw: SamplerFn,
+        seed: int,
+        batch_size: int,
+        options: Any = None,
     ):
         self.labels, self.n_classes, self.draw = labels, n_classes, draw
-        self.seed, self.batch_size = seed, batch_size
+        self.seed, self.batch_size, self.options = seed, batch_size, options
         self.epoch = 0
         self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
@@ -93,7 +99,7 @@ class EpochSampler(Sampler):
         """This epoch's (video order, anchors), anchors -1 when the sampler has none."""
         if self._cache is None or self._cache[0] != self.epoch:
             rng = np.random.default_rng([self.seed, self.epoch, 7])
-            order, anchors = self.draw(self.labels, self.n_classes, rng)
+            order, anchors = self.draw(self.labels, self.n_classes, rng, self.epoch, self.options)
             order = np.asarray(order, dtype=np.int64)
             anchors = np.full(len(order), -1) if anchors is None else np.asarray(anchors)
             if len(order) > 1 and len(order) % self.batch_size == 1:
@@ -130,14 +136,13 @@ class DrawnVideos(Dataset):
 
 
 def make_loaders(
-    problem: Problem, features: Path, settings: TrainSettings, draw: SamplerFn | None = None
+    problem: Problem, features: Path, settings: TrainSettings, draw: SamplerFn, options: Any = None
 ) -> tuple[DataLoader, DataLoader]:
-    """Training loader (the method's order, sampled frames) and test loader (uniform frames).
+    """Training loader (the order ``draw`` gives, sampled frames) and test loader (uniform frames).
 
-    ``draw`` is the sampler of the training order (default: the method's, from the registry).
-    Both read whole batches in the workers and keep the stored dtype (``.float()`` on the device).
+    ``draw`` is the method's sampler, called with the method's settings ``options``. Both read
+    whole batches in the workers and keep the stored dtype (``.float()`` on the device).
     """
-    draw = draw or get_method(settings.method).sampler
     train_set = FeatureDataset(
         features, problem.train, problem.n_classes, settings.frames_train, True, settings.seed
     )
@@ -145,7 +150,7 @@ def make_loaders(
         features, problem.test, problem.n_classes, settings.frames_test, False
     )
     sampler = EpochSampler(
-        problem.train_labels(), problem.n_classes, draw, settings.seed, settings.batch_size
+        problem.train_labels(), problem.n_classes, draw, settings.seed, settings.batch_size, options
     )
     s = settings
     train_loader = feature_loader(

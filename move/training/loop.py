@@ -8,6 +8,7 @@ from ``<checkpoint>.partial`` (written after every epoch) ends with the same met
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -19,13 +20,14 @@ from tqdm import tqdm
 
 from move.device import resolve_device
 from move.errors import MoveError
-from move.training import artefacts
+from move.extraction.features import open_feature_file
+from move.training import artefacts, results
 from move.training.context import Batch, RunContext
 from move.training.evaluation import evaluate_model
 from move.training.loading import Problem, load_problem, make_loaders
-from move.training.model import VideoClassifier
-from move.training.registry import Method, get_method, variant_of
-from move.training.settings import TrainSettings, with_feature_dim_of
+from move.training.methods import resolve_settings
+from move.training.registry import Method
+from move.training.settings import TrainSettings
 from move.training.vicinity import tail_weighted_criterion
 
 
@@ -34,8 +36,26 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.default_rng([seed, epoch]).integers(2**62))
 
 
+def with_feature_dim_of(features: str | Path, settings: TrainSettings) -> TrainSettings:
+    """``settings`` with the model's input size set to the feature file's ``feature_dim``.
+
+    The file is the truth (2048 for our backbones, other sizes for synthetic or converted
+    features), so configs need not repeat it.
+    """
+    with open_feature_file(features) as handle:
+        dim = int(handle.attrs.get("feature_dim", settings.model.feature_dim))
+    if dim == settings.model.feature_dim:
+        return settings
+    return dataclasses.replace(settings, model=dataclasses.replace(settings.model, feature_dim=dim))
+
+
+def adam(model: torch.nn.Module, context: RunContext) -> torch.optim.Optimizer:
+    """The authors' optimiser: Adam over every parameter at ``lr``."""
+    return torch.optim.Adam(model.parameters(), lr=context.settings.lr)
+
+
 def train_step(
-    model: VideoClassifier,
+    model: torch.nn.Module,
     method: Method,
     batch: Batch,
     context: RunContext,
@@ -59,8 +79,7 @@ def train_step(
 
 
 def train_epoch(
-    model: VideoClassifier,
-    method: Method,
+    model: torch.nn.Module,
     loader: DataLoader,
     context: RunContext,
     optimizer: torch.optim.Optimizer,
@@ -68,7 +87,8 @@ def train_epoch(
 ) -> dict:
     """One pass over the method's epoch order; the epoch's record (mean loss, timings)."""
     device = next(model.parameters()).device
-    grad_clip = context.settings.classifier_grad_clip()
+    method = context.method
+    grad_clip = context.settings.classifier_grad_clip(method.grad_clip)
     loader.sampler.set_epoch(context.epoch)
     model.train()
     losses, load_time, compute_time = [], 0.0, 0.0
@@ -94,27 +114,43 @@ def train_epoch(
 
 
 class Run:
-    """One training run's moving parts: model, optimiser, scheduler, loaders, method, context."""
+    """One training run's moving parts: model, optimiser, scheduler, loaders, method, context.
 
-    def __init__(self, problem: Problem, features: Path, settings: TrainSettings):
-        self.problem, self.settings = problem, settings
-        self.method = get_method(settings.method)
+    The method is resolved once (``settings`` already hold its filled-in settings). A method with
+    stages (``Method.stage``) gets a fresh optimiser and scheduler from its
+    ``configure_optimizer`` hook at the first epoch of each stage.
+    """
+
+    def __init__(self, problem: Problem, features: Path, settings: TrainSettings, method: Method):
+        self.problem, self.settings, self.method = problem, settings, method
         self.device = resolve_device(settings.device)
         torch.manual_seed(settings.seed)
-        self.model = VideoClassifier(problem.n_classes, settings.model).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            self.optimizer, list(settings.lr_milestones), settings.lr_gamma
-        )
+        self.model = artefacts.build_model(problem.n_classes, settings).to(self.device)
+        options = method.options(settings.method_settings)
         self.train_loader, self.test_loader = make_loaders(
-            problem, features, settings, self.method.sampler
+            problem, features, settings, method.sampler, options
         )
         tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(self.device)
-        self.context = RunContext(settings, tau, problem.train_counts)
+        self.context = RunContext(settings, method, options, tau, problem.train_counts)
+        self.stage = method.stage_of(0, options)
+        self.configure(self.stage)
         self.history: list[dict] = []
+
+    def configure(self, stage: int) -> None:
+        """The optimiser and learning-rate schedule of a stage (the method's, else Adam)."""
+        self.stage = stage
+        build = self.method.configure_optimizer or adam
+        self.optimizer = build(self.model, self.context)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, list(self.settings.lr_milestones), self.settings.lr_gamma
+        )
 
     def resume(self, progress: artefacts.Progress) -> None:
         """Continue from a saved progress file: weights, optimiser, scheduler, method state."""
+        self.context.epoch = progress.epoch
+        stage = self.method.stage_of(max(progress.epoch - 1, 0), self.context.options)
+        if stage != self.stage:  # the saved optimiser is the last stage's
+            self.configure(stage)
         self.model.load_state_dict(progress.model)
         self.optimizer.load_state_dict(progress.optimizer)
         self.scheduler.load_state_dict(progress.scheduler)
@@ -138,9 +174,10 @@ class Run:
         torch.manual_seed(epoch_seed(s.seed, epoch))
         self.context.epoch = epoch
         self.context.generator = torch.Generator().manual_seed(epoch_seed(s.seed + 1, epoch))
-        record = train_epoch(
-            self.model, self.method, self.train_loader, self.context, self.optimizer, bar
-        )
+        stage = self.method.stage_of(epoch, self.context.options)
+        if stage != self.stage:
+            self.configure(stage)
+        record = train_epoch(self.model, self.train_loader, self.context, self.optimizer, bar)
         self.scheduler.step()
         if (epoch + 1) % s.eval_every == 0 or epoch + 1 == s.epochs:
             record["metrics"] = evaluate_model(
@@ -159,13 +196,13 @@ def train(
     head_min: int,
     tail_max: int,
     progress: bool = True,
-    run_info: artefacts.RunInfo | None = None,
+    run_info: results.RunInfo | None = None,
 ) -> dict:
     """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint."""
     features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
     problem = load_problem(split, features, head_min, tail_max)
-    settings = with_feature_dim_of(features, settings)
-    run = Run(problem, features, settings)
+    method, settings = resolve_settings(with_feature_dim_of(features, settings))
+    run = Run(problem, features, settings, method)
     saved = artefacts.load_progress(checkpoint, settings, split, problem.labels)
     if saved is not None:
         run.resume(saved)
@@ -176,7 +213,7 @@ def train(
     bar = tqdm(
         total=settings.epochs * steps,
         initial=len(run.history) * steps,
-        desc=f"train {variant_of(settings.method, settings.aggregators)}",
+        desc=f"train {method.variant(settings.aggregators)}",
         unit="batch",
         disable=not progress,
         dynamic_ncols=True,
@@ -188,9 +225,10 @@ def train(
     groups = (head_min, tail_max)
     artefacts.save_checkpoint(checkpoint, run.model, settings, problem, groups)
     inputs = {"features": features, "split": Path(split), "groups": groups}
-    run_info = run_info or artefacts.RunInfo()
-    results = artefacts.results_document(settings, problem, run.history, run_info, inputs)
+    variant = method.variant(settings.aggregators)
+    run_info = run_info or results.RunInfo()
+    document = results.results_document(settings, variant, problem, run.history, run_info, inputs)
     final = [r for r in run.history if "metrics" in r][-1]["metrics"]
-    artefacts.write_results(results, final, problem, out)
+    results.write_results(document, final, problem, out)
     artefacts.progress_path(checkpoint).unlink(missing_ok=True)
-    return results
+    return document

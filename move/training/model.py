@@ -8,31 +8,12 @@ Input per video: frame features ``[B, T, D]`` (D = 2048). Output: class logits `
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-@dataclass(frozen=True)
-class ModelSettings:
-    """Architecture hyperparameters (defaults: the authors' code)."""
-
-    feature_dim: int = 2048
-    heads: int = 4
-    d_k: int = 512
-    d_v: int = 512
-    attention_dropout: float = 0.1
-    clusters: int = 64
-    codebook: str = "netvlagd"  # or "netvlad" (the paper's Eq. 2-3 with centres)
-    codebook_dim: int = 1024
-    hidden_dim: int = 2048
-    classifier_dropout: float = 0.5
-    aggregators: bool = True  # False: per-frame classifier, logits averaged over frames
-    self_attentive: bool = True  # PSA (S-A in Table 4)
-    codebook_attentive: bool = True  # codebook aggregator (C-A in Table 4)
-    detach_codebook_views: bool = True  # the code's x.detach() before DFS in the codebook
+from move.training.settings import ModelSettings
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -201,8 +182,9 @@ class VideoClassifier(nn.Module):
     aggregator on or off (Table 4 rows b-d); z is their concatenation (Eq. 4).
     """
 
-    def __init__(self, n_classes: int, settings: ModelSettings = ModelSettings()):
+    def __init__(self, n_classes: int, settings: ModelSettings | None = None):
         super().__init__()
+        settings = settings or ModelSettings()
         self.settings = settings
         dim = settings.feature_dim
         in_dim = 0

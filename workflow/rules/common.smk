@@ -164,7 +164,7 @@ def shard_runtime(wildcards):
 
 # Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
 def variant_settings_json(wildcards):
-    from move.training.registry import variant_settings
+    from move.training.methods import variant_settings
 
     values = stage_settings(config, wildcards.dataset, "train")
     try:
@@ -180,7 +180,7 @@ def table_ir(dataset):
 
 
 def table_methods():
-    from move.training.registry import variant_names
+    from move.training.methods import variant_names
 
     return config.get("table", {}).get("methods", list(variant_names()))
 

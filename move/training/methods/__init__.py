@@ -1,0 +1,107 @@
+"""MOVE and the baselines of Tables 1-3, one file each, and the registry's queries.
+
+Importing this package registers the built-in methods (it imports their files, as timm's
+``models/__init__`` imports its families), then the methods other installed packages declare in
+the entry-point group ``move.methods`` (an entry point names a module that registers its method
+on import, or a ``Method``). Every list of methods (config schema, CLI help, tables) reads the
+queries below. Adding a method is one file here, or one module and an entry point elsewhere:
+see README's "Adding a method".
+
+Each follows the authors' script of that method (VideoLT ``base_main.py`` /
+``base_main_Agg.py`` / ``MOVE.py``, the Framestack scripts): every baseline clips the classifier's
+gradient norm at 20 (their ``--gd 20``), MOVE clips nothing. No torch at import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib.metadata import entry_points
+
+from move.errors import MoveError
+from move.training.methods import (  # noqa: F401  (each registers its method)
+    cb_loss,
+    cbs,
+    eql,
+    framestack,
+    ldam_drw,
+    mixup,
+    move,
+    plain,
+)
+from move.training.registry import Method, register_method, registered
+from move.training.settings import TrainSettings
+
+ENTRY_POINT_GROUP = "move.methods"
+# The paper's row order (Tables 1-3); methods registered elsewhere follow, as they registered.
+PAPER_ORDER = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
+
+
+def _load_entry_points() -> None:
+    """Register the methods of other packages (group ``move.methods``); a broken one stops with
+    one line naming it."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as error:
+            raise MoveError(
+                f"method entry point '{entry.name} = {entry.value}' (group {ENTRY_POINT_GROUP}) "
+                f"cannot be loaded ({type(error).__name__}: {error}): fix or uninstall its package"
+            ) from None
+        if isinstance(loaded, Method) and loaded.name not in registered():
+            register_method(loaded)
+
+
+_load_entry_points()
+
+
+def _in_order() -> list[Method]:
+    """The registered methods, the built-in ones in the paper's order first."""
+    rank = {name: i for i, name in enumerate(PAPER_ORDER)}
+    names = sorted(registered(), key=lambda name: rank.get(name, len(rank)))  # stable
+    return [registered()[name] for name in names]
+
+
+def method_names() -> tuple[str, ...]:
+    """Every registered method: the built-in ones in the paper's order, then the others."""
+    return tuple(method.name for method in _in_order())
+
+
+def get_method(name: str) -> Method:
+    """The registered method ``name``; unknown -> ``MoveError`` listing the choices."""
+    if name not in registered():
+        raise MoveError(f"unknown method '{name}': choose one of {', '.join(method_names())}")
+    return registered()[name]
+
+
+def variant_names() -> tuple[str, ...]:
+    """Every table variant: ``<method>`` / ``<method>_agg`` of each method (MOVE: ``move`` only)."""
+    return tuple(v for method in _in_order() for v in method.variants())
+
+
+def variant_settings(variant: str) -> dict:
+    """``'cb_loss_agg'`` -> ``{'method': 'cb_loss', 'aggregators': True}``; unknown -> MoveError."""
+    for method in _in_order():
+        if variant in method.variants():
+            aggregators = method.needs_aggregators or variant.endswith("_agg")
+            return {"method": method.name, "aggregators": aggregators}
+    raise MoveError(f"unknown method variant '{variant}': choose from {', '.join(variant_names())}")
+
+
+def variant_of(method: str, aggregators: bool) -> str:
+    """The table variant a run belongs to: ``cb_loss`` + aggregators -> ``cb_loss_agg``."""
+    return get_method(method).variant(aggregators)
+
+
+def resolve_settings(settings: TrainSettings) -> tuple[Method, TrainSettings]:
+    """The run's method, resolved once, and ``settings`` with every setting of that method filled
+    in (what results and checkpoints record); refuses what the method cannot run."""
+    method = get_method(settings.method)
+    if method.needs_aggregators and not settings.aggregators:
+        raise MoveError(f"method '{method.name}' needs aggregators: set train.aggregators to true")
+    options = dataclasses.asdict(method.options(settings.method_settings))
+    return method, dataclasses.replace(settings, method_settings=options)
+
+
+def train_settings(values: dict) -> TrainSettings:
+    """TrainSettings from a config's train section, the method's own section filled in."""
+    return resolve_settings(TrainSettings.from_dict(values))[1]

@@ -1,0 +1,49 @@
+"""Checks every stage shares, below everything else: no schema, no registry, no torch.
+
+``describe_error`` turns a jsonschema error into the one-line message the config and the
+settings give; ``check_batch_size`` is the aggregators' rule that no schema can state alone.
+"""
+
+from __future__ import annotations
+
+import jsonschema
+
+from move.errors import MoveError
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = []
+    for part in error.absolute_path:
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "".join(parts).lstrip(".") or "(top level)"
+
+
+def describe_error(error: jsonschema.ValidationError, noun: str = "config key") -> str:
+    """One line naming the config key (or setting: ``noun``), the bad value and what is allowed."""
+    key = _key_path(error)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"{noun} '{key}': unknown key(s) {', '.join(unknown)}{hint}"
+    if error.validator == "enum":
+        return f"{noun} '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        prefix = "" if key == "(top level)" else f"{key}."
+        return f"{noun} '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
+    if error.validator == "propertyNames":
+        return f"{noun} '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
+    return f"{noun} '{key}': {error.message}"
+
+
+def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:
+    """The aggregators' BatchNorm needs two videos a batch: refuse batch_size 1 with them.
+
+    ``name`` is how the message names the setting (e.g. ``config key 'train.batch_size'``).
+    """
+    if aggregators and batch_size < 2:
+        raise MoveError(
+            f"{name}: {batch_size} is less than the minimum of 2 with aggregators "
+            "(their BatchNorm needs 2 videos a batch): raise it, or set aggregators to false"
+        )
