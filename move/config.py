@@ -210,3 +210,9 @@ def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
         if path == weights_cache_dir() / file_name:
             return backbone, weights
     raise MoveError(f"no configured weights are downloaded as {file_name}: check extract.weights")
+
+
+def check_config_command(args) -> str:
+    """``move check-config``: validate a config file against the schema."""
+    load_config(args.config)
+    return f"{args.config}: valid"

@@ -19,7 +19,7 @@ import torch
 from move.datasets.demo import DemoSpec, make_demo_dataset
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_DEMO = DemoSpec(n_classes=4, train_per_class=6, val_per_class=3, n_frames=8, size=32, seed=3)
+TINY_DEMO = DemoSpec(classes=4, train_per_class=6, val_per_class=3, frames=8, size=32, seed=3)
 FULL_ONLY = ("slow", "slurm")
 
 # Set before anything imports matplotlib; inherited by every Snakemake and `move` subprocess.

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from move.cli import build_parser, main
+from move.cli import all_commands, main
 from tests.conftest import REPO
 
-SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+SUBCOMMANDS = sorted(command.name for command in all_commands())
 
 
 def run_move(*args: str) -> subprocess.CompletedProcess:
@@ -59,3 +59,18 @@ def test_check_config_accepts_the_shipped_config():
     result = run_move("check-config", str(REPO / "config.yaml"))
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
+
+
+def test_listing_the_commands_and_their_help_imports_no_torch():
+    """``move --help`` and ``move train --help`` (every method's settings) load no torch."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from move.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['plot', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

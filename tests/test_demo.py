@@ -5,7 +5,8 @@ import sys
 import pandas as pd
 
 from move.datasets.demo import DemoSpec, make_demo_dataset
-from move.extraction.video import index_video_files, read_frames
+from move.extraction.video import read_frames
+from move.extraction.video_files import index_video_files
 from tests.conftest import REPO
 
 
@@ -22,7 +23,7 @@ def test_demo_layout_and_annotations(tiny_videos):
 
 
 def test_demo_is_deterministic_by_seed(tmp_path):
-    spec = DemoSpec(n_classes=2, train_per_class=1, val_per_class=1, n_frames=4, size=32, seed=7)
+    spec = DemoSpec(classes=2, train_per_class=1, val_per_class=1, frames=4, size=32, seed=7)
     a = make_demo_dataset(tmp_path / "a", spec, progress=False)
     b = make_demo_dataset(tmp_path / "b", spec, progress=False)
     assert a.read_text() == b.read_text()

@@ -27,12 +27,12 @@ import pytest
 import torch
 import yaml
 
-from move.cli import build_parser, main
+from move.cli import all_commands, main
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
 from tests.conftest import REPO, write_feature_file, write_features_and_split
 
-SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+SUBCOMMANDS = sorted(command.name for command in all_commands())
 EXTRACT_ARGS = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
 EXTRACT_ARGS += ["--device", "cpu", "--quiet"]
 TINY_TRAIN = dict(
@@ -385,7 +385,7 @@ def test_disk_full_writing_a_split_keeps_the_previous_split(tmp_path):
         columns=["label", "youtube_id", "time_start", "time_end", "split"],
     )  # fmt: skip
     annotations.to_csv(tmp_path / "ann.csv", index=False)
-    from move.extraction.video import kinetics_video_id
+    from move.extraction.video_files import kinetics_video_id
 
     ids = {kinetics_video_id(v, 0, 10): label for v, label in labels.items()}
     features = write_feature_file(tmp_path / "f.h5", ids, frames=2, dim=4)
@@ -439,18 +439,19 @@ def test_second_workflow_run_on_the_same_directory_is_refused(tmp_path):
 
 def _failing_argv(name: str, missing: Path) -> list[str]:
     """Fill a subcommand's required options with paths that do not exist (numbers with 1)."""
-    parser = build_parser()._subparsers._group_actions[0].choices[name]
+    command = next(command for command in all_commands() if command.name == name)
     argv = [name]
-    for action in parser._actions:
-        if not action.required:
+    for argument in command.arguments:
+        options, positional = argument.options, not argument.flags[0].startswith("-")
+        if not (options.get("required") or (positional and options.get("nargs") != "?")):
             continue
-        value = "1" if action.type in (int, float) else str(missing / action.dest)
-        if action.choices:
-            value = next(iter(action.choices))  # e.g. 'move plot <figure>'
-        if action.option_strings:
-            argv += [action.option_strings[0], value]
+        value = "1" if options.get("type") in (int, float) else str(missing / argument.dest)
+        if options.get("choices"):
+            value = next(iter(options["choices"]))  # e.g. 'move plot <figure>'
+        if not positional:
+            argv += [argument.flags[0], value]
         else:
-            argv += [value] if action.nargs in (None, "?") else [f"move={value}"]
+            argv += [value] if options.get("nargs") in (None, "?") else [f"move={value}"]
     return argv
 
 

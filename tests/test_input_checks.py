@@ -14,7 +14,7 @@ import yaml
 from move.cli import main
 from move.config import validate_config
 from move.errors import MoveError
-from move.extraction.video import kinetics_video_id
+from move.extraction.video_files import kinetics_video_id
 from move.training.loop import train
 from move.training.settings import TrainSettings
 from tests.conftest import REPO, write_feature_file, write_features_and_split

@@ -18,7 +18,8 @@ from move.extraction.extract import (
     preprocess_frames,
     resize_and_crop,
 )
-from move.extraction.video import index_video_files, read_frames
+from move.extraction.video import read_frames
+from move.extraction.video_files import index_video_files
 
 
 def float32_preprocess(frames: np.ndarray, resize: int, crop: int) -> torch.Tensor:

@@ -268,7 +268,11 @@ def test_an_out_of_tree_method_trains_through_the_workflow(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["demo"] |= {"classes": 4, "train_per_class": 6, "val_per_class": 2, "size": 32}
     demo = config["datasets"]["demo"]
-    demo |= {"max_per_class": 6, "groups": {"head_min": 5, "tail_max": 2}, "imbalance_ratios": [0.5]}
+    demo |= {
+        "max_per_class": 6,
+        "groups": {"head_min": 5, "tail_max": 2},
+        "imbalance_ratios": [0.5],
+    }
     demo["extract"] |= {"frames": 4, "resize": 40, "crop": 32}
     demo["train"] |= TINY_MODEL | {"epochs": 2, "frames_train": 4, "frames_test": 4}
     demo["train"] |= {"method": "focal_cb", "focal_cb": {"gamma": 1.0}}

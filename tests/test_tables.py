@@ -13,7 +13,7 @@ import yaml
 
 from move.errors import MoveError
 from move.reporting.tables import methods_table, to_markdown, write_methods_table
-from move.training.methods import variant_names, variant_settings
+from move.training.methods import variant_settings
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 

@@ -1,12 +1,8 @@
 import numpy as np
 import pytest
 
-from move.extraction.video import (
-    VideoDecodeError,
-    index_video_files,
-    read_frames,
-    uniform_segment_indices,
-)
+from move.extraction.video import VideoDecodeError, read_frames, uniform_segment_indices
+from move.extraction.video_files import index_video_files
 
 
 def test_uniform_segments_take_segment_midpoints():

@@ -9,7 +9,7 @@ randomly initialised CNN separates classes; per-video jitter keeps the task from
 from __future__ import annotations
 
 import colorsys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from move.datasets.splits import write_csv_atomic
 from move.errors import MoveError
-from move.extraction.video import kinetics_video_id
+from move.extraction.video_files import kinetics_video_id
 from move.files import atomic_output
 
 SHAPES = ("square", "disc", "bar")
@@ -29,13 +29,13 @@ ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY
 class DemoSpec:
     """How many classes/videos to make and how they look."""
 
-    n_classes: int = 20
-    train_per_class: int = 24
-    val_per_class: int = 8
-    n_frames: int = 16
-    size: int = 64
-    fps: int = 8
-    seed: int = 0
+    classes: int = field(default=20, metadata={"help": "number of classes"})
+    train_per_class: int = field(default=24, metadata={"help": "train videos per class"})
+    val_per_class: int = field(default=8, metadata={"help": "val (test) videos per class"})
+    frames: int = field(default=16, metadata={"help": "frames per video"})
+    size: int = field(default=64, metadata={"help": "frame width and height in pixels, even"})
+    fps: int = field(default=8, metadata={"help": "frame rate"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
 
 
 def class_name(index: int) -> str:
@@ -56,8 +56,8 @@ def class_appearance(index: int, n_classes: int) -> tuple[np.ndarray, str, np.nd
 
 
 def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
-    """Frames ``[n_frames, size, size, 3]`` (uint8) of one video of class ``index``."""
-    colour, shape, direction = class_appearance(index, spec.n_classes)
+    """Frames ``[frames, size, size, 3]`` (uint8) of one video of class ``index``."""
+    colour, shape, direction = class_appearance(index, spec.classes)
     size = spec.size
     yy, xx = np.mgrid[0:size, 0:size]
     background = rng.integers(40, 110, size=3)
@@ -65,9 +65,9 @@ def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.nda
     speed = size * rng.uniform(0.02, 0.05)
     centre = rng.uniform(0.3, 0.7, size=2) * size
     brightness = rng.uniform(0.8, 1.0)
-    frames = np.empty((spec.n_frames, size, size, 3), dtype=np.uint8)
-    for t in range(spec.n_frames):
-        cy, cx = (centre + (t - spec.n_frames / 2) * speed * direction) % size
+    frames = np.empty((spec.frames, size, size, 3), dtype=np.uint8)
+    for t in range(spec.frames):
+        cy, cx = (centre + (t - spec.frames / 2) * speed * direction) % size
         if shape == "square":
             mask = (np.abs(yy - cy) < radius) & (np.abs(xx - cx) < radius)
         elif shape == "disc":
@@ -112,14 +112,14 @@ def make_demo_dataset(root: str | Path, spec: DemoSpec = DemoSpec(), progress: b
     """
     if spec.size < 16 or spec.size % 2:
         raise MoveError(f"demo frame size {spec.size} must be even and >= 16 (H.264 needs it)")
-    if min(spec.n_classes, spec.train_per_class, spec.val_per_class, spec.n_frames) < 1:
+    if min(spec.classes, spec.train_per_class, spec.val_per_class, spec.frames) < 1:
         raise MoveError("demo classes, train/val videos per class and frames must be >= 1")
     if spec.seed < 0:
         raise MoveError(f"demo seed {spec.seed} is negative: use a seed >= 0")
     root = Path(root)
     rng = np.random.default_rng(spec.seed)
     rows = []
-    for c in range(spec.n_classes):
+    for c in range(spec.classes):
         for split, count in (("train", spec.train_per_class), ("val", spec.val_per_class)):
             for _ in range(count):
                 youtube_id = "".join(rng.choice(ID_ALPHABET, size=11))

@@ -20,7 +20,7 @@ import pandas as pd
 
 from move.downloads import download, read_record, record_path, write_record
 from move.errors import MoveError
-from move.extraction.video import index_video_files, kinetics_video_id
+from move.extraction.video_files import index_video_files, kinetics_video_id
 from move.files import file_sha256, read_csv_input
 
 KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
@@ -228,7 +228,7 @@ def find_video_files(video_ids: Iterable[str], root: str | Path) -> dict[str, Pa
 
     Matches ``<split>/<label>/<id>.<ext>``, ``<label>/<id>.<ext>`` and flat folders by file stem,
     and falls back to files named by the bare YouTube id (``<youtube_id>.<ext>``). Extensions are
-    those of ``move.extraction.video.VIDEO_EXTENSIONS``, any case. A stem found twice keeps the first path
+    those of ``move.extraction.video_files.VIDEO_EXTENSIONS``, any case. A stem found twice keeps the first path
     in sorted order.
     """
     root = Path(root)

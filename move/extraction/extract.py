@@ -7,7 +7,6 @@ Reads the videos listed in an annotations CSV (Kinetics columns) under a video r
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -26,7 +25,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from move.config import check_settings
 from move.datasets.kinetics import find_video_files
 from move.datasets.splits import check_annotation_rows, check_annotation_values
 from move.device import resolve_device
@@ -38,7 +36,9 @@ from move.extraction.features import (
     open_feature_file,
     write_video_features,
 )
-from move.extraction.video import VideoDecodeError, kinetics_video_id, read_frames
+from move.extraction.settings import ExtractSettings
+from move.extraction.video import VideoDecodeError, read_frames
+from move.extraction.video_files import kinetics_video_id
 from move.extraction.weights import resolve_weights
 from move.files import atomic_output, read_csv_input
 
@@ -46,24 +46,6 @@ ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
 
 HDF5_MARGIN = 1 << 20  # bytes of room for HDF5 metadata beyond the features
-
-
-@dataclass(frozen=True)
-class ExtractSettings:
-    """How frames are sampled and preprocessed, and how the backbone runs."""
-
-    backbone: str = "resnet50"
-    weights: str = "none"
-    frames: int = 8
-    resize: int = 256
-    crop: int = 224
-    batch_size: int = 64
-    num_workers: int = 0
-    device: str = "auto"
-    dtype: str = "float16"
-
-    def __post_init__(self) -> None:
-        check_settings(dataclasses.asdict(self), "extract", "extract setting")  # schema ranges
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:

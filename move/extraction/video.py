@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
-
 
 class VideoDecodeError(Exception):
     """A video that cannot be opened or decoded; the message is the reason logged for it."""
@@ -116,22 +114,3 @@ def read_frames(
     if len(distinct) < n_segments:  # a short video repeats frames
         frames = frames[torch.from_numpy(positions)]
     return (frames.numpy() if transform is None else frames), n_frames
-
-
-def index_video_files(root: str | Path) -> dict[str, Path]:
-    """Map each video's id (its file stem) to its path, for every video file under ``root``.
-
-    Works for the common Kinetics layouts since only the stem names a video. A stem found twice
-    keeps the first path in sorted order, so the mapping is deterministic.
-    """
-    root = Path(root)
-    found: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
-            found.setdefault(path.stem, path)
-    return found
-
-
-def kinetics_video_id(youtube_id: str, time_start: float, time_end: float) -> str:
-    """The Kinetics file stem ``<youtube_id>_<start:06d>_<end:06d>`` used by the authors' lists."""
-    return f"{youtube_id}_{int(time_start):06d}_{int(time_end):06d}"

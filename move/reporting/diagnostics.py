@@ -155,23 +155,3 @@ def interpolation_confidence(
     table = pd.DataFrame(records, columns=["class_index", "n_videos", "original", "interpolated"])
     table["normalised_difference"] = (table.original - table.interpolated) / table.original
     return table
-
-
-def confidence_figure(
-    checkpoint: str | Path,
-    features: str | Path,
-    split: str | Path,
-    out: str | Path,
-    subset: str = "train",
-    lam: float = 0.5,
-    seed: int = 0,
-) -> Path:
-    """Figure 4 of a checkpoint: original vs interpolated confidence per class; its CSV path."""
-    from move.datasets.splits import read_split
-    from move.reporting import plots
-
-    model, state = load_model(checkpoint)
-    table = interpolation_confidence(
-        model, features, read_split(split), state.n_classes, subset, lam, seed
-    )
-    return plots.confidence(table, state.train_counts, out)

@@ -6,7 +6,10 @@ marker, line style and hatching, not only colour; axes carry labels and units.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -361,3 +364,95 @@ def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None
     ax.grid(True, axis="x", color="0.9")
     fig.tight_layout()
     return save(fig, out, data)
+
+
+# --- the figures of ``move plot``, one registry ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure ``move plot`` draws: its help, the options it needs, and how it draws them
+    (``draw(options) -> path of its CSV``; ``options`` has the parsed arguments)."""
+
+    name: str
+    help: str
+    needs: tuple[str, ...]
+    draw: Callable[[Any], Path]
+
+
+def draw_attention(options: Any) -> Path:
+    """PSA attention and codebook assignments of test videos (Fig. 2), with frames if found."""
+    from move.reporting.diagnostics import inspected_videos
+
+    have_frames = options.annotations and options.videos
+    source = (options.annotations, options.videos) if have_frames else None
+    videos = inspected_videos(
+        options.checkpoint, options.features, options.split, options.video, options.count, source
+    )
+    return attention_maps(videos, options.out)
+
+
+def draw_confidence(options: Any) -> Path:
+    """Original vs interpolated confidence per class of a checkpoint (Fig. 4)."""
+    from move.datasets.splits import read_split
+    from move.reporting.diagnostics import interpolation_confidence, load_model
+
+    model, state = load_model(options.checkpoint)
+    split = read_split(options.split)
+    table = interpolation_confidence(
+        model, options.features, split, state.n_classes, options.subset, options.lam, options.seed
+    )
+    return confidence(table, state.train_counts, options.out)
+
+
+TRAINED = ("checkpoint", "features", "split")
+FIGURES: dict[str, Figure] = {
+    figure.name: figure
+    for figure in (
+        Figure(
+            "per-class-ap",
+            "AP per class head->tail",
+            ("results",),
+            lambda o: per_class_ap(o.results, o.out),
+        ),
+        Figure(
+            "map-vs-ir",
+            "mAP (all/H/M/T) per method vs IR",
+            ("results",),
+            lambda o: map_vs_ir(o.results, o.out),
+        ),
+        Figure(
+            "attention",
+            "PSA attention and codebook assignments of test videos (Fig. 2)",
+            TRAINED,
+            draw_attention,
+        ),
+        Figure(
+            "confidence",
+            "original vs interpolated confidence per class (Fig. 4)",
+            TRAINED,
+            draw_confidence,
+        ),
+        Figure(
+            "curves",
+            "loss and mAP per epoch",
+            ("results",),
+            lambda o: training_curves(o.results, o.out),
+        ),
+        Figure(
+            "runtimes",
+            "seconds per workflow job",
+            ("benchmarks",),
+            lambda o: runtimes(o.benchmarks, o.out, o.dataset),
+        ),
+    )
+}
+
+
+def draw(name: str, options: Any) -> Path:
+    """Draw figure ``name`` from ``options``; a missing option -> one line naming it."""
+    figure = FIGURES[name]
+    missing = [f"--{need}" for need in figure.needs if not getattr(options, need, None)]
+    if missing:
+        raise MoveError(f"'move plot {name}' needs {', '.join(missing)}")
+    return figure.draw(options)

@@ -1,0 +1,42 @@
+"""How extraction samples, preprocesses and runs: ``ExtractSettings``, plain data (no torch), so
+that the CLI's options and planning read its defaults without loading a backbone."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from move.config import check_settings
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """How frames are sampled and preprocessed, and how the backbone runs."""
+
+    backbone: str = field(default="resnet50", metadata=_help("resnet50, resnet101 or tsm_resnet50"))
+    weights: str = field(
+        default="none",
+        metadata=_help(
+            "imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
+            "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)"
+        ),
+    )
+    frames: int = field(default=8, metadata=_help("frames T per video"))
+    resize: int = field(default=256, metadata=_help("shorter side before cropping"))
+    crop: int = field(default=224, metadata=_help("centre crop size"))
+    batch_size: int = field(default=64, metadata=_help("frames per forward pass"))
+    num_workers: int = field(
+        default=0,
+        metadata=_help("decoding worker processes (the CLI's default: one per CPU core, less one)"),
+    )
+    device: str = field(default="auto", metadata=_help("auto, cpu or cuda[:N]"))
+    dtype: str = field(
+        default="float16", metadata=_help("stored dtype") | {"choices": ["float16", "float32"]}
+    )
+
+    def __post_init__(self) -> None:
+        check_settings(dataclasses.asdict(self), "extract", "extract setting")  # schema ranges

@@ -1,0 +1,133 @@
+"""The reporting stage's commands: ``move table``, ``move imbalance-table``, ``move plot``.
+
+Each ``*_command`` runs the stage on parsed arguments and returns the line the CLI prints; the
+figures ``move plot`` offers are ``move.reporting.plots.FIGURES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from move.arguments import Command, arg, input_file, input_pairs, output_file
+from move.errors import MoveError
+
+
+def parse_variant_results(items: list[str]) -> dict[str, str]:
+    """``['move=a.json', 'plain=b.json']`` -> {variant: path}; malformed or repeated -> one line."""
+    results: dict[str, str] = {}
+    for item in items:
+        variant, sep, path = item.partition("=")
+        if not sep:
+            raise MoveError(
+                f"results argument {item!r} must be VARIANT=PATH (e.g. move=results/x.json)"
+            )
+        if variant in results:
+            raise MoveError(
+                f"variant '{variant}' is given twice ({results[variant]} and {path}): "
+                "a table shows one run per variant; pass one"
+            )
+        results[variant] = path
+    return results
+
+
+def table_command(args: argparse.Namespace) -> str:
+    """The methods table of several runs, one per variant."""
+    from move.reporting.tables import write_methods_table
+
+    results = parse_variant_results(args.results)
+    table = write_methods_table(results, args.out_md, args.out_csv, args.title or "")
+    return f"wrote {args.out_md} and {args.out_csv}: {len(table)} methods"
+
+
+def imbalance_table_command(args: argparse.Namespace) -> str:
+    """The Table-3-style table of one method's runs at several imbalance ratios."""
+    from move.files import write_text_atomic
+    from move.reporting.tables import imbalance_table
+
+    write_text_atomic(imbalance_table(args.results), args.out)
+    return f"wrote {args.out} from {len(args.results)} result file(s)"
+
+
+def plot_command(args: argparse.Namespace) -> str:
+    """Draw one figure of ``FIGURES``."""
+    from move.reporting.plots import draw
+
+    return f"wrote {args.out} and {draw(args.figure, args)}"
+
+
+def figure_choices() -> dict[str, str]:
+    """Each figure's name and help, for ``move plot --help`` (matplotlib loads when it runs)."""
+    from move.reporting.plots import FIGURES
+
+    return {name: figure.help for name, figure in FIGURES.items()}
+
+
+def plot_arguments() -> list:
+    """Arguments of 'move plot': the figure, then what each figure reads."""
+    figures = figure_choices()
+    listed = "; ".join(f"{name}: {text}" for name, text in figures.items())
+    return [
+        arg("figure", choices=list(figures), help=listed),
+        output_file("--out", required=True, help="PNG to write (its data goes to <out>.csv)"),
+        input_file(
+            "--results", nargs="+", help="results JSON(s) (per-class-ap, map-vs-ir, curves)"
+        ),
+        arg("--benchmarks", help="folder of Snakemake benchmark files (runtimes)"),
+        arg(
+            "--dataset", help="only the jobs of this dataset (job name <dataset> or <dataset>_...)"
+        ),
+        input_file("--checkpoint", help="checkpoint .pt (attention, confidence)"),
+        input_file("--features", help="feature HDF5 file (attention, confidence)"),
+        input_file("--split", help="split CSV (attention, confidence)"),
+        input_file("--annotations", help="annotations CSV, to find the videos for the frame strip"),
+        arg("--videos", help="video root folder, for the frame strip (attention)"),
+        arg(
+            "--video",
+            nargs="+",
+            action="extend",
+            help="test video ids to show (attention); ids may start with '-' as YouTube ids do",
+        ),
+        arg(
+            "--count",
+            type=int,
+            default=2,
+            help="without --video: this many test videos, head to tail",
+        ),
+        arg("--subset", default="train", choices=["train", "test"], help="videos for confidence"),
+        arg("--lam", type=float, default=0.5, help="interpolation weight (confidence)"),
+        arg("--seed", type=int, default=0, help="seed of the partner shuffle (confidence)"),
+    ]
+
+
+def commands() -> list[Command]:
+    """This stage's commands, declared anew on each call (methods registered since are listed)."""
+    return [
+        Command(
+            "imbalance-table",
+            "Gather results JSONs at several imbalance ratios into a Table-3-style markdown table: "
+            "the paper's numbers, best and final epoch side by side.",
+            [
+                input_file("results", nargs="+", help="results/<dataset>_ir<IR>.json files"),
+                output_file("--out", required=True, help="markdown file to write"),
+            ],
+            imbalance_table_command,
+        ),
+        Command(
+            "table",
+            "Gather results JSONs of several methods into a Table-3-style table.",
+            [
+                input_pairs("results", nargs="+", help="VARIANT=results.json, one per method"),
+                output_file("--out-md", required=True, help="markdown table to write"),
+                output_file("--out-csv", required=True, help="CSV table to write"),
+                arg("--title", help="heading above the markdown table"),
+            ],
+            table_command,
+        ),
+        Command(
+            "plot",
+            "Draw a figure of trained runs: a PNG and the CSV of its data.",
+            plot_arguments(),
+            plot_command,
+            dash_values=("--video",),
+        ),
+    ]
