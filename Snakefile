@@ -20,11 +20,12 @@ include: "workflow/rules/report.smk"
 
 
 # Jobs that run where Snakemake runs, never submitted to a cluster: fetching a list or weights
-# needs the network (compute nodes often lack it); the others write a few lines from small files.
+# needs the network (compute nodes often lack it); the others copy or write a few lines.
 localrules:
     fetch_list,
     fetch_weights,
     imbalance_table,
+    main_result,
     methods_table,
     effective_config,
 

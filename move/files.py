@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,3 +107,9 @@ def read_json_input(path: str | Path, what: str, fix: str) -> dict:
     if not isinstance(data, dict):
         raise MoveError(f"{what} {path} holds no JSON object: {fix}")
     return data
+
+
+def copy_file_atomic(source: str | Path, target: str | Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file beside it, then rename."""
+    with atomic_output(target) as tmp:
+        shutil.copyfile(source, tmp)

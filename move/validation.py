@@ -34,6 +34,12 @@ def describe_error(error: jsonschema.ValidationError, noun: str = "config key") 
         return f"{noun} '{prefix}{missing[0]}' is missing (add it; see config.yaml)"
     if error.validator == "propertyNames":
         return f"{noun} '{key}': name {error.instance!r} must be letters and digits, starting with a letter"
+    if error.validator == "type" and isinstance(error.instance, str) and "." in key:
+        return (
+            f"{noun} '{key}': {error.message} (Snakemake's --config passes nested values as text: "
+            f"write them to a YAML file and add it, e.g. echo '{nested_yaml(key, error.instance)}' "
+            "> more.yaml; snakemake ... --configfile more.yaml; or edit config.yaml)"
+        )
     return f"{noun} '{key}': {error.message}"
 
 
@@ -47,3 +53,12 @@ def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:
             f"{name}: {batch_size} is less than the minimum of 2 with aggregators "
             "(their BatchNorm needs 2 videos a batch): raise it, or set aggregators to false"
         )
+
+
+def nested_yaml(key: str, value: str) -> str:
+    """``'train.epochs', '5'`` -> ``'train: {epochs: 5}'``: one YAML line setting a nested key."""
+    first, *rest = key.split(".")
+    inner = value
+    for part in reversed(rest):
+        inner = f"{{{part}: {inner}}}"
+    return f"{first}: {inner}"

@@ -53,3 +53,19 @@ def test_conda_env_matches_pyproject_dependencies():
     env = yaml.safe_load((REPO / "envs/move.yaml").read_text())
     pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     assert sorted(pip) == sorted(project["dependencies"])
+
+
+def test_every_job_rule_logs_under_logs_rule_and_has_a_benchmark():
+    """The runtimes figure reads every job's benchmark; every log is logs/<rule>/..."""
+    import re
+
+    rules = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", path.read_text()):
+            match = re.match(r"rule (\w+):", block)
+            if match and "output:" in block:
+                rules[match.group(1)] = block
+    assert {"train", "split", "extract_shard", "plot_results", "main_result"} <= set(rules)
+    for rule, block in rules.items():
+        assert re.search(rf'    log:\n        "logs/{rule}/', block), rule
+        assert re.search(rf'    benchmark:\n        "logs/benchmarks/{rule}/', block), rule

@@ -110,7 +110,7 @@ def test_demo_workflow_end_to_end_and_caching(tmp_path):
     config.write_text(yaml.safe_dump(changed))
     plan = snakemake(tmp_path, "-n", "results/demo_ir0.5.json")
     assert plan.returncode == 0, plan.stderr[-3000:]
-    assert planned_rules(plan) == {"split", "train"}
+    assert planned_rules(plan) == {"split", "train", "main_result"}
 
 
 def test_unset_kinetics_path_stops_with_one_line(tmp_path):

@@ -64,7 +64,8 @@ def test_dry_run_plans_the_whole_pipeline_with_only_the_videos_set(tmp_path):
         "merge_features": 1,
         "missing": 1,
         "split": 1,
-        "train": 1,
+        "train": 1,  # the configured method, once: the main result is a copy of its run
+        "main_result": 1,
     }
     assert not (tmp_path / "data").exists()  # a dry run fetches nothing
     cached = tmp_path / "torch" / "hub" / "checkpoints" / "resnet50-19c8e357.pth"

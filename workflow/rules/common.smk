@@ -2,6 +2,7 @@
 # rules only): input/params functions, the resources each job asks for, the report's targets.
 import json
 import math
+import re
 import os
 import shlex
 import sys
@@ -14,6 +15,7 @@ from move.config import (
     validate_config,
 )
 from move.errors import MoveError
+from move.targets import check_targets
 from move.extraction.weights import weights_cache_dir
 
 
@@ -32,12 +34,15 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={checkout}${{{{PYTHONPATH:+:
 
 try:
     validate_config(config, source="config")
+    # Snakemake tells a Snakefile its targets only after planning them: the command line's words
+    # that look like our target paths are checked here, before any job is planned.
+    check_targets(sys.argv[1:], config)
 except MoveError as error:
     stop(error)
 
 
 wildcard_constraints:
-    dataset="(?!videolt\\b)[A-Za-z][A-Za-z0-9]*",  # VideoLT has its own rules
+    dataset="|".join(map(re.escape, config["datasets"])),  # VideoLT has its own rules
     backbone="[A-Za-z0-9_]+",
     ir="[0-9]*\\.?[0-9]+",
 
@@ -65,6 +70,25 @@ def groups(wildcards):
 
 def train_backbone(dataset):
     return config["datasets"][dataset].get("backbone", config["backbone"])
+
+
+def features_file(wildcards):
+    """Input: the feature file a dataset's splits and runs read (its configured backbone's)."""
+    return f"features/{wildcards.dataset}/{train_backbone(wildcards.dataset)}.h5"
+
+
+def failures_file(wildcards):
+    """Input: the extraction failures CSV beside ``features_file``."""
+    return features_file(wildcards).removesuffix(".h5") + ".failures.csv"
+
+
+def main_run(wildcards, suffix):
+    """Input: the file (``suffix``) of the configured method's run at the wildcards' IR."""
+    from move.training.methods import variant_of
+
+    train = stage_settings(config, wildcards.dataset, "train")
+    variant = variant_of(train.get("method", "move"), train.get("aggregators", True))
+    return f"results/{wildcards.dataset}_ir{wildcards.ir}/{variant}{suffix}"
 
 
 def backbone_weights(wildcards):
@@ -312,7 +336,7 @@ def figure(name, caption, subcategory="{dataset}"):
         caption=f"../report/{caption}.rst",
         category="Figures",
         subcategory=subcategory,
-        labels={"figure": name.replace("_", " ")},
+        labels={"figure": name},
     )
 
 

@@ -56,6 +56,8 @@ rule fetch_weights:
         weights_file="[^/]+",
     resources:
         **job_resources(mem_mb=1000, runtime=30),
+    benchmark:
+        "logs/benchmarks/fetch_weights/{weights_file}.tsv"
     message:
         "Downloading {params.backbone} weights {params.weights} into torch.hub's cache"
     conda:

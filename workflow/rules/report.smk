@@ -1,72 +1,38 @@
 # Figures and tables of the runs, and what `snakemake --report results/report.html` shows.
-# Each figure rule writes a PNG and the CSV of its numbers (figures/...); all call `move plot`.
+# Each figure rule writes a PNG and the CSV of its numbers (figures/...); each calls `move plot`.
 # Functions: common.smk (dataset_results, dataset_figures, report_targets, figure, table).
 
 
-rule plot_per_class_ap:
+# per-class AP (head -> tail), mAP against the imbalance ratio, loss and mAP per epoch: each
+# drawn from the results of every configured IR of the dataset.
+rule plot_results:
     input:
         dataset_results,
     output:
-        png=figure("per_class_ap", "per_class_ap"),
-        csv=table("per_class_ap"),
+        png=figure("{figure}", "results_figure"),
+        csv=table("{figure}"),
+    wildcard_constraints:
+        figure="per_class_ap|map_vs_ir|curves",
+    params:
+        figure=lambda wc: wc.figure.replace("_", "-"),
     log:
-        "logs/plot/{dataset}_per_class_ap.log",
+        "logs/plot_results/{dataset}_{figure}.log",
     resources:
         **job_resources(mem_mb=2000, runtime=15),
     benchmark:
-        "logs/benchmarks/plot_per_class_ap/{dataset}.tsv"
+        "logs/benchmarks/plot_results/{dataset}_{figure}.tsv"
     message:
-        "Plotting per-class AP of {wildcards.dataset}"
+        "Plotting {wildcards.figure} of {wildcards.dataset}"
     conda:
         "../../envs/move.yaml"
     shell:
-        "python -m move plot per-class-ap --results {input} --out {output.png} > {log} 2>&1"
-
-
-rule plot_map_vs_ir:
-    input:
-        dataset_results,
-    output:
-        png=figure("map_vs_ir", "map_vs_ir"),
-        csv=table("map_vs_ir"),
-    log:
-        "logs/plot/{dataset}_map_vs_ir.log",
-    resources:
-        **job_resources(mem_mb=2000, runtime=15),
-    benchmark:
-        "logs/benchmarks/plot_map_vs_ir/{dataset}.tsv"
-    message:
-        "Plotting mAP against imbalance ratio of {wildcards.dataset}"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move plot map-vs-ir --results {input} --out {output.png} > {log} 2>&1"
-
-
-rule plot_curves:
-    input:
-        dataset_results,
-    output:
-        png=figure("curves", "curves"),
-        csv=table("curves"),
-    log:
-        "logs/plot/{dataset}_curves.log",
-    resources:
-        **job_resources(mem_mb=2000, runtime=15),
-    benchmark:
-        "logs/benchmarks/plot_curves/{dataset}.tsv"
-    message:
-        "Plotting training curves of {wildcards.dataset}"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move plot curves --results {input} --out {output.png} > {log} 2>&1"
+        "python -m move plot {params.figure} --results {input} --out {output.png} > {log} 2>&1"
 
 
 rule plot_attention:
     input:
-        checkpoint="results/{dataset}_ir{ir}.pt",
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
+        checkpoint=lambda wc: main_run(wc, ".pt"),
+        features=features_file,
         split="splits/{dataset}_ir{ir}.csv",
         annotations=dataset_input("annotations"),
         videos=dataset_input("videos"),
@@ -74,7 +40,7 @@ rule plot_attention:
         png=figure("attention", "attention", "{dataset}_ir{ir}"),
         csv=table("attention", "{dataset}_ir{ir}"),
     log:
-        "logs/plot/{dataset}_ir{ir}_attention.log",
+        "logs/plot_attention/{dataset}_ir{ir}.log",
     resources:
         **job_resources(mem_mb=8000, runtime=30),
     benchmark:
@@ -91,14 +57,14 @@ rule plot_attention:
 
 rule plot_confidence:
     input:
-        checkpoint="results/{dataset}_ir{ir}.pt",
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
+        checkpoint=lambda wc: main_run(wc, ".pt"),
+        features=features_file,
         split="splits/{dataset}_ir{ir}.csv",
     output:
         png=figure("confidence", "confidence", "{dataset}_ir{ir}"),
         csv=table("confidence", "{dataset}_ir{ir}"),
     log:
-        "logs/plot/{dataset}_ir{ir}_confidence.log",
+        "logs/plot_confidence/{dataset}_ir{ir}.log",
     resources:
         **job_resources(mem_mb=8000, runtime=30),
     benchmark:
@@ -121,6 +87,8 @@ rule effective_config:
         "logs/effective_config/config.log",
     resources:
         **job_resources(mem_mb=1000, runtime=5),
+    benchmark:
+        "logs/benchmarks/effective_config/config.tsv"
     message:
         "Writing the effective configuration"
     run:
@@ -139,9 +107,11 @@ rule plot_runtimes:
         png=figure("runtimes", "runtimes"),
         csv=table("runtimes"),
     log:
-        "logs/plot/{dataset}_runtimes.log",
+        "logs/plot_runtimes/{dataset}.log",
     resources:
         **job_resources(mem_mb=2000, runtime=15),
+    benchmark:
+        "logs/benchmarks/plot_runtimes/{dataset}.tsv"
     message:
         "Plotting the runtime of each job of {wildcards.dataset}"
     conda:

@@ -14,6 +14,8 @@ rule fetch_list:
         name="(train|val)\\.txt|kinetics[0-9]+\\.csv",
     resources:
         **job_resources(mem_mb=1000, runtime=10),
+    benchmark:
+        "logs/benchmarks/fetch_list/{dataset}_{name}.tsv"
     message:
         "Fetching {wildcards.name} of {wildcards.dataset} (sha256 pinned beside it)"
     conda:
@@ -33,6 +35,8 @@ rule list_annotations:
         "logs/list_annotations/{dataset}.log",
     resources:
         **job_resources(mem_mb=2000, runtime=15),
+    benchmark:
+        "logs/benchmarks/list_annotations/{dataset}.tsv"
     message:
         "Joining the lists of {wildcards.dataset} with the Kinetics-400 annotations"
     conda:
@@ -45,8 +49,8 @@ rule list_annotations:
 rule missing:
     input:
         annotations=dataset_input("annotations"),
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
-        failures=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.failures.csv",
+        features=features_file,
+        failures=failures_file,
     output:
         "splits/{dataset}_missing.csv",
     params:
@@ -55,6 +59,8 @@ rule missing:
         "logs/missing/{dataset}.log",
     resources:
         **job_resources(mem_mb=4000, runtime=30),
+    benchmark:
+        "logs/benchmarks/missing/{dataset}.tsv"
     message:
         "Listing the videos of {wildcards.dataset} that have no file or no features"
     conda:
@@ -68,8 +74,8 @@ rule missing:
 rule split:
     input:
         annotations=dataset_input("annotations"),
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
-        failures=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.failures.csv",
+        features=features_file,
+        failures=failures_file,
         missing="splits/{dataset}_missing.csv",
     output:
         split="splits/{dataset}_ir{ir}.csv",
@@ -121,6 +127,8 @@ rule list_split:
     threads: 1
     resources:
         **job_resources(mem_mb=4000, runtime=30),
+    benchmark:
+        "logs/benchmarks/list_split/{dataset}_ir{ir}.tsv"
     message:
         "Building the split of {wildcards.dataset} at IR {wildcards.ir} from its lists alone"
     conda:
@@ -152,6 +160,8 @@ rule imbalance_table:
         "logs/imbalance_table/{dataset}.log",
     resources:
         **job_resources(mem_mb=1000, runtime=10),
+    benchmark:
+        "logs/benchmarks/imbalance_table/{dataset}.tsv"
     message:
         "Gathering the results of {wildcards.dataset} at every imbalance ratio"
     conda:

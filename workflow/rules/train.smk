@@ -1,47 +1,19 @@
-# Training and evaluation of MOVE on one dataset at one imbalance ratio.
+# Training and evaluation of one method variant on one dataset at one imbalance ratio, and the
+# tables gathering the runs. Each (dataset, IR, variant) is trained once, by rule train; the main
+# result results/<dataset>_ir<IR>.json is a copy of the configured variant's run (rule
+# main_result), never a second training.
 
 
 rule train:
     input:
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
-        split="splits/{dataset}_ir{ir}.csv",
-    output:
-        results="results/{dataset}_ir{ir}.json",
-        per_class="results/{dataset}_ir{ir}.per_class.csv",
-        checkpoint="results/{dataset}_ir{ir}.pt",
-    params:
-        settings=lambda wc: json.dumps(stage_settings(config, wc.dataset, "train")),
-        groups=groups,
-        seed=config["seed"],
-    log:
-        "logs/train/{dataset}_ir{ir}.log",
-    threads: 2
-    resources:
-        **job_resources(mem_mb=32000, runtime=6 * 60, gpu=stage_gpus("train")),
-    benchmark:
-        "logs/benchmarks/train/{dataset}_ir{ir}.tsv"
-    message:
-        "Training {wildcards.dataset} at IR {wildcards.ir}"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move train --features {input.features} --split {input.split} --out {output.results}"
-        " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
-        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
-        " --dataset {wildcards.dataset} --imbalance-ratio {wildcards.ir} > {log} 2>&1"
-
-
-# Every method of the table (config `table.methods`: <method> or <method>_agg, and move) at one IR.
-rule train_method:
-    input:
-        features=lambda wc: f"features/{wc.dataset}/{train_backbone(wc.dataset)}.h5",
+        features=features_file,
         split="splits/{dataset}_ir{ir}.csv",
     output:
         results="results/{dataset}_ir{ir}/{variant}.json",
         per_class="results/{dataset}_ir{ir}/{variant}.per_class.csv",
         checkpoint="results/{dataset}_ir{ir}/{variant}.pt",
     wildcard_constraints:
-        variant="[a-z_]+",
+        variant="[a-z0-9_]+",
     params:
         settings=variant_settings_json,
         groups=groups,
@@ -51,6 +23,8 @@ rule train_method:
     threads: 2
     resources:
         **job_resources(mem_mb=32000, runtime=6 * 60, gpu=stage_gpus("train")),
+    benchmark:
+        "logs/benchmarks/train/{dataset}_ir{ir}_{variant}.tsv"
     message:
         "Training {wildcards.variant} on {wildcards.dataset} at IR {wildcards.ir}"
     conda:
@@ -60,6 +34,30 @@ rule train_method:
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
         " --dataset {wildcards.dataset} --imbalance-ratio {wildcards.ir} > {log} 2>&1"
+
+
+# The configured method's run (train.method + train.aggregators) as the dataset's main result.
+rule main_result:
+    input:
+        results=lambda wc: main_run(wc, ".json"),
+        per_class=lambda wc: main_run(wc, ".per_class.csv"),
+    output:
+        results="results/{dataset}_ir{ir}.json",
+        per_class="results/{dataset}_ir{ir}.per_class.csv",
+    log:
+        "logs/main_result/{dataset}_ir{ir}.log",
+    resources:
+        **job_resources(mem_mb=1000, runtime=5),
+    benchmark:
+        "logs/benchmarks/main_result/{dataset}_ir{ir}.tsv"
+    message:
+        "Main result of {wildcards.dataset} at IR {wildcards.ir}: {input.results}"
+    run:
+        from move.files import copy_file_atomic, write_text_atomic
+
+        copy_file_atomic(input.results, output.results)
+        copy_file_atomic(input.per_class, output.per_class)
+        write_text_atomic(f"copied {input.results} and {input.per_class}\n", log[0])
 
 
 rule methods_table:
@@ -76,9 +74,11 @@ rule methods_table:
         ),
         title=lambda wc: f"{wc.dataset}, IR {table_ir(wc.dataset)}: final-epoch metrics",
     log:
-        "logs/table/{dataset}.log",
+        "logs/methods_table/{dataset}.log",
     resources:
         **job_resources(mem_mb=1000, runtime=10),
+    benchmark:
+        "logs/benchmarks/methods_table/{dataset}.tsv"
     message:
         "Methods table for {wildcards.dataset}"
     conda:

@@ -17,6 +17,8 @@ rule videolt_features:
         "logs/videolt_features/{backbone}.log",
     resources:
         **job_resources(mem_mb=8000, runtime=12 * 60),
+    benchmark:
+        "logs/benchmarks/videolt_features/{backbone}.tsv"
     message:
         "Converting VideoLT's {wildcards.backbone} features to HDF5"
     conda:
@@ -45,6 +47,8 @@ rule videolt_train:
     threads: 2
     resources:
         **job_resources(mem_mb=64000, runtime=24 * 60, gpu=videolt_gpus),
+    benchmark:
+        "logs/benchmarks/videolt_train/{backbone}.tsv"
     message:
         "Training on VideoLT {wildcards.backbone} features"
     conda:

@@ -1,0 +1,92 @@
+"""The workflow's targets checked at planning: a file asked for names a configured dataset, a known
+backbone and an imbalance ratio in (0, 1] written the one way rules write it, or the run stops
+before any job with one line naming the problem and the fix.
+
+Reads only the target paths and the config (``snakemake -n`` calls it; no torch).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from move.errors import MoveError
+from move.extraction.weights import NAMED_WEIGHTS
+
+VIDEOLT = "videolt"
+# Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b).
+PATTERNS = [
+    re.compile(p)
+    for p in (
+        r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(/[^/]+)?\.(json|per_class\.csv|pt)$",
+        r"^results/(?P<d>[^/_]+)_(table\.(md|csv)|all\.md)$",
+        r"^results/videolt_(?P<b>[^/.]+)(/[^/]+)?\.(json|per_class\.csv|pt)$",
+        r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
+        r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(\.class_counts)?\.csv$",
+        r"^splits/(?P<d>[^/_]+)_missing\.csv$",
+        r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
+    )
+]
+
+
+def canonical_ratio(text: str) -> str:
+    """The one spelling of an imbalance ratio the rules use: Python's shortest float text
+    (``0.10`` -> ``0.1``, ``1e-2`` -> ``0.01``)."""
+    return repr(float(text))
+
+
+def check_ratio(text: str, target: str) -> None:
+    """An IR in a target: a number in (0, 1], written canonically."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise MoveError(f"target {target}: imbalance ratio '{text}' is not a number") from None
+    if not 0 < value <= 1:
+        raise MoveError(
+            f"target {target}: imbalance ratio {text} is outside (0, 1]; the paper's are 0.01, "
+            "0.02, 0.05 and 0.1"
+        )
+    if canonical_ratio(text) != text:
+        fixed = target.replace(f"ir{text}", f"ir{canonical_ratio(text)}")
+        raise MoveError(
+            f"target {target}: write the imbalance ratio as {canonical_ratio(text)} ({fixed}); "
+            "another spelling would train the same run again under another name"
+        )
+
+
+def check_target(target: str, config: dict) -> None:
+    """Refuse a target naming an unknown dataset or backbone, or a bad imbalance ratio."""
+    datasets = sorted(config.get("datasets", {}))
+    backbones = sorted(NAMED_WEIGHTS)
+    for pattern in PATTERNS:
+        match = pattern.match(target)
+        if match is None:
+            continue
+        fields = match.groupdict()
+        dataset, ratio, backbone = fields.get("d"), fields.get("ir"), fields.get("b")
+        videolt_backbones = sorted((config.get(VIDEOLT) or {}).get("features") or {})
+        if dataset == VIDEOLT and (ratio is not None or target.startswith("results/")):
+            raise MoveError(
+                f"target {target}: VideoLT has no imbalance ratios; its results are "
+                f"results/videolt_<backbone>.json (backbones: {', '.join(videolt_backbones)})"
+            )
+        if dataset is not None and dataset != VIDEOLT and dataset not in datasets:
+            raise MoveError(
+                f"target {target}: dataset '{dataset}' is not configured (config key 'datasets' "
+                f"has {', '.join(datasets)}): add it to config.yaml or fix the name"
+            )
+        if backbone is not None and backbone not in backbones:
+            raise MoveError(
+                f"target {target}: unknown backbone '{backbone}' (choose one of "
+                f"{', '.join(backbones)})"
+            )
+        if ratio is not None:
+            check_ratio(ratio, target)
+        return
+
+
+def check_targets(targets: Iterable[str], config: dict) -> None:
+    """``check_target`` on each word that has the shape of a target path (rule names, options and
+    other paths match no pattern and pass: Snakemake checks those)."""
+    for target in targets:
+        check_target(str(target), config)
