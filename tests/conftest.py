@@ -7,8 +7,11 @@ under the repository and temporary folders: Snakemake's and matplotlib's caches 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -171,3 +174,41 @@ def make_context(values: dict, counts, epoch: int = 1, seed: int = 1, state: dic
         generator=torch.Generator().manual_seed(seed),
         state=state or {},
     )
+
+
+def run_move(*args, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The ``move`` command run in this process (``move.cli.main``), its output captured as a
+    child's would be: no torch import paid per call. ``env`` sets variables for the call.
+
+    Tests of what only a real process shows (signals, ``--debug`` tracebacks, import-time
+    behaviour, bytes written by another process) start ``python -m move`` instead.
+    """
+    from move.cli import main
+
+    argv = [str(arg) for arg in args]
+    out, err = io.StringIO(), io.StringIO()
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # argparse: --help, usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(["move", *argv], code, out.getvalue(), err.getvalue())
+
+
+def tiny_train(**changes) -> dict:
+    """Training settings of a network small enough to train in a second on the CPU (the tests'
+    one definition; each test states only what it changes)."""
+    tiny = dict(
+        epochs=3, batch_size=8, frames_train=8, frames_test=8, eval_every=1, heads=2, d_k=4,
+        d_v=4, clusters=3, codebook_dim=8, hidden_dim=16, lr=1e-3, device="cpu",
+    )  # fmt: skip
+    return tiny | changes

@@ -9,12 +9,13 @@ import sys
 import pytest
 
 from move.cli import all_commands, main
-from tests.conftest import REPO
+from tests.conftest import REPO, run_move
 
 SUBCOMMANDS = sorted(command.name for command in all_commands())
 
 
-def run_move(*args: str) -> subprocess.CompletedProcess:
+def move_process(*args: str) -> subprocess.CompletedProcess:
+    """``python -m move`` in a child: what a real process prints (tracebacks under --debug)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "move", *args], capture_output=True, text=True, env=env
@@ -50,7 +51,7 @@ def test_unexpected_error_is_one_line_unless_debug(tmp_path):
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
-    debug = run_move(*args, "--split", str(tmp_path / "none.csv"), "--debug")
+    debug = move_process(*args, "--split", str(tmp_path / "none.csv"), "--debug")
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
 

@@ -16,6 +16,7 @@ from move.extraction.extract import (
     set_compute_threads,
 )
 from move.extraction.features import open_feature_file, read_video_features, video_ids
+from tests.conftest import run_move
 
 SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
 
@@ -267,9 +268,6 @@ def test_rerun_over_a_finished_output_extracts_only_new_videos(
 
 
 def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_path):
-    import subprocess
-    import sys
-
     from move.extraction.extract import merge_feature_files, select_shard
 
     parts = [select_shard(broken_videos, i, 3) for i in range(3)]
@@ -284,30 +282,16 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
     table = pd.read_csv(broken_videos.attrs["annotations"], dtype=str)
     table.iloc[:10].to_csv(annotations, index=False)
     shard0 = tmp_path / "resnet50.shard0of3.h5"
-    cli = [sys.executable, "-m", "move.cli", "extract", "--quiet", "--shard", "0/3"]
+    cli = ["extract", "--quiet", "--shard", "0/3"]
     options = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
-    result = subprocess.run(
-        [
-            *cli,
-            *options,
-            "--annotations",
-            str(annotations),
-            "--videos",
-            broken_videos.attrs["root"],
-            "--out",
-            str(shard0),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = run_move(
+        *cli, *options, "--annotations", annotations, "--videos", broken_videos.attrs["root"],
+        "--out", shard0,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     files.insert(0, str(shard0))
     merged = tmp_path / "resnet50.h5"
-    result = subprocess.run(
-        [sys.executable, "-m", "move.cli", "merge-features", *files, "--out", str(merged)],
-        capture_output=True,
-        text=True,
-    )
+    result = run_move("merge-features", *files, "--out", merged)
     assert result.returncode == 0, result.stderr
     assert_same_features(merged, reference)
     pd.testing.assert_frame_equal(

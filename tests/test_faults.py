@@ -30,39 +30,18 @@ import yaml
 from move.cli import all_commands, main
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
-from tests.conftest import REPO, write_feature_file, write_features_and_split
+from tests.conftest import (
+    REPO,
+    run_move,
+    tiny_train,
+    write_feature_file,
+    write_features_and_split,
+)
 
 SUBCOMMANDS = sorted(command.name for command in all_commands())
 EXTRACT_ARGS = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
 EXTRACT_ARGS += ["--device", "cpu", "--quiet"]
-TINY_TRAIN = dict(
-    epochs=3,
-    batch_size=8,
-    frames_train=8,
-    frames_test=8,
-    eval_every=1,
-    heads=2,
-    d_k=4,
-    d_v=4,
-    clusters=3,
-    codebook_dim=8,
-    hidden_dim=16,
-    lr=1e-3,
-    device="cpu",
-)
-
-
-def run_move(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    """The real ``move`` command of this checkout, in a child process."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "move", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        **kwargs,
-    )
+TINY_TRAIN = tiny_train()
 
 
 def one_line_error(result: subprocess.CompletedProcess, command: str) -> str:
@@ -299,6 +278,7 @@ def test_nan_or_inf_features_stop_naming_the_video(tmp_path, capsys):
 KILLED_TRAIN = """
 import dataclasses, sys, time
 from pathlib import Path
+import move.training.methods  # registers the built-in methods
 import move.training.registry as registry
 marker = Path(sys.argv[1])
 original, calls = registry.registered()["move"], [0]

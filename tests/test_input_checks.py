@@ -17,12 +17,11 @@ from move.errors import MoveError
 from move.extraction.video_files import kinetics_video_id
 from move.training.loop import train
 from move.training.settings import TrainSettings
-from tests.conftest import REPO, write_feature_file, write_features_and_split
+from tests.conftest import REPO, tiny_train, write_feature_file, write_features_and_split
 from tests.test_videolt import make_release
 from tests.test_workflow import snakemake
 
-TINY_TRAIN = dict(epochs=1, batch_size=8, frames_train=4, frames_test=4, eval_every=1, heads=2,
-                  d_k=4, d_v=4, clusters=3, codebook_dim=8, hidden_dim=16, lr=1e-3, device="cpu")  # fmt: skip
+TINY_TRAIN = tiny_train(epochs=1, frames_train=4, frames_test=4)
 
 
 def error_line(capsys, *argv) -> str:

@@ -1,13 +1,11 @@
 """MiniKinetics from lists: fetching with sha256 pinning, joining with Kinetics CSVs, missing videos."""
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
 from move.datasets.kinetics import fetch_list, find_video_files, list_annotations, parse_kinetics_id
 from move.errors import MoveError
+from tests.conftest import run_move
 
 NAMES = ["abseiling", "bowling", "cooking egg"]
 
@@ -108,11 +106,9 @@ def test_split_cli_lists_missing_and_stops_over_threshold(tmp_path):
     pd.DataFrame(
         [(kinetics_id(2, 0), "", "file missing")], columns=["video_id", "path", "reason"]
     ).to_csv(tmp_path / "failures.csv", index=False)
-    base = [sys.executable, "-m", "move.cli"]
     common = ["--annotations", str(annotations), "--features", str(features)]
-    missing = subprocess.run(
-        base
-        + [
+    missing = run_move(
+        *[
             "missing",
             *common,
             "--failures",
@@ -121,9 +117,7 @@ def test_split_cli_lists_missing_and_stops_over_threshold(tmp_path):
             str(tmp_path / "missing.csv"),
             "--max-missing-share",
             "0.1",
-        ],
-        capture_output=True,
-        text=True,
+        ]
     )
     assert missing.returncode == 0, missing.stderr
     listed = pd.read_csv(tmp_path / "missing.csv")
@@ -145,19 +139,13 @@ def test_split_cli_lists_missing_and_stops_over_threshold(tmp_path):
         "--class-counts",
         str(tmp_path / "c.csv"),
     ]
-    ok = subprocess.run(
-        base + args + ["--max-missing-share", "0.1"], capture_output=True, text=True
-    )
+    ok = run_move(*args, "--max-missing-share", "0.1")
     assert ok.returncode == 0, ok.stderr
     assert "2 selected train videos lost in 1 classes: cooking egg -2" in ok.stderr
     counts = pd.read_csv(tmp_path / "c.csv")
     assert counts.set_index("label").loc["cooking egg", ["count", "lost"]].tolist() == [4, 2]
-    stop = subprocess.run(
-        base
-        + args
-        + ["--max-missing-share", "0.05", "--share-key", "datasets.mk.max_missing_share"],
-        capture_output=True,
-        text=True,
+    stop = run_move(
+        *args, "--max-missing-share", "0.05", "--share-key", "datasets.mk.max_missing_share"
     )
     assert stop.returncode == 1
     assert stop.stderr.count("\n") == 1 and "datasets.mk.max_missing_share" in stop.stderr
@@ -235,9 +223,7 @@ def test_split_from_lists_alone_is_the_feature_split_plus_the_lost(tmp_path):
         args = ["--annotations", str(annotations), "--ir", "0.5", "--max-per-class", "5"]
         args += ["--head-min", "5", "--tail-max", "1", "--out", str(tmp_path / f"{name}.csv")]
         args += ["--class-counts", str(tmp_path / f"{name}.counts.csv"), *extra]
-        run = subprocess.run(
-            [sys.executable, "-m", "move", "split", *args], capture_output=True, text=True
-        )
+        run = run_move("split", *args)
         assert run.returncode == 0, run.stderr
         return pd.read_csv(tmp_path / f"{name}.csv", dtype=str)
 

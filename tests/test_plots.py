@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,25 +13,19 @@ from move.reporting.plots import image_stats
 from move.training.loop import train
 from move.training.results import RunInfo
 from move.training.settings import ABLATION_ROWS, TrainSettings
-from tests.conftest import REPO, write_feature_file
+from tests.conftest import run_move, tiny_train, write_feature_file
 
-TINY_TRAIN = {
-    "epochs": 2,
-    "batch_size": 8,
-    "lr": 0.001,
-    "lr_milestones": [1],
-    "frames_train": 4,
-    "frames_test": 4,
-    "eval_every": 1,
-    "feature_dim": 16,
-    "heads": 2,
-    "d_k": 8,
-    "d_v": 8,
-    "clusters": 4,
-    "codebook_dim": 8,
-    "hidden_dim": 16,
-    "device": "cpu",
-}
+TINY_TRAIN = tiny_train(
+    epochs=2,
+    lr=0.001,
+    lr_milestones=[1],
+    frames_train=4,
+    frames_test=4,
+    feature_dim=16,
+    d_k=8,
+    d_v=8,
+    clusters=4,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +61,7 @@ def tiny_run(tmp_path_factory) -> dict:
 
 
 def move_plot(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "move.cli", "plot", *args], capture_output=True, text=True, env=env
-    )
+    return run_move("plot", *args)
 
 
 def assert_figure(png: Path) -> pd.DataFrame:

@@ -31,13 +31,10 @@ from move.training.methods.cbs import class_balanced_order
 from move.training.methods.common import BASELINE, shuffled
 from move.training.registry import Method, register_method, setting, unregister_method
 from move.training.settings import TrainSettings
-from tests.conftest import REPO
+from tests.conftest import REPO, tiny_train
 from tests.example_method import FOCAL_CB
 
-TINY_MODEL = {
-    "batch_size": 8, "frames_train": 6, "frames_test": 6, "eval_every": 1, "heads": 2,
-    "d_k": 4, "d_v": 4, "clusters": 3, "codebook_dim": 8, "hidden_dim": 16, "device": "cpu",
-}  # fmt: skip
+TINY_MODEL = tiny_train(frames_train=6, frames_test=6)
 
 
 @pytest.fixture

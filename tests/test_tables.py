@@ -14,6 +14,7 @@ import yaml
 from move.errors import MoveError
 from move.reporting.tables import methods_table, to_markdown, write_methods_table
 from move.training.methods import variant_settings
+from tests.conftest import tiny_train
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -88,11 +89,7 @@ def test_workflow_table_target_runs_every_method(tmp_path):
     )
     (tmp_path / "splits/syn_ir0.1.class_counts.csv").write_text("x\n")
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    tiny = {
-        "epochs": 2, "batch_size": 8, "frames_train": 6, "frames_test": 6, "eval_every": 1,
-        "heads": 2, "d_k": 4, "d_v": 4, "clusters": 3, "codebook_dim": 8, "hidden_dim": 16,
-        "feature_dim": 16, "num_workers": 0, "device": "cpu",
-    }  # fmt: skip
+    tiny = tiny_train(epochs=2, frames_train=6, frames_test=6, feature_dim=16, num_workers=0)
     config["datasets"] |= {
         "syn": {
             "videos": "videos",

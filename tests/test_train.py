@@ -15,23 +15,9 @@ from move.training.evaluation import evaluate_checkpoint
 from move.training.loop import train
 from move.training.results import summary
 from move.training.settings import ABLATION_ROWS, TrainSettings
+from tests.conftest import run_move, tiny_train
 
-TINY = dict(
-    epochs=3,
-    batch_size=8,
-    frames_train=8,
-    frames_test=8,
-    eval_every=2,
-    heads=2,
-    d_k=4,
-    d_v=4,
-    clusters=3,
-    codebook_dim=8,
-    hidden_dim=16,
-    feature_dim=16,
-    lr=1e-3,
-    device="cpu",
-)
+TINY = tiny_train(eval_every=2, feature_dim=16)
 
 
 @pytest.fixture(scope="module")
@@ -148,24 +134,11 @@ def test_every_table4_row_is_a_valid_config():
 
 
 def test_move_evaluate_cli_matches_training_metrics(synthetic, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     results = _run(synthetic, tmp_path, "cli", method="plain", aggregators=True)
     features, split = synthetic
-    command = [
-        sys.executable,
-        "-m",
-        "move.cli",
-        "evaluate",
-        "--checkpoint",
-        str(tmp_path / "cli.pt"),
-    ]
-    command += ["--features", str(features), "--split", str(split), "--device", "cpu"]
-    command += ["--out", str(tmp_path / "eval.json")]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+    command = ["evaluate", "--checkpoint", tmp_path / "cli.pt", "--features", features]
+    command += ["--split", split, "--device", "cpu", "--out", tmp_path / "eval.json"]
+    assert run_move(*command).returncode == 0
     again = json.loads((tmp_path / "eval.json").read_text())
     for key in ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5"):
         assert again[key] == pytest.approx(results["final"][key]), key
