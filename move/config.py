@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
@@ -216,3 +217,93 @@ def check_config_command(args) -> str:
     """``move check-config``: validate a config file against the schema."""
     load_config(args.config)
     return f"{args.config}: valid"
+
+
+def with_defaults(instance, schema: dict, root: dict):
+    """``instance`` (a config or a part of it) with every ``default`` its schema declares filled
+    in where the key is absent, recursively (objects, ``additionalProperties`` maps, ``$ref``)."""
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/$defs/")
+        schema = {**root["$defs"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+    if not isinstance(instance, dict):
+        return instance
+    filled = dict(instance)
+    for key, rule in schema.get("properties", {}).items():
+        if key not in filled and "default" in rule:
+            filled[key] = rule["default"]
+        if key in filled:
+            filled[key] = with_defaults(filled[key], rule, root)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key in set(filled) - set(schema.get("properties", {})):
+            filled[key] = with_defaults(filled[key], extra, root)
+    return filled
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """One dataset's effective settings: the schema's defaults applied once, the global
+    ``extract`` / ``train`` sections under its own, the global backbone where it names none."""
+
+    name: str
+    videos: str | None
+    annotations: str | None
+    imbalance_ratios: tuple[float, ...]
+    max_per_class: int
+    groups: dict
+    backbone: str
+    table_ir: float
+    max_missing_share: float
+    lists: dict
+    kinetics_annotations: tuple[str, ...]
+    class_order: str | None
+    extract: dict
+    train: dict
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The workflow's configuration as the rules read it (``resolve``)."""
+
+    seed: int
+    selection: str
+    datasets: dict[str, DatasetSettings]
+    table_methods: tuple[str, ...]
+    videolt: dict
+    videolt_train: dict
+    demo: dict
+
+
+def resolve(config: dict) -> Resolved:
+    """A validated config with the schema's defaults applied once, per dataset (what every rule
+    reads: no rule restates a default)."""
+    config = with_defaults(config, _shipped_schema(), _shipped_schema())
+    datasets = {}
+    for name, entry in config.get("datasets", {}).items():
+        sources = entry.get("kinetics_annotations") or []
+        datasets[name] = DatasetSettings(
+            name=name,
+            videos=entry.get("videos"),
+            annotations=entry.get("annotations"),
+            imbalance_ratios=tuple(entry["imbalance_ratios"]),
+            max_per_class=entry["max_per_class"],
+            groups=dict(entry["groups"]),
+            backbone=entry.get("backbone", config["backbone"]),
+            table_ir=entry.get("table_ir", entry["imbalance_ratios"][0]),
+            max_missing_share=entry["max_missing_share"],
+            lists=dict(entry.get("lists") or {}),
+            kinetics_annotations=(sources,) if isinstance(sources, str) else tuple(sources),
+            class_order=entry.get("class_order"),
+            extract=stage_settings(config, name, "extract"),
+            train=stage_settings(config, name, "train"),
+        )
+    videolt = config.get("videolt") or {}
+    return Resolved(
+        seed=config["seed"],
+        selection=config["split"]["selection"],
+        datasets=datasets,
+        table_methods=tuple((config.get("table") or {}).get("methods") or variant_names()),
+        videolt=videolt,
+        videolt_train={**config.get("train", {}), **(videolt.get("train") or {})},
+        demo=config.get("demo", {}),
+    )

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from move.datasets.demo import DemoSpec, make_demo_dataset
+from move.files import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_DEMO = DemoSpec(classes=4, train_per_class=6, val_per_class=3, frames=8, size=32, seed=3)
@@ -212,3 +213,44 @@ def tiny_train(**changes) -> dict:
         d_v=4, clusters=3, codebook_dim=8, hidden_dim=16, lr=1e-3, device="cpu",
     )  # fmt: skip
     return tiny | changes
+
+
+# VideoLT's released format, made small: <id>.npy features and the label lists.
+VIDEOLT_CLASSES, VIDEOLT_DIM = 4, 16
+VIDEOLT_NAMES = ["3DPainting", "Archery", "BakingCookies", "ZumbaDance"]
+
+
+def make_release(root, n_train=24, n_test=8, missing=()):
+    """features/<id>.npy with class-dependent features + labels/ lists, some videos multi-label."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(VIDEOLT_CLASSES, VIDEOLT_DIM)) * 3
+    (root / "feats" / "sub").mkdir(parents=True)
+    (root / "labels").mkdir()
+    lines = {"train": [], "test": []}
+    counts = np.zeros(VIDEOLT_CLASSES, dtype=int)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for i in range(n):
+            classes = [i % VIDEOLT_CLASSES] + ([(i + 1) % VIDEOLT_CLASSES] if i % 3 == 0 else [])
+            video_id = f"{split}{i:03d}"
+            lines[split].append(f"{video_id} {','.join(map(str, classes))}")
+            if split == "train":
+                counts[classes] += 1
+            if video_id in missing:
+                continue
+            frames = 5 + i % 4  # a different number of frames per video, as released
+            x = centres[classes].mean(0) + rng.normal(size=(frames, VIDEOLT_DIM))
+            folder = root / "feats" / ("sub" if i % 2 else "")
+            np.save(folder / f"{video_id}.npy", x.astype(np.float32))
+    for split, rows in lines.items():
+        (root / "labels" / f"{split}.lst").write_text("\n".join(rows) + "\n")
+    (root / "labels" / "count-labels-train.lst").write_text(  # VideoLT's format
+        "".join(f"{VIDEOLT_NAMES[c]} {c} {n}.0\n" for c, n in enumerate(counts))
+    )
+    return root
+
+
+def save_with_hash_name(state: dict, folder: Path, stem: str) -> Path:
+    """Save ``state`` as ``<stem>-<first 8 hex of its sha256>.pth``, torchvision's naming."""
+    tmp = folder / f"{stem}.tmp"
+    torch.save(state, tmp)
+    return tmp.rename(folder / f"{stem}-{file_sha256(tmp)[:8]}.pth")

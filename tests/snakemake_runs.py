@@ -9,8 +9,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "workflow" / "profiles"
+# The tiny workflow config (.test/config, as the Snakemake workflow template keeps it).
+TINY_CONFIG: dict = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
 
 # `snakemake -n` prints a rule's `message:` instead of its details; this runs the real CLI with
 # the details (threads, resources, shell command) printed for every job.
@@ -102,3 +106,35 @@ def rule_names(workdir: Path, env: dict[str, str]) -> set[str]:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return {line.strip() for line in done.stdout.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
+
+
+def merged_config(overrides: dict) -> dict:
+    """The shipped config.yaml with ``overrides`` merged in (dicts recursively)."""
+
+    def merge(base: dict, extra: dict) -> dict:
+        out = dict(base)
+        for key, value in extra.items():
+            out[key] = merge(base[key], value) if isinstance(value, dict) and key in base else value
+        return out
+
+    return merge(yaml.safe_load((REPO / "config.yaml").read_text()), overrides)
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """This checkout's Snakefile run in ``workdir`` (its config.yaml there) on 2 cores."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    return subprocess.run(
+        [*command, "--cores", "2", *args], capture_output=True, text=True, env=env, cwd=workdir
+    )
+
+
+def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """Rule names in a dry run's 'Job stats' table."""
+    return set(planned_jobs(result.stdout))
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """{rule: job count} of a dry run's 'Job stats' table."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}

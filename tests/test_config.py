@@ -67,3 +67,20 @@ def test_unset_kinetics_path_names_the_key(config):
 def test_missing_config_file(tmp_path):
     with pytest.raises(MoveError, match="not found"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
+    from move.config import resolve
+
+    config = dict(config)
+    config["datasets"] = {name: dict(entry) for name, entry in config["datasets"].items()}
+    config["datasets"]["minikinetics"].pop("max_missing_share")
+    config["videolt"] = {k: v for k, v in config["videolt"].items() if k != "groups"}
+    resolved = resolve(config)
+    mini, demo = resolved.datasets["minikinetics"], resolved.datasets["demo"]
+    assert mini.max_missing_share == 0.05  # the schema's default, stated there only
+    assert mini.table_ir == 0.01 and mini.backbone == config["backbone"]
+    assert demo.extract["shards"] == 1 and demo.extract["frames"] == 8  # own over global
+    assert demo.train["epochs"] == 40 and demo.train["lr_milestones"] == [30]
+    assert resolved.videolt["groups"] == {"head_min": 501, "tail_max": 100}
+    assert resolved.table_methods[0] == "plain" and len(resolved.table_methods) == 15

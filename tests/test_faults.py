@@ -174,7 +174,7 @@ def test_wrong_video_root_or_list_stops_before_any_work(bad_videos, tmp_path, ca
     ids=["unknown-key", "wrong-type", "ir-zero", "ir-above-one", "backbone", "method"],
 )
 def test_config_fault_names_the_key(override, expected, tmp_path, capsys):
-    from tests.test_workflow import merged_config
+    from tests.snakemake_runs import merged_config
 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(merged_config(override)))
@@ -391,7 +391,7 @@ def test_disk_full_writing_a_split_keeps_the_previous_split(tmp_path):
 
 @pytest.mark.slow
 def test_second_workflow_run_on_the_same_directory_is_refused(tmp_path):
-    from tests.test_workflow import TINY_CONFIG, merged_config
+    from tests.snakemake_runs import TINY_CONFIG, merged_config
 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged_config(TINY_CONFIG)))
     env = {**os.environ, "PYTHONPATH": str(REPO)}

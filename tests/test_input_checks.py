@@ -17,9 +17,14 @@ from move.errors import MoveError
 from move.extraction.video_files import kinetics_video_id
 from move.training.loop import train
 from move.training.settings import TrainSettings
-from tests.conftest import REPO, tiny_train, write_feature_file, write_features_and_split
-from tests.test_videolt import make_release
-from tests.test_workflow import snakemake
+from tests.conftest import (
+    REPO,
+    make_release,
+    tiny_train,
+    write_feature_file,
+    write_features_and_split,
+)
+from tests.snakemake_runs import snakemake
 
 TINY_TRAIN = tiny_train(epochs=1, frames_train=4, frames_test=4)
 

@@ -163,7 +163,7 @@ def test_plot_without_needed_inputs_is_one_line(tmp_path):
 def test_workflow_figures_and_report(tmp_path):
     """The report of a dataset other than the demo (`report_<dataset>`): here `mini`, the tiny
     demo's videos under another name, so its features, splits and results are its own."""
-    from tests.test_workflow import TINY_CONFIG, merged_config, snakemake
+    from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
     tiny = merged_config(TINY_CONFIG)
     tiny["datasets"]["demo"]["train"]["epochs"] = 2

@@ -19,7 +19,7 @@ import move.extraction.extract
 from move.cli import main
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
 from tests.conftest import write_feature_file
-from tests.test_workflow import TINY_CONFIG, merged_config, snakemake
+from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
 SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
 

@@ -12,38 +12,7 @@ import pytest
 from move.datasets.videolt import convert_videolt, read_videolt_list
 from move.errors import MoveError
 from move.extraction.features import open_feature_file, read_video_features
-
-N_CLASSES, DIM = 4, 16
-NAMES = ["3DPainting", "Archery", "BakingCookies", "ZumbaDance"]
-
-
-def make_release(root, n_train=24, n_test=8, missing=()):
-    """features/<id>.npy with class-dependent features + labels/ lists, some videos multi-label."""
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(N_CLASSES, DIM)) * 3
-    (root / "feats" / "sub").mkdir(parents=True)
-    (root / "labels").mkdir()
-    lines = {"train": [], "test": []}
-    counts = np.zeros(N_CLASSES, dtype=int)
-    for split, n in (("train", n_train), ("test", n_test)):
-        for i in range(n):
-            classes = [i % N_CLASSES] + ([(i + 1) % N_CLASSES] if i % 3 == 0 else [])
-            video_id = f"{split}{i:03d}"
-            lines[split].append(f"{video_id} {','.join(map(str, classes))}")
-            if split == "train":
-                counts[classes] += 1
-            if video_id in missing:
-                continue
-            frames = 5 + i % 4  # a different number of frames per video, as released
-            x = centres[classes].mean(0) + rng.normal(size=(frames, DIM))
-            folder = root / "feats" / ("sub" if i % 2 else "")
-            np.save(folder / f"{video_id}.npy", x.astype(np.float32))
-    for split, rows in lines.items():
-        (root / "labels" / f"{split}.lst").write_text("\n".join(rows) + "\n")
-    (root / "labels" / "count-labels-train.lst").write_text(  # VideoLT's format
-        "".join(f"{NAMES[c]} {c} {n}.0\n" for c, n in enumerate(counts))
-    )
-    return root
+from tests.conftest import VIDEOLT_CLASSES, VIDEOLT_DIM, VIDEOLT_NAMES, make_release
 
 
 def test_conversion_keeps_features_labels_and_multi_label_split(tmp_path):
@@ -144,7 +113,7 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
         "hidden_dim": 32,
         "codebook_dim": 16,
         "lr": 0.001,
-        "feature_dim": DIM,
+        "feature_dim": VIDEOLT_DIM,
         "device": "cpu",
     }
     result = tmp_path / "videolt_resnet50.json"
@@ -171,7 +140,7 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     results = json.loads(result.read_text())
-    assert results["n_classes"] == N_CLASSES and results["n_test"] == 8
+    assert results["n_classes"] == VIDEOLT_CLASSES and results["n_test"] == 8
     assert results["groups"] == {"head_min": 9, "tail_max": 8}
     assert 0 <= results["final"]["mAP"] <= 1
     per_class = pd.read_csv(tmp_path / "videolt_resnet50.per_class.csv")
@@ -183,7 +152,7 @@ def test_count_labels_are_read_in_videolts_format(tmp_path, capsys):
 
     root = make_release(tmp_path)
     counts = read_label_counts(root / "labels" / "count-labels-train.lst")
-    assert counts.name.tolist() == NAMES and counts["count"].tolist() == [8, 8, 8, 8]
+    assert counts.name.tolist() == VIDEOLT_NAMES and counts["count"].tolist() == [8, 8, 8, 8]
     path = root / "labels" / "count-labels-train.lst"
     path.write_text(path.read_text().replace("Archery 1 8.0", "Archery 1 9.0"))
     convert_videolt(root / "feats", root / "labels", tmp_path / "f.h5", tmp_path / "s.csv",

@@ -29,16 +29,9 @@ from move.extraction.weights import (
     weights_cache_dir,
 )
 from move.files import file_sha256
-from tests.conftest import REPO
+from tests.conftest import REPO, save_with_hash_name
 
 TSM_FILE = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
-
-
-def save_with_hash_name(state: dict, folder: Path, stem: str) -> Path:
-    """Save ``state`` as ``<stem>-<first 8 hex of its sha256>.pth``, torchvision's naming."""
-    tmp = folder / f"{stem}.tmp"
-    torch.save(state, tmp)
-    return tmp.rename(folder / f"{stem}-{file_sha256(tmp)[:8]}.pth")
 
 
 def official_tsm_checkpoint(source: torch.nn.Module) -> dict:

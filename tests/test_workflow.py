@@ -3,86 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
-
-TINY_CONFIG = {
-    "demo": {
-        "classes": 4,
-        "train_per_class": 6,
-        "val_per_class": 3,
-        "frames": 8,
-        "size": 32,
-        "fps": 8,
-        "seed": 1,
-    },
-    "datasets": {
-        "demo": {
-            "imbalance_ratios": [0.5],
-            "max_per_class": 6,
-            "groups": {"head_min": 5, "tail_max": 3},
-            "extract": {"frames": 4, "resize": 40, "crop": 32, "batch_size": 16},
-            "train": {
-                "epochs": 3,
-                "batch_size": 8,
-                "lr": 0.001,
-                "lr_milestones": [2],
-                "frames_train": 4,
-                "frames_test": 4,
-                "eval_every": 1,
-                "heads": 2,
-                "d_k": 16,
-                "d_v": 16,
-                "clusters": 4,
-                "codebook_dim": 32,
-                "hidden_dim": 32,
-                "num_workers": 0,
-                "device": "cpu",
-            },
-        }
-    },
-    "extract": {"num_workers": 0, "device": "cpu"},
-}
-
-
-def merged_config(overrides: dict) -> dict:
-    """The shipped config.yaml with ``overrides`` merged in (dicts recursively)."""
-
-    def merge(base: dict, extra: dict) -> dict:
-        out = dict(base)
-        for key, value in extra.items():
-            out[key] = merge(base[key], value) if isinstance(value, dict) and key in base else value
-        return out
-
-    return merge(yaml.safe_load((REPO / "config.yaml").read_text()), overrides)
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
-    return subprocess.run(
-        [*command, "--cores", "2", *args], capture_output=True, text=True, env=env, cwd=workdir
-    )
-
-
-def planned_rules(result: subprocess.CompletedProcess) -> set[str]:
-    """Rule names in a dry run's 'Job stats' table."""
-    lines = result.stdout.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Job stats")) + 3
-    rules = set()
-    for line in lines[start:]:
-        name = line.split()[0] if line.strip() else ""
-        if not name or name == "total":
-            break
-        rules.add(name)
-    return rules
+from tests.snakemake_runs import TINY_CONFIG, merged_config, planned_rules, snakemake
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.test_workflow_splits import planned_jobs
+from tests.snakemake_runs import planned_jobs
 
 NAMES = ["abseiling", "air drumming", "archery", "arm wrestling", "baking cookies", "barbequing"]
 TRAIN_COUNTS = [
@@ -152,7 +152,7 @@ def test_named_weights_are_fetched_once_for_all_shards(tmp_path, local_server):
     import torchvision
 
     from move.files import file_sha256
-    from tests.test_weights import save_with_hash_name
+    from tests.conftest import save_with_hash_name
 
     weights = save_with_hash_name(
         torchvision.models.resnet50(weights=None).state_dict(), local_server.folder, "resnet50"

@@ -1,12 +1,13 @@
 """Workflow: the imbalance table gathers every IR; changing only the IR never reruns extraction."""
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.snakemake_runs import planned_jobs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,11 +35,6 @@ def snakemake(workdir: Path, *args: str) -> str:
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run.stdout + run.stderr
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 @pytest.mark.slow

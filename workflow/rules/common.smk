@@ -11,7 +11,7 @@ from move.config import (
     cached_weights_source,
     extract_weights,
     required_path,
-    stage_settings,
+    resolve,
     validate_config,
 )
 from move.errors import MoveError
@@ -40,6 +40,14 @@ try:
 except MoveError as error:
     stop(error)
 
+# The config as the rules read it (the schema's defaults applied once, per dataset).
+SETTINGS = resolve(config)
+
+
+def dataset_settings(dataset):
+    """The effective settings of a dataset (``move.config.DatasetSettings``)."""
+    return SETTINGS.datasets[dataset]
+
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),  # VideoLT has its own rules
@@ -61,15 +69,15 @@ def dataset_input(key):
 
 def settings(stage):
     """Params function: the effective settings of a stage for the wildcard's dataset."""
-    return lambda wildcards: stage_settings(config, wildcards.dataset, stage)
+    return lambda wildcards: getattr(dataset_settings(wildcards.dataset), stage)
 
 
 def groups(wildcards):
-    return config["datasets"][wildcards.dataset]["groups"]
+    return dataset_settings(wildcards.dataset).groups
 
 
 def train_backbone(dataset):
-    return config["datasets"][dataset].get("backbone", config["backbone"])
+    return dataset_settings(dataset).backbone
 
 
 def features_file(wildcards):
@@ -86,7 +94,7 @@ def main_run(wildcards, suffix):
     """Input: the file (``suffix``) of the configured method's run at the wildcards' IR."""
     from move.training.methods import variant_of
 
-    train = stage_settings(config, wildcards.dataset, "train")
+    train = dataset_settings(wildcards.dataset).train
     variant = variant_of(train.get("method", "move"), train.get("aggregators", True))
     return f"results/{wildcards.dataset}_ir{wildcards.ir}/{variant}{suffix}"
 
@@ -120,7 +128,7 @@ def weights_source(file_name):
 
 def default_targets():
     """`snakemake` with no target: the demo at each of its imbalance ratios."""
-    return [f"results/demo_ir{ir}.json" for ir in config["datasets"]["demo"]["imbalance_ratios"]]
+    return [f"results/demo_ir{ir}.json" for ir in dataset_settings("demo").imbalance_ratios]
 
 
 # What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
@@ -155,14 +163,14 @@ def stage_gpus(stage):
     node has one)."""
 
     def gpus(wildcards):
-        return 0 if stage_settings(config, wildcards.dataset, stage).get("device") == "cpu" else 1
+        return 0 if getattr(dataset_settings(wildcards.dataset), stage).get("device") == "cpu" else 1
 
     return gpus
 
 
 # Extraction (workflow/rules/extract.smk): `extract.shards` jobs, merged after.
 def extract_shards(wildcards):
-    return int(stage_settings(config, wildcards.dataset, "extract").get("shards", 1))
+    return int(dataset_settings(wildcards.dataset).extract["shards"])
 
 
 def shard_parts(suffix):
@@ -178,7 +186,7 @@ def shard_parts(suffix):
 
 def extract_threads(wildcards):
     """Decode workers plus the main process (the job's workers follow its threads, see extract.smk)."""
-    return int(stage_settings(config, wildcards.dataset, "extract").get("num_workers", 0)) + 1
+    return int(dataset_settings(wildcards.dataset).extract["num_workers"]) + 1
 
 
 def shard_runtime(wildcards):
@@ -190,7 +198,7 @@ def shard_runtime(wildcards):
 def variant_settings_json(wildcards):
     from move.training.methods import variant_settings
 
-    values = stage_settings(config, wildcards.dataset, "train")
+    values = dict(dataset_settings(wildcards.dataset).train)
     try:
         values.update(variant_settings(wildcards.variant))
     except MoveError as error:
@@ -199,14 +207,11 @@ def variant_settings_json(wildcards):
 
 
 def table_ir(dataset):
-    entry = config["datasets"][dataset]
-    return entry.get("table_ir", entry["imbalance_ratios"][0])
+    return dataset_settings(dataset).table_ir
 
 
 def table_methods():
-    from move.training.methods import variant_names
-
-    return config.get("table", {}).get("methods", list(variant_names()))
+    return list(SETTINGS.table_methods)
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).
@@ -219,7 +224,7 @@ def list_source(wildcards):
         source = sources[index] if index < len(sources) else None
     else:
         key = f"lists.{stem}"
-        source = (config["datasets"][wildcards.dataset].get("lists") or {}).get(stem)
+        source = dataset_settings(wildcards.dataset).lists.get(stem)
     if not source:
         stop(
             MoveError(
@@ -232,15 +237,14 @@ def list_source(wildcards):
 
 def dataset_list_sha256(wildcards):
     """Param: '--sha256 <hex>' when datasets.<d>.lists.sha256.<name> pins the list, else ''."""
-    lists = config["datasets"][wildcards.dataset].get("lists") or {}
+    lists = dataset_settings(wildcards.dataset).lists
     pinned = (lists.get("sha256") or {}).get(wildcards.name.split(".")[0])
     return f"--sha256 {pinned}" if pinned else ""
 
 
 def kinetics_sources(dataset):
     """The URLs/paths of datasets.<d>.kinetics_annotations, as a list (unset -> empty)."""
-    value = config["datasets"][dataset].get("kinetics_annotations") or []
-    return [value] if isinstance(value, str) else list(value)
+    return list(dataset_settings(dataset).kinetics_annotations)
 
 
 def kinetics_annotations(wildcards):
@@ -259,26 +263,26 @@ def kinetics_annotations(wildcards):
 def list_split_targets():
     """The split of every IR, from the lists alone, of each dataset with authors' lists."""
     return [
-        f"splits/lists/{dataset}_ir{ir}.csv"
-        for dataset, entry in config["datasets"].items()
-        if entry.get("lists")
-        for ir in entry["imbalance_ratios"]
+        f"splits/lists/{name}_ir{ir}.csv"
+        for name, dataset in SETTINGS.datasets.items()
+        if dataset.lists
+        for ir in dataset.imbalance_ratios
     ]
 
 
 def max_missing_share(dataset):
-    return config["datasets"][dataset].get("max_missing_share", 0.05)
+    return dataset_settings(dataset).max_missing_share
 
 
 def class_order_option(wildcards):
-    path = config["datasets"][wildcards.dataset].get("class_order")
+    path = dataset_settings(wildcards.dataset).class_order
     return f"--class-order {path}" if path else ""
 
 
 # VideoLT (workflow/rules/videolt.smk).
 def videolt_features_dir(wildcards):
     """Input: the folder of VideoLT's .npy features for a backbone; unset -> one-line error."""
-    folder = (videolt_setting("features", {}) or {}).get(wildcards.backbone)
+    folder = (SETTINGS.videolt.get("features") or {}).get(wildcards.backbone)
     if not folder:
         stop(
             MoveError(
@@ -291,36 +295,27 @@ def videolt_features_dir(wildcards):
 
 def videolt_labels_dir(wildcards):
     """Input: VideoLT's label folder (train.lst, test.lst, count-labels-train.lst)."""
-    if not videolt_setting("labels", None):
+    if not SETTINGS.videolt.get("labels"):
         stop(MoveError("config key 'videolt.labels' is not set: point it at VideoLT's label folder"))
-    return videolt_setting("labels", None)
-
-
-def videolt_setting(key, default):
-    """A key of the config's videolt section, or its default."""
-    return (config.get("videolt") or {}).get(key, default)
+    return SETTINGS.videolt["labels"]
 
 
 # VideoLT training device: `videolt.train` overrides the `train` section.
 def videolt_gpus(wildcards):
-    return 0 if videolt_train_settings().get("device") == "cpu" else 1
-
-
-def videolt_train_settings():
-    return {**config["train"], **(videolt_setting("train", {}) or {})}
+    return 0 if SETTINGS.videolt_train.get("device") == "cpu" else 1
 
 
 # Figures and the report (workflow/rules/report.smk).
 def dataset_results(wildcards):
     """Results JSONs of every configured imbalance ratio of a dataset."""
-    ratios = config["datasets"][wildcards.dataset]["imbalance_ratios"]
+    ratios = dataset_settings(wildcards.dataset).imbalance_ratios
     return [f"results/{wildcards.dataset}_ir{ir}.json" for ir in ratios]
 
 
 def dataset_figures(dataset):
     """Every figure of a dataset but its runtimes (which are drawn after these)."""
     targets = [f"figures/{dataset}/{name}.png" for name in ("per_class_ap", "map_vs_ir", "curves")]
-    for ir in config["datasets"][dataset]["imbalance_ratios"]:
+    for ir in dataset_settings(dataset).imbalance_ratios:
         targets += [f"figures/{dataset}_ir{ir}/{name}.png" for name in ("attention", "confidence")]
     return targets
 

@@ -6,7 +6,7 @@ rule demo_videos:
         videos=directory("data/demo/videos"),
         annotations="data/demo/annotations.csv",
     params:
-        demo=config["demo"],
+        demo=SETTINGS.demo,
     log:
         "logs/demo_videos/demo.log",
     threads: 1

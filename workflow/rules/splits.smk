@@ -81,10 +81,10 @@ rule split:
         split="splits/{dataset}_ir{ir}.csv",
         class_counts="splits/{dataset}_ir{ir}.class_counts.csv",
     params:
-        max_per_class=lambda wc: config["datasets"][wc.dataset]["max_per_class"],
+        max_per_class=lambda wc: dataset_settings(wc.dataset).max_per_class,
         groups=groups,
-        selection=config["split"]["selection"],
-        seed=config["seed"],
+        selection=SETTINGS.selection,
+        seed=SETTINGS.seed,
         max_share=lambda wc: max_missing_share(wc.dataset),
         class_order=class_order_option,
     log:
@@ -117,10 +117,10 @@ rule list_split:
         split="splits/lists/{dataset}_ir{ir}.csv",
         class_counts="splits/lists/{dataset}_ir{ir}.class_counts.csv",
     params:
-        max_per_class=lambda wc: config["datasets"][wc.dataset]["max_per_class"],
+        max_per_class=lambda wc: dataset_settings(wc.dataset).max_per_class,
         groups=groups,
-        selection=config["split"]["selection"],
-        seed=config["seed"],
+        selection=SETTINGS.selection,
+        seed=SETTINGS.seed,
         class_order=class_order_option,
     log:
         "logs/list_split/{dataset}_ir{ir}.log",
@@ -152,7 +152,7 @@ rule imbalance_table:
     input:
         lambda wc: [
             f"results/{wc.dataset}_ir{ir}.json"
-            for ir in config["datasets"][wc.dataset]["imbalance_ratios"]
+            for ir in dataset_settings(wc.dataset).imbalance_ratios
         ],
     output:
         "results/{dataset}_all.md",

@@ -17,7 +17,7 @@ rule train:
     params:
         settings=variant_settings_json,
         groups=groups,
-        seed=config["seed"],
+        seed=SETTINGS.seed,
     log:
         "logs/train/{dataset}_ir{ir}_{variant}.log",
     threads: 2

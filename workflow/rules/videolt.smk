@@ -10,9 +10,9 @@ rule videolt_features:
         failures="features/videolt/{backbone}.failures.csv",
         split="splits/videolt_{backbone}.csv",
     params:
-        test_list=videolt_setting("test_list", "test"),
-        dtype=videolt_setting("dtype", "float16"),
-        max_share=videolt_setting("max_missing_share", 0.05),
+        test_list=SETTINGS.videolt["test_list"],
+        dtype=SETTINGS.videolt["dtype"],
+        max_share=SETTINGS.videolt["max_missing_share"],
     log:
         "logs/videolt_features/{backbone}.log",
     resources:
@@ -39,9 +39,9 @@ rule videolt_train:
         per_class="results/videolt_{backbone}.per_class.csv",
         checkpoint="results/videolt_{backbone}.pt",
     params:
-        settings=lambda wc: json.dumps(videolt_train_settings()),
-        groups=videolt_setting("groups", {"head_min": 501, "tail_max": 100}),
-        seed=config["seed"],
+        settings=json.dumps(SETTINGS.videolt_train),
+        groups=SETTINGS.videolt["groups"],
+        seed=SETTINGS.seed,
     log:
         "logs/videolt_train/{backbone}.log",
     threads: 2
