@@ -20,6 +20,7 @@ from move.training.methods import (
     method_names,
     registered,
     variant_names,
+    variant_of,
     variant_settings,
 )
 from move.training.registry import settings_schema
@@ -307,3 +308,49 @@ def resolve(config: dict) -> Resolved:
         videolt_train={**config.get("train", {}), **(videolt.get("train") or {})},
         demo=config.get("demo", {}),
     )
+
+
+VIDEOLT_RUN = "videolt_"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one training run of the workflow reads: ``<dataset>_ir<IR>`` or VideoLT's
+    ``videolt_<backbone>`` (rule train's ``{run}``)."""
+
+    name: str
+    dataset: str
+    imbalance_ratio: float | None
+    features: str
+    split: str
+    train: dict
+    groups: dict
+
+    @property
+    def variant(self) -> str:
+        """The configured method's table variant: the run's main result."""
+        return variant_of(self.train.get("method", "move"), self.train.get("aggregators", True))
+
+    @property
+    def recorded(self) -> str:
+        """``move train`` options recording what the run is (tables and plots read them)."""
+        if self.imbalance_ratio is None:
+            return f"--dataset {self.dataset}"
+        return f"--dataset {self.dataset} --imbalance-ratio {self.imbalance_ratio}"
+
+
+def run_settings(resolved: Resolved, name: str) -> RunSettings:
+    """The settings of run ``name`` (``demo_ir0.1``, ``videolt_resnet50``); unknown -> MoveError."""
+    if name.startswith(VIDEOLT_RUN):
+        backbone = name.removeprefix(VIDEOLT_RUN)
+        return RunSettings(
+            name, "videolt", None, f"features/videolt/{backbone}.h5",
+            f"splits/videolt_{backbone}.csv", resolved.videolt_train, resolved.videolt["groups"],
+        )  # fmt: skip
+    dataset, _, ratio = name.rpartition("_ir")
+    if dataset not in resolved.datasets:
+        raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
+    entry = resolved.datasets[dataset]
+    features = f"features/{dataset}/{entry.backbone}.h5"
+    split = f"splits/{dataset}_ir{ratio}.csv"
+    return RunSettings(name, dataset, float(ratio), features, split, entry.train, entry.groups)

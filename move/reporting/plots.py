@@ -331,7 +331,7 @@ def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None
 
     With ``dataset``, only the jobs named after it (``<dataset>`` or ``<dataset>_...``).
     """
-    files = sorted(Path(benchmarks).glob("*/*.tsv"))
+    files = sorted(Path(benchmarks).rglob("*.tsv"))  # <rule>/<job>.tsv, <rule>/lists/<job>.tsv
     if dataset is not None:
         files = [f for f in files if f.stem == dataset or f.stem.startswith(f"{dataset}_")]
     if not files:
@@ -340,7 +340,8 @@ def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None
     rows = []
     for path in files:
         table = pd.read_csv(path, sep="\t")
-        row = {"rule": path.parent.name, "job": path.stem, "seconds": float(table["s"].iloc[-1])}
+        rule = path.relative_to(benchmarks).parts[0]
+        row = {"rule": rule, "job": path.stem, "seconds": float(table["s"].iloc[-1])}
         for column in ("max_rss", "cpu_time"):
             if column in table:
                 row[column] = pd.to_numeric(table[column], errors="coerce").iloc[-1]

@@ -12,6 +12,7 @@ from move.config import (
     extract_weights,
     required_path,
     resolve,
+    run_settings,
     validate_config,
 )
 from move.errors import MoveError
@@ -51,6 +52,10 @@ def dataset_settings(dataset):
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, config["datasets"])),  # VideoLT has its own rules
+    # a training run: a dataset at an imbalance ratio, or VideoLT's features of a backbone
+    run="(?:{})_ir[0-9]*\\.?[0-9]+|videolt_[A-Za-z0-9_]+".format(
+        "|".join(map(re.escape, config["datasets"]))
+    ),
     backbone="[A-Za-z0-9_]+",
     ir="[0-9]*\\.?[0-9]+",
 
@@ -90,13 +95,34 @@ def failures_file(wildcards):
     return features_file(wildcards).removesuffix(".h5") + ".failures.csv"
 
 
+def parse_run(name):
+    """The settings of a training run (``move.config.RunSettings``)."""
+    return run_settings(SETTINGS, name)
+
+
+def run_input(key):
+    """Input function: a run's ``features`` or ``split`` file."""
+    return lambda wildcards: getattr(parse_run(wildcards.run), key)
+
+
 def main_run(wildcards, suffix):
     """Input: the file (``suffix``) of the configured method's run at the wildcards' IR."""
-    from move.training.methods import variant_of
+    run = f"{wildcards.dataset}_ir{wildcards.ir}"
+    return f"results/{run}/{parse_run(run).variant}{suffix}"
 
-    train = dataset_settings(wildcards.dataset).train
-    variant = variant_of(train.get("method", "move"), train.get("aggregators", True))
-    return f"results/{wildcards.dataset}_ir{wildcards.ir}/{variant}{suffix}"
+
+# VideoLT runs get more memory and time than a MiniKinetics200 run (1004 classes, 180k videos).
+def run_memory(wildcards):
+    return 64000 if parse_run(wildcards.run).dataset == "videolt" else 32000
+
+
+def run_hours(wildcards):
+    return (24 if parse_run(wildcards.run).dataset == "videolt" else 6) * 60
+
+
+def run_gpus(wildcards):
+    """Resource: 1 GPU unless the run's training `device` is the CPU."""
+    return 0 if parse_run(wildcards.run).train.get("device") == "cpu" else 1
 
 
 def backbone_weights(wildcards):
@@ -196,14 +222,17 @@ def shard_runtime(wildcards):
 
 # Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
 def variant_settings_json(wildcards):
-    from move.training.methods import variant_settings
+    """Param: a run's train settings for one variant, other methods' sections left out (editing
+    MOVE's settings retrains no baseline)."""
+    from move.training.methods import method_names, variant_settings
 
-    values = dict(dataset_settings(wildcards.dataset).train)
+    values = dict(parse_run(wildcards.run).train)
     try:
         values.update(variant_settings(wildcards.variant))
     except MoveError as error:
         stop(error)
-    return json.dumps(values)
+    others = set(method_names()) - {values["method"]}
+    return json.dumps({key: value for key, value in values.items() if key not in others})
 
 
 def table_ir(dataset):
@@ -274,6 +303,29 @@ def max_missing_share(dataset):
     return dataset_settings(dataset).max_missing_share
 
 
+def with_features(path):
+    """Input function: ``path`` (a pattern or a function) for a split from the videos with
+    features, nothing for a split from the lists alone (``splits/lists/...``)."""
+
+    def inputs(wildcards):
+        if wildcards.lists:
+            return []
+        return path(wildcards) if callable(path) else path.format(**wildcards)
+
+    return inputs
+
+
+def feature_options(wildcards, input):
+    """Param: (what the message says, the options) of a split from the features or the lists."""
+    if wildcards.lists:
+        return "from its lists alone", ""
+    share = max_missing_share(wildcards.dataset)
+    return "from the videos with features", (
+        f"--features {input.features} --failures {input.failures} --max-missing-share {share}"
+        f" --share-key datasets.{wildcards.dataset}.max_missing_share"
+    )
+
+
 def class_order_option(wildcards):
     path = dataset_settings(wildcards.dataset).class_order
     return f"--class-order {path}" if path else ""
@@ -300,11 +352,6 @@ def videolt_labels_dir(wildcards):
     return SETTINGS.videolt["labels"]
 
 
-# VideoLT training device: `videolt.train` overrides the `train` section.
-def videolt_gpus(wildcards):
-    return 0 if SETTINGS.videolt_train.get("device") == "cpu" else 1
-
-
 # Figures and the report (workflow/rules/report.smk).
 def dataset_results(wildcards):
     """Results JSONs of every configured imbalance ratio of a dataset."""
@@ -318,6 +365,18 @@ def dataset_figures(dataset):
     for ir in dataset_settings(dataset).imbalance_ratios:
         targets += [f"figures/{dataset}_ir{ir}/{name}.png" for name in ("attention", "confidence")]
     return targets
+
+
+def for_attention(path):
+    """Input function: ``path`` (a function) for the attention figure, which shows frames."""
+    return lambda wildcards: path(wildcards) if wildcards.figure == "attention" else []
+
+
+def model_figure_options(wildcards, input):
+    """Param: the options of `move plot attention` (videos to show) or `confidence`."""
+    if wildcards.figure == "attention":
+        return f"--annotations {shlex.quote(input.annotations)} --videos {shlex.quote(input.videos)} --count 2"
+    return "--subset train"
 
 
 def report_targets(dataset):

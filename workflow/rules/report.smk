@@ -29,53 +29,36 @@ rule plot_results:
         "python -m move plot {params.figure} --results {input} --out {output.png} > {log} 2>&1"
 
 
-rule plot_attention:
+# PSA attention and codebook assignments of test videos (Fig. 2), and original vs interpolated
+# confidence per class (Fig. 4): each drawn from the main run's checkpoint at one IR.
+rule plot_model:
     input:
         checkpoint=lambda wc: main_run(wc, ".pt"),
         features=features_file,
         split="splits/{dataset}_ir{ir}.csv",
-        annotations=dataset_input("annotations"),
-        videos=dataset_input("videos"),
+        annotations=for_attention(dataset_input("annotations")),
+        videos=for_attention(dataset_input("videos")),
     output:
-        png=figure("attention", "attention", "{dataset}_ir{ir}"),
-        csv=table("attention", "{dataset}_ir{ir}"),
+        png=figure("{figure}", "model_figure", "{dataset}_ir{ir}"),
+        csv=table("{figure}", "{dataset}_ir{ir}"),
+    wildcard_constraints:
+        figure="attention|confidence",
+    params:
+        options=model_figure_options,
     log:
-        "logs/plot_attention/{dataset}_ir{ir}.log",
+        "logs/plot_model/{dataset}_ir{ir}_{figure}.log",
     resources:
         **job_resources(mem_mb=8000, runtime=30),
     benchmark:
-        "logs/benchmarks/plot_attention/{dataset}_ir{ir}.tsv"
+        "logs/benchmarks/plot_model/{dataset}_ir{ir}_{figure}.tsv"
     message:
-        "Plotting PSA attention and codebook assignments of {wildcards.dataset} at IR {wildcards.ir}"
+        "Plotting {wildcards.figure} of {wildcards.dataset} at IR {wildcards.ir}"
     conda:
         "../../envs/move.yaml"
     shell:
-        "python -m move plot attention --checkpoint {input.checkpoint} --features {input.features}"
-        " --split {input.split} --annotations {input.annotations:q} --videos {input.videos:q}"
-        " --count 2 --out {output.png} > {log} 2>&1"
-
-
-rule plot_confidence:
-    input:
-        checkpoint=lambda wc: main_run(wc, ".pt"),
-        features=features_file,
-        split="splits/{dataset}_ir{ir}.csv",
-    output:
-        png=figure("confidence", "confidence", "{dataset}_ir{ir}"),
-        csv=table("confidence", "{dataset}_ir{ir}"),
-    log:
-        "logs/plot_confidence/{dataset}_ir{ir}.log",
-    resources:
-        **job_resources(mem_mb=8000, runtime=30),
-    benchmark:
-        "logs/benchmarks/plot_confidence/{dataset}_ir{ir}.tsv"
-    message:
-        "Plotting original vs. interpolated confidence of {wildcards.dataset} at IR {wildcards.ir}"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move plot confidence --checkpoint {input.checkpoint} --features {input.features}"
-        " --split {input.split} --subset train --out {output.png} > {log} 2>&1"
+        "python -m move plot {wildcards.figure} --checkpoint {input.checkpoint}"
+        " --features {input.features} --split {input.split} {params.options}"
+        " --out {output.png} > {log} 2>&1"
 
 
 rule effective_config:

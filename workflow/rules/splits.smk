@@ -71,73 +71,44 @@ rule missing:
         " --share-key datasets.{wildcards.dataset}.max_missing_share --out {output} > {log} 2>&1"
 
 
+# The long-tailed split of one IR: splits/<d>_ir<IR>.csv from the videos that have features, or
+# splits/lists/<d>_ir<IR>.csv from the authors' lists alone (no videos, no features: which videos
+# to fetch, or what to compare with another paper's split). `snakemake list_splits` writes the
+# latter for every IR of every dataset with lists.
 rule split:
     input:
         annotations=dataset_input("annotations"),
-        features=features_file,
-        failures=failures_file,
-        missing="splits/{dataset}_missing.csv",
+        features=with_features(features_file),
+        failures=with_features(failures_file),
+        missing=with_features("splits/{dataset}_missing.csv"),
     output:
-        split="splits/{dataset}_ir{ir}.csv",
-        class_counts="splits/{dataset}_ir{ir}.class_counts.csv",
-    params:
-        max_per_class=lambda wc: dataset_settings(wc.dataset).max_per_class,
-        groups=groups,
-        selection=SETTINGS.selection,
-        seed=SETTINGS.seed,
-        max_share=lambda wc: max_missing_share(wc.dataset),
-        class_order=class_order_option,
-    log:
-        "logs/split/{dataset}_ir{ir}.log",
-    threads: 1
-    resources:
-        **job_resources(mem_mb=4000, runtime=30),
-    benchmark:
-        "logs/benchmarks/split/{dataset}_ir{ir}.tsv"
-    message:
-        "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir}"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move split --annotations {input.annotations:q} --features {input.features}"
-        " --failures {input.failures} --ir {wildcards.ir} --max-per-class {params.max_per_class}"
-        " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
-        " --selection {params.selection} --seed {params.seed} {params.class_order}"
-        " --max-missing-share {params.max_share} --share-key datasets.{wildcards.dataset}.max_missing_share"
-        " --out {output.split} --class-counts {output.class_counts} > {log} 2>&1"
-
-
-# The benchmark's split of each IR from the authors' lists alone (no videos, no features): which
-# videos to fetch, or what to compare with another paper's split. `snakemake list_splits` writes
-# every IR of every dataset with lists; rule split then drops the selected videos you lack.
-rule list_split:
-    input:
-        annotations=dataset_input("annotations"),
-    output:
-        split="splits/lists/{dataset}_ir{ir}.csv",
-        class_counts="splits/lists/{dataset}_ir{ir}.class_counts.csv",
+        split="splits/{lists}{dataset}_ir{ir}.csv",
+        class_counts="splits/{lists}{dataset}_ir{ir}.class_counts.csv",
+    wildcard_constraints:
+        lists="(lists/)?",
     params:
         max_per_class=lambda wc: dataset_settings(wc.dataset).max_per_class,
         groups=groups,
         selection=SETTINGS.selection,
         seed=SETTINGS.seed,
         class_order=class_order_option,
+        features=feature_options,
     log:
-        "logs/list_split/{dataset}_ir{ir}.log",
+        "logs/split/{lists}{dataset}_ir{ir}.log",
     threads: 1
     resources:
         **job_resources(mem_mb=4000, runtime=30),
     benchmark:
-        "logs/benchmarks/list_split/{dataset}_ir{ir}.tsv"
+        "logs/benchmarks/split/{lists}{dataset}_ir{ir}.tsv"
     message:
-        "Building the split of {wildcards.dataset} at IR {wildcards.ir} from its lists alone"
+        "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir} {params.features[0]}"
     conda:
         "../../envs/move.yaml"
     shell:
         "python -m move split --annotations {input.annotations:q} --ir {wildcards.ir}"
         " --max-per-class {params.max_per_class}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
-        " --selection {params.selection} --seed {params.seed} {params.class_order}"
+        " --selection {params.selection} --seed {params.seed} {params.class_order} {params.features[1]}"
         " --out {output.split} --class-counts {output.class_counts} > {log} 2>&1"
 
 

@@ -1,57 +1,59 @@
-# Training and evaluation of one method variant on one dataset at one imbalance ratio, and the
-# tables gathering the runs. Each (dataset, IR, variant) is trained once, by rule train; the main
-# result results/<dataset>_ir<IR>.json is a copy of the configured variant's run (rule
-# main_result), never a second training.
+# Training and evaluation of one method variant in one run, and the tables gathering the runs. A
+# run is a dataset at an imbalance ratio (`<dataset>_ir<IR>`) or VideoLT's features of a backbone
+# (`videolt_<backbone>`). Each (run, variant) is trained once, by rule train; the main result
+# results/<run>.json is a copy of the configured variant's run (rule main_result), never a second
+# training.
 
 
 rule train:
     input:
-        features=features_file,
-        split="splits/{dataset}_ir{ir}.csv",
+        features=run_input("features"),
+        split=run_input("split"),
     output:
-        results="results/{dataset}_ir{ir}/{variant}.json",
-        per_class="results/{dataset}_ir{ir}/{variant}.per_class.csv",
-        checkpoint="results/{dataset}_ir{ir}/{variant}.pt",
+        results="results/{run}/{variant}.json",
+        per_class="results/{run}/{variant}.per_class.csv",
+        checkpoint="results/{run}/{variant}.pt",
     wildcard_constraints:
         variant="[a-z0-9_]+",
     params:
         settings=variant_settings_json,
-        groups=groups,
+        groups=lambda wc: parse_run(wc.run).groups,
         seed=SETTINGS.seed,
+        recorded=lambda wc: parse_run(wc.run).recorded,
     log:
-        "logs/train/{dataset}_ir{ir}_{variant}.log",
+        "logs/train/{run}_{variant}.log",
     threads: 2
     resources:
-        **job_resources(mem_mb=32000, runtime=6 * 60, gpu=stage_gpus("train")),
+        **job_resources(mem_mb=run_memory, runtime=run_hours, gpu=run_gpus),
     benchmark:
-        "logs/benchmarks/train/{dataset}_ir{ir}_{variant}.tsv"
+        "logs/benchmarks/train/{run}_{variant}.tsv"
     message:
-        "Training {wildcards.variant} on {wildcards.dataset} at IR {wildcards.ir}"
+        "Training {wildcards.variant} on {wildcards.run}"
     conda:
         "../../envs/move.yaml"
     shell:
         "python -m move train --features {input.features} --split {input.split} --out {output.results}"
         " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
-        " --dataset {wildcards.dataset} --imbalance-ratio {wildcards.ir} > {log} 2>&1"
+        " {params.recorded} > {log} 2>&1"
 
 
 # The configured method's run (train.method + train.aggregators) as the dataset's main result.
 rule main_result:
     input:
-        results=lambda wc: main_run(wc, ".json"),
-        per_class=lambda wc: main_run(wc, ".per_class.csv"),
+        results=lambda wc: f"results/{wc.run}/{parse_run(wc.run).variant}.json",
+        per_class=lambda wc: f"results/{wc.run}/{parse_run(wc.run).variant}.per_class.csv",
     output:
-        results="results/{dataset}_ir{ir}.json",
-        per_class="results/{dataset}_ir{ir}.per_class.csv",
+        results="results/{run}.json",
+        per_class="results/{run}.per_class.csv",
     log:
-        "logs/main_result/{dataset}_ir{ir}.log",
+        "logs/main_result/{run}.log",
     resources:
         **job_resources(mem_mb=1000, runtime=5),
     benchmark:
-        "logs/benchmarks/main_result/{dataset}_ir{ir}.tsv"
+        "logs/benchmarks/main_result/{run}.tsv"
     message:
-        "Main result of {wildcards.dataset} at IR {wildcards.ir}: {input.results}"
+        "Main result of {wildcards.run}: {input.results}"
     run:
         from move.files import copy_file_atomic, write_text_atomic
 
