@@ -177,9 +177,7 @@ def test_workflow_figures_and_report(tmp_path):
         assert_figure(tmp_path / f"figures/mini_ir0.5/{name}.png")
     assert not (tmp_path / "figures/demo").exists()
     runtimes = pd.read_csv(tmp_path / "figures/mini/runtimes.csv")
-    assert {"extract_shard", "merge_features", "split", "train", "plot_model"} <= set(
-        runtimes.rule
-    )
+    assert {"extract_shard", "merge_features", "split", "train", "plot_model"} <= set(runtimes.rule)
     assert set(runtimes.job.str.split("_").str[0]) == {"mini"}  # only the jobs of `mini`
     assert (runtimes.seconds > 0).all()
 
