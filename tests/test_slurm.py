@@ -31,7 +31,7 @@ import yaml
 
 from tests.snakemake_runs import PROFILES, snakemake_args, workflow_env
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 EXTRACT_RULES = ("extract_shard",)
 
