@@ -33,7 +33,9 @@ os.environ["MPLCONFIGDIR"] = os.path.join(_caches, "matplotlib")
 
 # One torch thread count here and in every `move` subprocess (OMP_NUM_THREADS), whatever the
 # machine's cores: features compared bit for bit between them are only equal for equal counts.
-TORCH_THREADS = 2
+# In a parallel worker (pytest-xdist) one thread: workers share the cores, and more threads than
+# cores make OpenMP's spinning threads wait on each other.
+TORCH_THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
 os.environ["OMP_NUM_THREADS"] = str(TORCH_THREADS)
 torch.set_num_threads(TORCH_THREADS)
 
