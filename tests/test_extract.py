@@ -352,11 +352,14 @@ def test_tsm_batches_hold_whole_clips():
     for module in model.modules():  # timm zero-inits each block's last BN: revive the branches
         if isinstance(module, torch.nn.BatchNorm2d):
             torch.nn.init.ones_(module.weight)
-    frames = torch.randn(20, 3, 32, 32)  # clips 0-7, 8-15 and 16-19 (+ 4 padding frames)
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randn(20, 3, 32, 32, generator=generator)  # clips 0-7, 8-15, 16-19 (+ 4 pad)
     with torch.inference_mode():
         whole = model.forward_features(frames).numpy()
     batched = embed_frames(model, frames, batch_size=5, device=torch.device("cpu"))  # -> 8
-    np.testing.assert_allclose(batched, whole, rtol=1e-4, atol=1e-5)
+    # other batch shapes sum in another order: equal within 1e-5 of the largest feature value,
+    # as README says of features computed with different thread counts
+    np.testing.assert_allclose(batched, whole, rtol=1e-4, atol=1e-5 * np.abs(whole).max())
 
 
 def test_list_videos_finds_files_named_by_the_bare_youtube_id(tmp_path):
