@@ -1,7 +1,7 @@
 """The training loop: the same for every method; it calls the registered method's hooks.
 
-Reads a feature file and a split CSV; writes the results JSON, the per-class CSV and the
-checkpoint (``move.training.artefacts``). Deterministic on CPU for a seed: model init, data
+Reads a feature file and a split CSV; writes the results JSON and the per-class CSV
+(``move.training.results``) and the checkpoint (``move.training.artefacts``). Deterministic on CPU for a seed: model init, data
 order, frame draws, dropout and the methods' draws are seeded per (seed, epoch), so a run resumed
 from ``<checkpoint>.partial`` (written after every epoch) ends with the same metrics.
 """
