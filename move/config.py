@@ -261,6 +261,11 @@ class DatasetSettings:
     extract: dict
     train: dict
 
+    @property
+    def features(self) -> str:
+        """The feature file its splits and runs read: its configured backbone's."""
+        return f"features/{self.name}/{self.backbone}.h5"
+
 
 @dataclass(frozen=True)
 class Resolved:
@@ -351,6 +356,5 @@ def run_settings(resolved: Resolved, name: str) -> RunSettings:
     if dataset not in resolved.datasets:
         raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
     entry = resolved.datasets[dataset]
-    features = f"features/{dataset}/{entry.backbone}.h5"
     split = f"splits/{dataset}_ir{ratio}.csv"
-    return RunSettings(name, dataset, float(ratio), features, split, entry.train, entry.groups)
+    return RunSettings(name, dataset, float(ratio), entry.features, split, entry.train, entry.groups)

@@ -81,13 +81,10 @@ def groups(wildcards):
     return dataset_settings(wildcards.dataset).groups
 
 
-def train_backbone(dataset):
-    return dataset_settings(dataset).backbone
-
 
 def features_file(wildcards):
     """Input: the feature file a dataset's splits and runs read (its configured backbone's)."""
-    return f"features/{wildcards.dataset}/{train_backbone(wildcards.dataset)}.h5"
+    return dataset_settings(wildcards.dataset).features
 
 
 def failures_file(wildcards):
