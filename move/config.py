@@ -357,4 +357,6 @@ def run_settings(resolved: Resolved, name: str) -> RunSettings:
         raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
     entry = resolved.datasets[dataset]
     split = f"splits/{dataset}_ir{ratio}.csv"
-    return RunSettings(name, dataset, float(ratio), entry.features, split, entry.train, entry.groups)
+    return RunSettings(
+        name, dataset, float(ratio), entry.features, split, entry.train, entry.groups
+    )
