@@ -8,7 +8,9 @@ A new rule is caught here when no documented target reaches it, when it declares
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 
 import yaml
@@ -138,6 +140,32 @@ def test_slurm_profile_gives_every_job_of_every_documented_target_its_resources(
         assert job.resources["slurm_account"] == "proj42", (job.rule, job.resources)
     memory = {job.rule: int(job.resources["mem_mb"]) for job in working}
     assert memory["extract_shard"] >= 16000 and memory["train"] >= 16000, memory
+    assert_each_run_trained_once([job for job in working if job.rule == "train"])
+
+
+def assert_each_run_trained_once(trainings: list) -> None:
+    """No two training jobs of a plan train the same settings, seed and split: the main result
+    and the methods table share their runs, never train one again."""
+    seen: dict[tuple, str] = {}
+    for job in trainings:
+        words = shlex.split(job.command)
+        option = {
+            words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")
+        }
+        settings = json.loads(option["--settings"])
+        key = (
+            option["--features"],
+            option["--split"],
+            option["--seed"],
+            json.dumps(settings, sort_keys=True),
+        )
+        assert key not in seen, f"{option['--out']} trains what {seen[key]} trains"
+        seen[key] = option["--out"]
+    outs = sorted(seen.values())
+    assert (
+        "results/demo_ir0.1/move.json" in outs and "results/minikinetics_ir0.01/move.json" in outs
+    )
+    assert len([out for out in outs if out.startswith("results/demo_ir0.1/")]) == 15, outs
 
 
 def test_gpu_follows_the_configured_device(tmp_path):
