@@ -27,6 +27,8 @@ localrules:
     imbalance_table,
     main_result,
     methods_table,
+    paper_table,
+    ablation_table,
     effective_config,
 
 

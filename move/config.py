@@ -6,6 +6,7 @@ A wrong key or value raises ``MoveError`` with one line naming the key and what 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
         method = get_method(name)
         train[name] = settings_schema(method.settings, f"settings of {method.display}")
     schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
+    rows = schema["properties"]["paper_table"]["properties"]["rows"]["oneOf"][1]
+    rows["items"]["enum"] = list(variant_names())
     return schema
 
 
@@ -253,6 +256,8 @@ class DatasetSettings:
     max_per_class: int
     groups: dict
     backbone: str
+    backbones: tuple[str, ...]
+    ablation_backbone: str
     table_ir: float
     max_missing_share: float
     lists: dict
@@ -263,8 +268,15 @@ class DatasetSettings:
 
     @property
     def features(self) -> str:
-        """The feature file its splits and runs read: its configured backbone's."""
+        """The feature file of its configured backbone (what the short targets train on)."""
         return f"features/{self.name}/{self.backbone}.h5"
+
+    @property
+    def split_features(self) -> str:
+        """The feature file its splits read: the first of ``backbones``, whichever backbone is
+        configured, so every backbone trains on one split and switching ``backbone`` rebuilds
+        no split (and retrains nothing of the other backbone)."""
+        return f"features/{self.name}/{self.backbones[0]}.h5"
 
 
 @dataclass(frozen=True)
@@ -272,9 +284,11 @@ class Resolved:
     """The workflow's configuration as the rules read it (``resolve``)."""
 
     seed: int
+    seeds: tuple[int, ...]
     selection: str
     datasets: dict[str, DatasetSettings]
     table_methods: tuple[str, ...]
+    paper_rows: str | tuple[str, ...]
     videolt: dict
     videolt_train: dict
     demo: dict
@@ -287,6 +301,8 @@ def resolve(config: dict) -> Resolved:
     datasets = {}
     for name, entry in config.get("datasets", {}).items():
         sources = entry.get("kinetics_annotations") or []
+        backbone = entry.get("backbone", config["backbone"])
+        backbones = tuple(entry.get("backbones") or config.get("backbones") or [backbone])
         datasets[name] = DatasetSettings(
             name=name,
             videos=entry.get("videos"),
@@ -294,7 +310,10 @@ def resolve(config: dict) -> Resolved:
             imbalance_ratios=tuple(entry["imbalance_ratios"]),
             max_per_class=entry["max_per_class"],
             groups=dict(entry["groups"]),
-            backbone=entry.get("backbone", config["backbone"]),
+            backbone=backbone,
+            backbones=backbones,
+            ablation_backbone=entry.get("ablation_backbone")
+            or ("resnet101" if "resnet101" in backbones else backbone),
             table_ir=entry.get("table_ir", entry["imbalance_ratios"][0]),
             max_missing_share=entry["max_missing_share"],
             lists=dict(entry.get("lists") or {}),
@@ -304,32 +323,39 @@ def resolve(config: dict) -> Resolved:
             train=stage_settings(config, name, "train"),
         )
     videolt = config.get("videolt") or {}
+    seeds = tuple(config.get("seeds") or [config.get("seed", 0)])
+    paper_rows = (config.get("paper_table") or {}).get("rows", "paper")
     return Resolved(
-        seed=config["seed"],
+        seed=config.get("seed", seeds[0]),
+        seeds=seeds,
         selection=config["split"]["selection"],
         datasets=datasets,
         table_methods=tuple((config.get("table") or {}).get("methods") or variant_names()),
+        paper_rows=paper_rows if isinstance(paper_rows, str) else tuple(paper_rows),
         videolt=videolt,
         videolt_train={**config.get("train", {}), **(videolt.get("train") or {})},
         demo=config.get("demo", {}),
     )
 
 
-VIDEOLT_RUN = "videolt_"
+VIDEOLT = "videolt"
+ABLATION_PREFIX = "ablation_"
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """What one training run of the workflow reads: ``<dataset>_ir<IR>`` or VideoLT's
-    ``videolt_<backbone>`` (rule train's ``{run}``)."""
+    """What one training run of the workflow reads: a dataset's features of one backbone at one
+    imbalance ratio (``<dataset>/<backbone>/ir<IR>``), or VideoLT's of one backbone
+    (``videolt/<backbone>``): rule train's ``{run}``, trained once per variant and seed."""
 
     name: str
     dataset: str
+    backbone: str
     imbalance_ratio: float | None
     features: str
-    split: str
     train: dict
     groups: dict
+    split_pattern: str  # '{seed}' in it: a split drawn per seed (split.selection: random)
 
     @property
     def variant(self) -> str:
@@ -343,20 +369,89 @@ class RunSettings:
             return f"--dataset {self.dataset}"
         return f"--dataset {self.dataset} --imbalance-ratio {self.imbalance_ratio}"
 
+    def split(self, seed: int) -> str:
+        """The split file the run reads with ``seed`` (one for every seed unless drawn per seed)."""
+        return self.split_pattern.format(seed=seed)
+
+    def result(self, variant: str, seed: int, suffix: str = ".json") -> str:
+        """``results/<run>/<variant>/seed<k><suffix>``: the files of one variant and seed."""
+        return f"results/{self.name}/{variant}/seed{seed}{suffix}"
+
+
+def run_name(dataset: str, backbone: str, ratio: float | str | None = None) -> str:
+    """``demo/resnet50/ir0.1`` (a dataset at an IR) or ``videolt/resnet50`` (VideoLT)."""
+    return f"{dataset}/{backbone}" if ratio is None else f"{dataset}/{backbone}/ir{ratio}"
+
 
 def run_settings(resolved: Resolved, name: str) -> RunSettings:
-    """The settings of run ``name`` (``demo_ir0.1``, ``videolt_resnet50``); unknown -> MoveError."""
-    if name.startswith(VIDEOLT_RUN):
-        backbone = name.removeprefix(VIDEOLT_RUN)
+    """The settings of run ``name`` (``demo/resnet50/ir0.1``, ``videolt/resnet50``)."""
+    parts = name.split("/")
+    if len(parts) == 2 and parts[0] == VIDEOLT:
+        backbone = parts[1]
         return RunSettings(
-            name, "videolt", None, f"features/videolt/{backbone}.h5",
-            f"splits/videolt_{backbone}.csv", resolved.videolt_train, resolved.videolt["groups"],
+            name, VIDEOLT, backbone, None, f"features/videolt/{backbone}.h5",
+            resolved.videolt_train, resolved.videolt["groups"], f"splits/videolt_{backbone}.csv",
         )  # fmt: skip
-    dataset, _, ratio = name.rpartition("_ir")
+    if len(parts) != 3 or not parts[2].startswith("ir"):
+        raise MoveError(
+            f"run '{name}' is neither <dataset>/<backbone>/ir<IR> nor videolt/<backbone>"
+        )
+    dataset, backbone, ratio = parts[0], parts[1], parts[2].removeprefix("ir")
     if dataset not in resolved.datasets:
         raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
     entry = resolved.datasets[dataset]
-    split = f"splits/{dataset}_ir{ratio}.csv"
+    drawn = "_seed{seed}" if resolved.selection == "random" else ""
     return RunSettings(
-        name, dataset, float(ratio), entry.features, split, entry.train, entry.groups
-    )
+        name, dataset, backbone, float(ratio), f"features/{dataset}/{backbone}.h5",
+        entry.train, entry.groups, f"splits/{dataset}_ir{ratio}{drawn}.csv",
+    )  # fmt: skip
+
+
+def main_run(resolved: Resolved, short: str) -> RunSettings:
+    """The run behind a short target name (``demo_ir0.1``, ``videolt_resnet50``): the dataset's
+    configured backbone at that IR, or VideoLT's features of that backbone."""
+    if short.startswith(VIDEOLT + "_"):
+        return run_settings(resolved, run_name(VIDEOLT, short.removeprefix(VIDEOLT + "_")))
+    dataset, _, ratio = short.rpartition("_ir")
+    if dataset not in resolved.datasets:
+        raise MoveError(f"run '{short}': dataset '{dataset}' is not configured")
+    return run_settings(resolved, run_name(dataset, resolved.datasets[dataset].backbone, ratio))
+
+
+def variant_train_settings(train: dict, variant: str) -> dict:
+    """A run's train settings for one variant: a table variant (``cb_loss_agg``) or a row of
+    Table 4 (``ablation_b``), the method's own section filled with its defaults and the other
+    methods' sections left out (editing MOVE's settings retrains no baseline)."""
+    values = dict(train)
+    if variant.startswith(ABLATION_PREFIX):
+        from move.training.settings import ABLATION_ROWS
+
+        row = variant.removeprefix(ABLATION_PREFIX)
+        if row not in ABLATION_ROWS:
+            raise MoveError(
+                f"unknown ablation row '{row}' in variant '{variant}': choose from "
+                f"{', '.join(ABLATION_ROWS)}"
+            )
+        for key, value in ABLATION_ROWS[row].items():
+            values[key] = {**(values.get(key) or {}), **value} if isinstance(value, dict) else value
+    else:
+        values.update(variant_settings(variant))
+    method = get_method(values["method"])
+    values[method.name] = dataclasses.asdict(method.options(values.get(method.name)))
+    others = set(method_names()) - {method.name}
+    return {key: value for key, value in values.items() if key not in others}
+
+
+def ablation_variants(train: dict) -> dict[str, str]:
+    """Table 4's rows (a)-(g) as the variants that train them: a row whose settings equal a table
+    variant's (e.g. (d) is ``plain_agg``, (g) ``move``) is that variant's run, never a second
+    training; the others are ``ablation_<row>``."""
+    from move.training.settings import ABLATION_ROWS
+
+    table = {variant: variant_train_settings(train, variant) for variant in variant_names()}
+    rows = {}
+    for row in ABLATION_ROWS:
+        settings = variant_train_settings(train, ABLATION_PREFIX + row)
+        same = [variant for variant, values in table.items() if values == settings]
+        rows[row] = same[0] if same else ABLATION_PREFIX + row
+    return rows

@@ -18,11 +18,13 @@ VIDEOLT = "videolt"
 PATTERNS = [
     re.compile(p)
     for p in (
-        r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(/[^/]+)?\.(json|per_class\.csv|pt)$",
-        r"^results/(?P<d>[^/_]+)_(table\.(md|csv)|all\.md)$",
-        r"^results/videolt_(?P<b>[^/.]+)(/[^/]+)?\.(json|per_class\.csv|pt)$",
+        r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
+        r"^results/(?P<d>[^/_]+)_(?P<table>table\.(md|csv)|all\.md)$",
+        r"^results/(?P<d>[^/_]+)_(paper|ablation)\.(md|csv)$",
+        r"^results/videolt_(?P<b>[^/.]+)\.(json|per_class\.csv)$",
+        r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
         r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
-        r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(\.class_counts)?\.csv$",
+        r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
         r"^splits/(?P<d>[^/_]+)_missing\.csv$",
         r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
     )
@@ -65,10 +67,20 @@ def check_target(target: str, config: dict) -> None:
         fields = match.groupdict()
         dataset, ratio, backbone = fields.get("d"), fields.get("ir"), fields.get("b")
         videolt_backbones = sorted((config.get(VIDEOLT) or {}).get("features") or {})
-        if dataset == VIDEOLT and (ratio is not None or target.startswith("results/")):
+        if dataset == VIDEOLT and (ratio is not None or fields.get("table")):
             raise MoveError(
                 f"target {target}: VideoLT has no imbalance ratios; its results are "
-                f"results/videolt_<backbone>.json (backbones: {', '.join(videolt_backbones)})"
+                f"results/videolt_<backbone>.json (backbones: {', '.join(videolt_backbones)}), "
+                "results/videolt_paper.md and results/videolt_ablation.md"
+            )
+        if (
+            dataset not in (None, VIDEOLT)
+            and target.startswith("results/")
+            and (fields.get("b") and ratio is None)
+        ):
+            raise MoveError(
+                f"target {target}: a run of {dataset} names its imbalance ratio: "
+                f"results/{dataset}/<backbone>/ir<IR>/<variant>/seed<k>.json"
             )
         if dataset is not None and dataset != VIDEOLT and dataset not in datasets:
             raise MoveError(

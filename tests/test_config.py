@@ -26,7 +26,8 @@ def test_shipped_config_is_valid(config):
     ("edit", "expected"),
     [
         (lambda c: c.update(sed=1), "config key '(top level)': unknown key(s) sed"),
-        (lambda c: c.pop("seed"), "config key 'seed' is missing"),
+        (lambda c: c.pop("backbone"), "config key 'backbone' is missing"),
+        (lambda c: c.update(seeds=[0, 0]), "config key 'seeds'"),
         (lambda c: c["train"].update(method="magic"), "config key 'train.method': 'magic'"),
         (lambda c: c["train"].update(epochs="ten"), "config key 'train.epochs'"),
         (lambda c: c["datasets"]["demo"].update(imbalance_ratios=[0]), "imbalance_ratios[0]"),

@@ -60,6 +60,27 @@ def tiny_run(tmp_path_factory) -> dict:
     return {"root": root, "features": features, "split": root / "toy_ir0.5.csv", "runs": runs}
 
 
+def test_map_vs_ir_draws_the_mean_and_spread_over_seeds(tiny_run):
+    """Two seeds of a run at one IR are one point: their mean, with their std as error bar."""
+    import json
+
+    first = json.loads(tiny_run["runs"][0].read_text())
+    second = first | {"seed": 1, "final": first["final"] | {"mAP": first["final"]["mAP"] + 0.1}}
+    other = tiny_run["root"] / "seeds" / "seed1.json"
+    other.parent.mkdir(exist_ok=True)
+    other.write_text(json.dumps(second))
+    out = tiny_run["root"] / "seeds" / "map.png"
+    result = move_plot(
+        "map-vs-ir", "--results", str(tiny_run["runs"][0]), str(other), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    data = assert_figure(out)
+    assert sorted(data.seed) == [0, 1] and set(data.mAP_count) == {2}
+    mean = (2 * first["final"]["mAP"] + 0.1) / 2
+    assert data.mAP_mean.iloc[0] == pytest.approx(mean)
+    assert data.mAP_std.iloc[0] == pytest.approx(0.1 / 2**0.5)
+
+
 def move_plot(*args: str) -> subprocess.CompletedProcess:
     return run_move("plot", *args)
 
@@ -85,7 +106,7 @@ def test_result_figures(tiny_run, figure, extra):
     assert result.returncode == 0, result.stderr
     data = assert_figure(out)
     if figure == "map-vs-ir":
-        assert sorted(data.ir) == [0.2, 0.5] and set(data.method) == {"MOVE (ours) ✓"}
+        assert sorted(data.ir) == [0.2, 0.5] and set(data.method) == {"MOVE (ours) ✓ synthetic"}
     if figure == "per-class-ap":
         assert data.groupby("run").train_count.apply(lambda s: s.is_monotonic_decreasing).all()
     if figure == "curves":

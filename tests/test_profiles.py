@@ -55,7 +55,9 @@ def configured_targets(config: dict) -> set[str]:
     for dataset, entry in config["datasets"].items():
         targets |= {f"results/{dataset}_ir{ir}.json" for ir in entry["imbalance_ratios"]}
         targets |= {f"results/{dataset}_all.md", f"results/{dataset}_table.md", f"report_{dataset}"}
+        targets |= {f"results/{dataset}_paper.md", f"results/{dataset}_ablation.md"}
     targets |= {f"results/videolt_{backbone}.json" for backbone in config["videolt"]["features"]}
+    targets |= {"results/videolt_paper.md", "results/videolt_ablation.md"}
     return targets
 
 
@@ -143,7 +145,7 @@ def test_slurm_profile_gives_every_job_of_every_documented_target_its_resources(
     assert_each_run_trained_once([job for job in working if job.rule == "train"])
 
 
-def assert_each_run_trained_once(trainings: list) -> None:
+def assert_each_run_trained_once(trainings: list, documented: bool = True) -> None:
     """No two training jobs of a plan train the same settings, seed and split: the main result
     and the methods table share their runs, never train one again."""
     seen: dict[tuple, str] = {}
@@ -162,10 +164,56 @@ def assert_each_run_trained_once(trainings: list) -> None:
         assert key not in seen, f"{option['--out']} trains what {seen[key]} trains"
         seen[key] = option["--out"]
     outs = sorted(seen.values())
-    assert (
-        "results/demo_ir0.1/move.json" in outs and "results/minikinetics_ir0.01/move.json" in outs
+    if not documented:  # the plan of one table, not of every documented target
+        return
+    main_runs = ("results/demo/resnet50/ir0.1/move/seed0.json",)
+    main_runs += ("results/minikinetics/resnet50/ir0.01/move/seed0.json",)
+    assert set(main_runs) <= set(outs), outs
+    table = [out for out in outs if re.match(r"results/demo/resnet50/ir0\.1/\w+/seed0\.json", out)]
+    assert len(table) == 15, table
+
+
+def test_table_3_plans_each_variant_backbone_ratio_and_seed_once_each_a_gpu_job(tmp_path):
+    """With only the video folder set, the paper's Table 3 over the configured seeds: its seven
+    rows × two backbones × four IRs, once per seed, each one SLURM job with one GPU; each
+    backbone's features extracted once."""
+    from move.reporting.paper import MINIKINETICS_RATIOS, TABLE_3_ROWS
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(yaml.safe_dump({"datasets": {"minikinetics": {"videos": str(videos)}}}))
+    args = snakemake_args(
+        tmp_path / "work", paths, planning_profile(tmp_path), "results/minikinetics_paper.md"
     )
-    assert len([out for out in outs if out.startswith("results/demo_ir0.1/")]) == 15, outs
+    jobs = plan(args, workflow_env(SITE))
+    trainings = [job for job in jobs if job.rule == "train"]
+    planned = set()
+    for job in trainings:
+        out = dict(re.findall(r"--(out) (\S+)", job.command or ""))["out"]
+        match = re.fullmatch(r"results/minikinetics/(\w+)/ir([0-9.]+)/(\w+)/seed(\d+)\.json", out)
+        assert match, out
+        backbone, ratio, variant, seed = match.groups()
+        assert (variant, backbone, float(ratio), int(seed)) not in planned, out
+        planned.add((variant, backbone, float(ratio), int(seed)))
+        assert (job.resources.get("gpu"), job.resources.get("gpu_model")) == ("1", "a100")
+    seeds, backbones = config["seeds"], config["backbones"]
+    assert len(trainings) == 56 * len(seeds) and len(seeds) == 3
+    assert planned == {
+        (variant, backbone, ratio, seed)
+        for variant in TABLE_3_ROWS
+        for backbone in backbones
+        for ratio in MINIKINETICS_RATIOS
+        for seed in seeds
+    }
+    extractions = sorted(
+        job.command.split("--backbone ")[1].split()[0]
+        for job in jobs
+        if job.rule == "extract_shard"
+    )
+    assert extractions == sorted(backbones), extractions
+    assert_each_run_trained_once(trainings, documented=False)
 
 
 def test_gpu_follows_the_configured_device(tmp_path):

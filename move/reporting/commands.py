@@ -48,6 +48,36 @@ def imbalance_table_command(args: argparse.Namespace) -> str:
     return f"wrote {args.out} from {len(args.results)} result file(s)"
 
 
+def paper_table_command(args: argparse.Namespace) -> str:
+    """The paper's table of one dataset over seeds (markdown + CSV)."""
+    from move.reporting.paper import paper_rows
+    from move.reporting.seeds import gather, write_paper_table
+
+    rows = args.rows or list(paper_rows(gather(args.results)[0] or ""))
+    table = write_paper_table(args.results, rows, args.out_md, args.out_csv)
+    cells = (
+        table.drop_duplicates(["backbone", "imbalance_ratio", "variant"]) if len(table) else table
+    )
+    return (
+        f"wrote {args.out_md} and {args.out_csv}: {len(cells)} cells from "
+        f"{len(args.results)} result file(s)"
+    )
+
+
+def ablation_table_command(args: argparse.Namespace) -> str:
+    """Table 4 over seeds (markdown + CSV) from ROW=PATH pairs."""
+    from move.reporting.seeds import write_ablation_table
+
+    rows: dict[str, list[str]] = {}
+    for item in args.results:
+        row, sep, path = item.partition("=")
+        if not sep:
+            raise MoveError(f"results argument {item!r} must be ROW=PATH (e.g. g=results/x.json)")
+        rows.setdefault(row, []).append(path)
+    write_ablation_table(rows, args.out_md, args.out_csv)
+    return f"wrote {args.out_md} and {args.out_csv}: rows {', '.join(rows)}"
+
+
 def plot_command(args: argparse.Namespace) -> str:
     """Draw one figure of ``FIGURES``."""
     from move.reporting.plots import draw
@@ -122,6 +152,34 @@ def commands() -> list[Command]:
                 arg("--title", help="heading above the markdown table"),
             ],
             table_command,
+        ),
+        Command(
+            "paper-table",
+            "The paper's table of one dataset over seeds (Table 3; VideoLT: Tables 1-2): each cell "
+            "the mean ± std of a (variant, backbone, IR) over its seeds, the paper's number and "
+            "the difference in our std beside, for the best and the final epoch.",
+            [
+                input_file("results", nargs="+", help="results JSONs (every seed of every cell)"),
+                arg(
+                    "--rows",
+                    nargs="+",
+                    help="variants in row order (default: the paper's rows for the dataset)",
+                ),
+                output_file("--out-md", required=True, help="markdown table to write"),
+                output_file("--out-csv", required=True, help="CSV (one row per cell and metric)"),
+            ],
+            paper_table_command,
+        ),
+        Command(
+            "ablation-table",
+            "Table 4's ablation over seeds: rows (a)-(g), each the mean ± std over its seeds, "
+            "the paper's Table 4 beside where it applies (VideoLT, ResNet-101).",
+            [
+                input_pairs("results", nargs="+", help="ROW=results.json, once per row and seed"),
+                output_file("--out-md", required=True, help="markdown table to write"),
+                output_file("--out-csv", required=True, help="CSV (one row per cell and metric)"),
+            ],
+            ablation_table_command,
         ),
         Command(
             "plot",

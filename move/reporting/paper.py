@@ -1,4 +1,4 @@
-"""The paper's published numbers (MOVE, AAAI 2023, Tables 1-3), to set beside ours in tables.
+"""The paper's published numbers (MOVE, AAAI 2023, Tables 1-4), to set beside ours in tables.
 
 Pure data, no torch. Keys: (dataset, backbone, method, aggregators, imbalance ratio or None);
 values: the metrics the paper prints, under our metric names (``mAP``, ``head_mAP``,
@@ -67,6 +67,34 @@ _TABLE_3 = {
     "0.593 0.528 0.632 0.577 0.667 0.626 0.697 0.655",
 }
 
+# Table 4: ablation on VideoLT, ResNet-101 features; All H M T A@1 A@5 per row. Rows are
+# move.training.settings.ABLATION_ROWS: (a) no aggregators, (b) S-A only, (c) C-A only, (d) both,
+# (e) + dynamic extrapolation (and the DFS), (f) + calibrated interpolation, (g) MOVE.
+_TABLE_4 = {
+    "a": "0.516 0.687 0.568 0.396 0.663 0.837",
+    "b": "0.681 0.795 0.719 0.595 0.706 0.866",
+    "c": "0.677 0.787 0.714 0.593 0.716 0.863",
+    "d": "0.690 0.806 0.730 0.601 0.715 0.869",
+    "e": "0.710 0.817 0.746 0.632 0.725 0.878",
+    "f": "0.712 0.810 0.749 0.632 0.726 0.876",
+    "g": "0.719 0.815 0.753 0.644 0.730 0.883",
+}
+ABLATION_DATASET, ABLATION_BACKBONE = "videolt", "resnet101"
+
+# The rows of each benchmark's table in the paper's order, as table variants (move.training.methods):
+# Table 3 has seven; Tables 1-2 every baseline without and with the aggregators, then MOVE.
+TABLE_3_ROWS = (
+    "plain",
+    "framestack",
+    "plain_agg",
+    "cb_loss_agg",
+    "mixup_agg",
+    "framestack_agg",
+    "move",
+)
+_BASELINES = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack")
+TABLE_1_ROWS = (*_BASELINES, *(f"{name}_agg" for name in _BASELINES), "move")
+
 Key = tuple[str, str, str, bool, float | None]
 BACKBONE_ALIASES = {"tsm_r50": "tsm_resnet50"}  # VideoLT's folder name for its TSM features
 
@@ -99,6 +127,22 @@ def _build() -> dict[Key, dict[str, float | None]]:
 
 
 PAPER_RESULTS = _build()
+PAPER_ABLATION = {
+    row: dict(zip(VIDEOLT_COLUMNS, _numbers(text), strict=True)) for row, text in _TABLE_4.items()
+}
+
+
+def paper_rows(dataset: str) -> tuple[str, ...]:
+    """The variants the paper's table of a benchmark shows, in its order (Table 3 for a dataset
+    with imbalance ratios, Tables 1-2 for VideoLT)."""
+    return TABLE_1_ROWS if dataset == "videolt" else TABLE_3_ROWS
+
+
+def paper_ablation(dataset: str, backbone: str, row: str) -> dict[str, float | None] | None:
+    """Table 4's numbers for an ablation row, where the run is the paper's (VideoLT, ResNet-101)."""
+    if (dataset, BACKBONE_ALIASES.get(backbone, backbone)) != (ABLATION_DATASET, ABLATION_BACKBONE):
+        return None
+    return PAPER_ABLATION.get(row)
 
 
 def paper_result(

@@ -50,35 +50,62 @@ def save(fig: plt.Figure, out: str | Path, data: pd.DataFrame) -> Path:
     return csv
 
 
-def run_name(path: str | Path, results: dict) -> str:
-    """Legend name of a result: its method's display name and Agg mark, and its file stem."""
+def run_name(path: str | Path, results: dict, with_ratio: bool = True) -> str:
+    """Legend name of a run over its seeds: its method's display name and Agg mark, backbone and
+    imbalance ratio (the seed is left out: a series is the mean over the seeds)."""
     method, aggregators = run_variant(path, results)
-    return f"{display_name(method)} {AGGREGATOR_MARK[aggregators]} ({Path(path).stem})"
+    name = f"{display_name(method)} {AGGREGATOR_MARK[aggregators]} {results.get('backbone') or ''}"
+    ratio = results.get("imbalance_ratio")
+    if with_ratio and ratio is not None:
+        name += f" IR {float(ratio):g}"
+    return " ".join(name.split())
+
+
+def seeds_note(table: pd.DataFrame) -> str:
+    """' (mean over seeds 0, 1, 2; band: min-max)' for a table with a ``seed`` column."""
+    seeds = sorted({int(seed) for seed in table["seed"].dropna()})
+    if len(seeds) < 2:
+        return f" (seed {seeds[0]})" if seeds else ""
+    return f" (mean over seeds {', '.join(map(str, seeds))}; band: min–max)"
+
+
+def draw_mean(
+    ax: plt.Axes, x, values: pd.DataFrame, label: str, i: int, scale: float = 100
+) -> None:
+    """The mean of ``values``' columns (one per seed) over ``x``, a min-max band when there are
+    several seeds."""
+    mean = values.mean(axis=1) * scale
+    ax.plot(x, mean, label=label, markersize=4, **style(i))
+    if values.shape[1] > 1:
+        color = style(i)["color"]
+        ax.fill_between(
+            x, values.min(axis=1) * scale, values.max(axis=1) * scale, color=color, alpha=0.2, lw=0
+        )
 
 
 def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
-    """Figure 1: per-class AP against class rank (head -> tail), one series per result file."""
+    """Figure 1: per-class AP against class rank (head -> tail), one series per run (the mean
+    over its seeds, a band for their spread)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     frames = []
-    bounds = None
-    for i, path in enumerate(results_paths):
+    for path in results_paths:
         results = read_results(path)
         table = pd.read_csv(per_class_path(Path(path)))
         table = table.sort_values(["train_count", "class_index"], ascending=[False, True])
         table = table.reset_index(drop=True)
         table["rank"] = np.arange(1, len(table) + 1)
-        name = run_name(path, results)
-        table.insert(0, "run", name)
+        table.insert(0, "run", run_name(path, results))
+        table.insert(1, "seed", results.get("seed"))
         frames.append(table)
-        ax.plot(table["rank"], table["AP"] * 100, label=name, markersize=4, **style(i))
-        if bounds is None:
-            groups = table["group"].tolist()
-            bounds = [
-                (g, groups.index(g) + 1, len(groups) - groups[::-1].index(g))
-                for g in GROUPS
-                if g in groups
-            ]
-    for hatch, (group, first, last) in zip(["//", "", "\\\\"], bounds or [], strict=False):
+    data = pd.concat(frames, ignore_index=True)
+    for i, (name, group) in enumerate(data.groupby("run", sort=False)):
+        values = group.pivot_table(index="rank", columns="seed", values="AP", dropna=False)
+        draw_mean(ax, values.index, values, name, i)
+    groups = frames[0]["group"].tolist()
+    bounds = [
+        (g, groups.index(g) + 1, len(groups) - groups[::-1].index(g)) for g in GROUPS if g in groups
+    ]
+    for hatch, (group, first, last) in zip(["//", "", "\\\\"], bounds, strict=False):
         ax.axvspan(first - 0.5, last + 0.5, facecolor="none", edgecolor="0.75", hatch=hatch, lw=0)
         ax.text((first + last) / 2, 101, group, ha="center", va="bottom", fontsize=9)
         if last < len(frames[0]):
@@ -88,21 +115,22 @@ def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
     ax.set_ylabel("average precision (%)")
     ax.set_ylim(0, 100)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title("Per-class AP, head → tail", pad=18)
-    return save(fig, out, pd.concat(frames, ignore_index=True))
+    ax.set_title("Per-class AP, head → tail" + seeds_note(data), pad=18, fontsize=10)
+    return save(fig, out, data)
 
 
 def map_vs_ir(results_paths: list[str | Path], out: str | Path) -> Path:
-    """Figure 2: mAP (all/head/medium/tail) against imbalance ratio, one line per method."""
+    """Figure 2: final-epoch mAP (all/head/medium/tail) against imbalance ratio, one line per
+    method and backbone: the mean over seeds, error bars of one sample std."""
     rows = []
     for path in results_paths:
         results = read_results(path)
         final = results["final"]
-        method, aggregators = run_variant(path, results)
         rows.append(
             {
-                "method": f"{display_name(method)} {AGGREGATOR_MARK[aggregators]}",
+                "method": run_name(path, results, with_ratio=False),
                 "ir": imbalance_ratio(path, results),
+                "seed": results.get("seed"),
                 "mAP": final.get("mAP"),
                 "head_mAP": final.get("head_mAP"),
                 "medium_mAP": final.get("medium_mAP"),
@@ -111,20 +139,34 @@ def map_vs_ir(results_paths: list[str | Path], out: str | Path) -> Path:
                 "file": str(path),
             }
         )
-    table = pd.DataFrame(rows).sort_values(["method", "ir"]).reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values(["method", "ir", "seed"]).reset_index(drop=True)
+    for column in ("mAP", "tail_mAP"):  # what the figure draws, in its CSV
+        spread = table.groupby(["method", "ir"])[column].agg(["mean", "std", "count"])
+        table = table.join(spread.add_prefix(f"{column}_"), on=["method", "ir"])
     panels = [("mAP", "all classes"), ("head_mAP", "head"), ("medium_mAP", "medium")]
     panels.append(("tail_mAP", "tail"))
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.2), sharey=True)
     for ax, (column, title) in zip(axes, panels, strict=True):
         for i, (method, group) in enumerate(table.groupby("method", sort=True)):
             values = pd.to_numeric(group[column], errors="coerce") * 100
-            ax.plot(group["ir"], values, label=method, **style(i))
+            stats = values.groupby(group["ir"]).agg(["mean", "std"])
+            ax.errorbar(
+                stats.index,
+                stats["mean"],
+                yerr=stats["std"].fillna(0),
+                label=method,
+                capsize=3,
+                **style(i),
+            )
         ax.set_xscale("log")
         ax.set_title(title)
         ax.set_xlabel("imbalance ratio (n_min / n_max, log scale)")
         ax.grid(True, color="0.9")
     axes[0].set_ylabel("mAP (%)")
     axes[0].legend(fontsize=8)
+    fig.suptitle(
+        "Final-epoch mAP" + seeds_note(table).replace("band: min–max", "bars: ± 1 std"), fontsize=10
+    )
     return save(fig, out, table)
 
 
@@ -269,18 +311,19 @@ def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -
 
 
 def training_curves(results_paths: list[str | Path], out: str | Path) -> Path:
-    """Figure 5: training loss per epoch and test mAP at each evaluation, per result file."""
+    """Figure 5: training loss per epoch and test mAP at each evaluation, per run (the mean over
+    its seeds, a band for their spread)."""
     fig, (loss_ax, map_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     rows = []
     for path in results_paths:
         results = read_results(path)
         name = run_name(path, results)
-        history = results.get("history", [])
-        for record in history:
+        for record in results.get("history", []):
             metrics = record.get("metrics") or {}
             rows.append(
                 {
                     "run": name,
+                    "seed": results.get("seed"),
                     "epoch": record["epoch"],
                     "loss": record.get("loss"),
                     "mAP": metrics.get("mAP"),
@@ -289,21 +332,23 @@ def training_curves(results_paths: list[str | Path], out: str | Path) -> Path:
                     "tail_mAP": metrics.get("tail_mAP"),
                 }
             )
-    table = pd.DataFrame(
-        rows, columns=["run", "epoch", "loss", "mAP", "head_mAP", "medium_mAP", "tail_mAP"]
-    )
+    columns = ["run", "seed", "epoch", "loss", "mAP", "head_mAP", "medium_mAP", "tail_mAP"]
+    table = pd.DataFrame(rows, columns=columns)
     if table.empty:
         raise MoveError("the results have no per-epoch history: retrain with this version")
     for i, (name, group) in enumerate(table.groupby("run", sort=False)):
-        losses = group.dropna(subset=["loss"])
-        loss_ax.plot(losses.epoch, losses.loss, label=name, markersize=3, **style(i))
+        losses = group.dropna(subset=["loss"]).pivot_table(
+            index="epoch", columns="seed", values="loss"
+        )
+        draw_mean(loss_ax, losses.index, losses, name, i, scale=1)
         evals = group.dropna(subset=["mAP"])
-        map_ax.plot(evals.epoch, evals.mAP * 100, label=f"{name} all", **style(i))
+        draw_mean(map_ax, *pivot(evals, "mAP"), f"{name} all", i)
         tail = evals.dropna(subset=["tail_mAP"])
         if len(tail):
+            x, values = pivot(tail, "tail_mAP")
             map_ax.plot(
-                tail.epoch,
-                tail.tail_mAP * 100,
+                x,
+                values.mean(axis=1) * 100,
                 label=f"{name} tail",
                 linestyle=":",
                 marker="x",
@@ -316,8 +361,15 @@ def training_curves(results_paths: list[str | Path], out: str | Path) -> Path:
     for ax in (loss_ax, map_ax):
         ax.grid(True, color="0.9")
         ax.legend(fontsize=7)
+    fig.suptitle("Training curves" + seeds_note(table), fontsize=10)
     fig.tight_layout()
     return save(fig, out, table)
+
+
+def pivot(table: pd.DataFrame, column: str) -> tuple[pd.Index, pd.DataFrame]:
+    """(epochs, one column of ``column`` per seed)."""
+    values = table.pivot_table(index="epoch", columns="seed", values=column)
+    return values.index, values
 
 
 def image_stats(path: str | Path) -> tuple[tuple[int, ...], float]:
@@ -326,14 +378,22 @@ def image_stats(path: str | Path) -> tuple[tuple[int, ...], float]:
     return image.shape, float(np.var(image[..., :3]))
 
 
+def of_dataset(relative: Path, dataset: str) -> bool:
+    """Whether a benchmark file (relative to the benchmarks folder) is a job of ``dataset``:
+    named ``<dataset>`` or ``<dataset>_...``, or under a ``<dataset>/`` folder (training runs)."""
+    parts = relative.with_suffix("").parts[1:]
+    return parts[0] == dataset or parts[-1] == dataset or parts[-1].startswith(f"{dataset}_")
+
+
 def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None) -> Path:
     """Runtime of each stage: one bar per Snakemake benchmark file ``logs/benchmarks/<rule>/<job>.tsv``.
 
     With ``dataset``, only the jobs named after it (``<dataset>`` or ``<dataset>_...``).
     """
-    files = sorted(Path(benchmarks).rglob("*.tsv"))  # <rule>/<job>.tsv, <rule>/lists/<job>.tsv
+    # <rule>/<job>.tsv, <rule>/lists/<job>.tsv, train/<dataset>/<backbone>/ir<IR>/<job>.tsv
+    files = sorted(Path(benchmarks).rglob("*.tsv"))
     if dataset is not None:
-        files = [f for f in files if f.stem == dataset or f.stem.startswith(f"{dataset}_")]
+        files = [f for f in files if of_dataset(f.relative_to(benchmarks), dataset)]
     if not files:
         which = f" of dataset {dataset}" if dataset else ""
         raise MoveError(f"no benchmark files{which} under {benchmarks}: run the workflow first")
@@ -341,7 +401,8 @@ def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None
     for path in files:
         table = pd.read_csv(path, sep="\t")
         rule = path.relative_to(benchmarks).parts[0]
-        row = {"rule": rule, "job": path.stem, "seconds": float(table["s"].iloc[-1])}
+        job = "/".join(path.relative_to(benchmarks).with_suffix("").parts[1:])
+        row = {"rule": rule, "job": job, "seconds": float(table["s"].iloc[-1])}
         for column in ("max_rss", "cpu_time"):
             if column in table:
                 row[column] = pd.to_numeric(table[column], errors="coerce").iloc[-1]

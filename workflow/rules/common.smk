@@ -8,12 +8,16 @@ import shlex
 import sys
 
 from move.config import (
+    ablation_variants,
     cached_weights_source,
     extract_weights,
+    main_run,
     required_path,
     resolve,
+    run_name,
     run_settings,
     validate_config,
+    variant_train_settings,
 )
 from move.errors import MoveError
 from move.targets import check_targets
@@ -50,14 +54,18 @@ def dataset_settings(dataset):
     return SETTINGS.datasets[dataset]
 
 
+DATASET_NAMES = "|".join(map(re.escape, config["datasets"]))
+IR_PATTERN = "[0-9]*\\.?[0-9]+"
+
 wildcard_constraints:
-    dataset="|".join(map(re.escape, config["datasets"])),  # VideoLT has its own rules
-    # a training run: a dataset at an imbalance ratio, or VideoLT's features of a backbone
-    run="(?:{})_ir[0-9]*\\.?[0-9]+|videolt_[A-Za-z0-9_]+".format(
-        "|".join(map(re.escape, config["datasets"]))
-    ),
+    dataset=DATASET_NAMES,  # VideoLT has its own rules
+    # a training run: a dataset's features of a backbone at an imbalance ratio, or VideoLT's
+    run=f"(?:{DATASET_NAMES})/[A-Za-z0-9_]+/ir{IR_PATTERN}|videolt/[A-Za-z0-9_]+",
+    # a short run name (results/<short>.json): the configured backbone, method and seed
+    short=f"(?:{DATASET_NAMES})_ir{IR_PATTERN}|videolt_[A-Za-z0-9_]+",
+    table_dataset=f"{DATASET_NAMES}|videolt",
     backbone="[A-Za-z0-9_]+",
-    ir="[0-9]*\\.?[0-9]+",
+    ir=IR_PATTERN,
 
 
 def dataset_input(key):
@@ -83,8 +91,8 @@ def groups(wildcards):
 
 
 def features_file(wildcards):
-    """Input: the feature file a dataset's splits and runs read (its configured backbone's)."""
-    return dataset_settings(wildcards.dataset).features
+    """Input: the feature file a dataset's splits read (the first of its backbones')."""
+    return dataset_settings(wildcards.dataset).split_features
 
 
 def failures_file(wildcards):
@@ -94,18 +102,33 @@ def failures_file(wildcards):
 
 def parse_run(name):
     """The settings of a training run (``move.config.RunSettings``)."""
-    return run_settings(SETTINGS, name)
+    try:
+        return run_settings(SETTINGS, name)
+    except MoveError as error:
+        stop(error)
 
 
-def run_input(key):
-    """Input function: a run's ``features`` or ``split`` file."""
-    return lambda wildcards: getattr(parse_run(wildcards.run), key)
+def main_result_file(short, suffix):
+    """The file (``suffix``) of the configured backbone, variant and seed behind a short run."""
+    try:
+        run = main_run(SETTINGS, short)
+    except MoveError as error:
+        stop(error)
+    return run.result(run.variant, SETTINGS.seed, suffix)
 
 
-def main_run(wildcards, suffix):
-    """Input: the file (``suffix``) of the configured method's run at the wildcards' IR."""
-    run = f"{wildcards.dataset}_ir{wildcards.ir}"
-    return f"results/{run}/{parse_run(run).variant}{suffix}"
+def main_run_file(wildcards, suffix):
+    """Input: the main result's file (``suffix``) of a dataset at the wildcards' IR."""
+    return main_result_file(f"{wildcards.dataset}_ir{wildcards.ir}", suffix)
+
+
+def main_run_features(wildcards):
+    """Input: the features the main result of a dataset at the wildcards' IR trained on."""
+    return main_run(SETTINGS, f"{wildcards.dataset}_ir{wildcards.ir}").features
+
+
+def main_run_split(wildcards):
+    return main_run(SETTINGS, f"{wildcards.dataset}_ir{wildcards.ir}").split(SETTINGS.seed)
 
 
 # VideoLT runs get more memory and time than a MiniKinetics200 run (1004 classes, 180k videos).
@@ -217,27 +240,73 @@ def shard_runtime(wildcards):
     return max(60, math.ceil(12 * 60 / int(wildcards.n)))
 
 
-# Methods table (workflow/rules/train.smk): per-variant settings, the table IR, the variants.
+# Tables (workflow/rules/train.smk): per-variant settings, the table IR and run, the variants,
+# the paper's table and the ablation over seeds.
 def variant_settings_json(wildcards):
-    """Param: a run's train settings for one variant, other methods' sections left out (editing
-    MOVE's settings retrains no baseline)."""
-    from move.training.methods import method_names, variant_settings
-
-    values = dict(parse_run(wildcards.run).train)
+    """Param: a run's train settings for one variant (a table variant or ``ablation_<row>``)."""
     try:
-        values.update(variant_settings(wildcards.variant))
+        values = variant_train_settings(parse_run(wildcards.run).train, wildcards.variant)
     except MoveError as error:
         stop(error)
-    others = set(method_names()) - {values["method"]}
-    return json.dumps({key: value for key, value in values.items() if key not in others})
+    return json.dumps(values)
 
 
 def table_ir(dataset):
     return dataset_settings(dataset).table_ir
 
 
+def table_run(dataset):
+    """The run of the methods table: the configured backbone at the table IR."""
+    entry = dataset_settings(dataset)
+    return parse_run(run_name(dataset, entry.backbone, entry.table_ir))
+
+
 def table_methods():
     return list(SETTINGS.table_methods)
+
+
+def table_runs(table_dataset):
+    """Every run of a dataset's paper table: each backbone (at each IR)."""
+    if table_dataset == "videolt":
+        return [parse_run(run_name("videolt", b)) for b in SETTINGS.videolt["backbones"]]
+    entry = dataset_settings(table_dataset)
+    return [
+        parse_run(run_name(table_dataset, b, ir))
+        for b in entry.backbones
+        for ir in entry.imbalance_ratios
+    ]
+
+
+def paper_table_rows(table_dataset):
+    """The variants of a paper table: the paper's rows, or every variant (paper_table.rows)."""
+    from move.reporting.paper import paper_rows
+    from move.training.methods import variant_names
+
+    if isinstance(SETTINGS.paper_rows, tuple):
+        return list(SETTINGS.paper_rows)
+    return list(variant_names() if SETTINGS.paper_rows == "all" else paper_rows(table_dataset))
+
+
+def paper_table_results(wildcards):
+    """Input: every (row, run, seed) result of a paper table."""
+    rows = paper_table_rows(wildcards.table_dataset)
+    return [
+        run.result(variant, seed)
+        for run in table_runs(wildcards.table_dataset)
+        for variant in rows
+        for seed in SETTINGS.seeds
+    ]
+
+
+def ablation_results(table_dataset):
+    """[(row, result)] of Table 4 over seeds: the dataset's ablation backbone at its table IR."""
+    if table_dataset == "videolt":
+        run = parse_run(run_name("videolt", SETTINGS.videolt["ablation_backbone"]))
+    else:
+        entry = dataset_settings(table_dataset)
+        run = parse_run(run_name(table_dataset, entry.ablation_backbone, entry.table_ir))
+    rows = ablation_variants(run.train)
+    return [(row, run.result(variant, seed)) for row, variant in rows.items() for seed in SETTINGS.seeds]
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).
@@ -296,6 +365,20 @@ def list_split_targets():
     ]
 
 
+def split_seed(wildcards):
+    """Param: the seed drawing a split: ``_seed<k>`` in its name (split.selection random), else
+    the configured seed (unused by the authors' `first` selection)."""
+    if wildcards.drawn:
+        if SETTINGS.selection != "random":
+            stop(MoveError(
+                f"splits/{wildcards.dataset}_ir{wildcards.ir}{wildcards.drawn}.csv: splits per "
+                "seed exist only with split.selection: random (the `first` one is the same for "
+                f"every seed: splits/{wildcards.dataset}_ir{wildcards.ir}.csv)"
+            ))
+        return int(wildcards.drawn.removeprefix("_seed"))
+    return SETTINGS.seed if SETTINGS.selection == "random" else 0
+
+
 def max_missing_share(dataset):
     return dataset_settings(dataset).max_missing_share
 
@@ -351,9 +434,11 @@ def videolt_labels_dir(wildcards):
 
 # Figures and the report (workflow/rules/report.smk).
 def dataset_results(wildcards):
-    """Results JSONs of every configured imbalance ratio of a dataset."""
-    ratios = dataset_settings(wildcards.dataset).imbalance_ratios
-    return [f"results/{wildcards.dataset}_ir{ir}.json" for ir in ratios]
+    """Results JSONs of the main result's backbone and variant at every configured imbalance
+    ratio of a dataset, each seed (the figures draw the spread over seeds)."""
+    entry = dataset_settings(wildcards.dataset)
+    runs = [parse_run(run_name(wildcards.dataset, entry.backbone, ir)) for ir in entry.imbalance_ratios]
+    return [run.result(run.variant, seed) for run in runs for seed in SETTINGS.seeds]
 
 
 def dataset_figures(dataset):

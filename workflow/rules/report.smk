@@ -15,6 +15,7 @@ rule plot_results:
         figure="per_class_ap|map_vs_ir|curves",
     params:
         figure=lambda wc: wc.figure.replace("_", "-"),
+        seeds=", ".join(map(str, SETTINGS.seeds)),
     log:
         "logs/plot_results/{dataset}_{figure}.log",
     resources:
@@ -33,9 +34,9 @@ rule plot_results:
 # confidence per class (Fig. 4): each drawn from the main run's checkpoint at one IR.
 rule plot_model:
     input:
-        checkpoint=lambda wc: main_run(wc, ".pt"),
-        features=features_file,
-        split="splits/{dataset}_ir{ir}.csv",
+        checkpoint=lambda wc: main_run_file(wc, ".pt"),
+        features=main_run_features,
+        split=main_run_split,
         annotations=for_attention(dataset_input("annotations")),
         videos=for_attention(dataset_input("videos")),
     output:

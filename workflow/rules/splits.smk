@@ -71,7 +71,9 @@ rule missing:
         " --share-key datasets.{wildcards.dataset}.max_missing_share --out {output} > {log} 2>&1"
 
 
-# The long-tailed split of one IR: splits/<d>_ir<IR>.csv from the videos that have features, or
+# The long-tailed split of one IR: splits/<d>_ir<IR>.csv from the videos that have features (one
+# for every seed: the authors' `first` selection draws nothing; with split.selection random, seed
+# k draws splits/<d>_ir<IR>_seed<k>.csv), or
 # splits/lists/<d>_ir<IR>.csv from the authors' lists alone (no videos, no features: which videos
 # to fetch, or what to compare with another paper's split). `snakemake list_splits` writes the
 # latter for every IR of every dataset with lists.
@@ -82,24 +84,25 @@ rule split:
         failures=with_features(failures_file),
         missing=with_features("splits/{dataset}_missing.csv"),
     output:
-        split="splits/{lists}{dataset}_ir{ir}.csv",
-        class_counts="splits/{lists}{dataset}_ir{ir}.class_counts.csv",
+        split="splits/{lists}{dataset}_ir{ir}{drawn}.csv",
+        class_counts="splits/{lists}{dataset}_ir{ir}{drawn}.class_counts.csv",
     wildcard_constraints:
         lists="(lists/)?",
+        drawn="(_seed[0-9]+)?",
     params:
         max_per_class=lambda wc: dataset_settings(wc.dataset).max_per_class,
         groups=groups,
         selection=SETTINGS.selection,
-        seed=SETTINGS.seed,
+        seed=split_seed,
         class_order=class_order_option,
         features=feature_options,
     log:
-        "logs/split/{lists}{dataset}_ir{ir}.log",
+        "logs/split/{lists}{dataset}_ir{ir}{drawn}.log",
     threads: 1
     resources:
         **job_resources(mem_mb=4000, runtime=30),
     benchmark:
-        "logs/benchmarks/split/{lists}{dataset}_ir{ir}.tsv"
+        "logs/benchmarks/split/{lists}{dataset}_ir{ir}{drawn}.tsv"
     message:
         "Building the long-tailed split of {wildcards.dataset} at IR {wildcards.ir} {params.features[0]}"
     conda:

@@ -1,59 +1,62 @@
-# Training and evaluation of one method variant in one run, and the tables gathering the runs. A
-# run is a dataset at an imbalance ratio (`<dataset>_ir<IR>`) or VideoLT's features of a backbone
-# (`videolt_<backbone>`). Each (run, variant) is trained once, by rule train; the main result
-# results/<run>.json is a copy of the configured variant's run (rule main_result), never a second
-# training.
+# Training and evaluation of one method variant of one run with one seed, and the tables
+# gathering the runs. A run is a dataset's features of one backbone at one imbalance ratio
+# (`<dataset>/<backbone>/ir<IR>`) or VideoLT's of one backbone (`videolt/<backbone>`); its files
+# are results/<run>/<variant>/seed<k>.json (+ .per_class.csv, .pt), so backbones and seeds live
+# side by side. Each (run, variant, seed) is trained once, by rule train; the short targets
+# (results/<dataset>_ir<IR>.json, results/videolt_<backbone>.json) are copies of the configured
+# backbone, variant and seed (rule main_result), never a second training.
 
 
 rule train:
     input:
-        features=run_input("features"),
-        split=run_input("split"),
+        features=lambda wc: parse_run(wc.run).features,
+        split=lambda wc: parse_run(wc.run).split(int(wc.seed)),
     output:
-        results="results/{run}/{variant}.json",
-        per_class="results/{run}/{variant}.per_class.csv",
-        checkpoint="results/{run}/{variant}.pt",
+        results="results/{run}/{variant}/seed{seed}.json",
+        per_class="results/{run}/{variant}/seed{seed}.per_class.csv",
+        checkpoint="results/{run}/{variant}/seed{seed}.pt",
     wildcard_constraints:
         variant="[a-z0-9_]+",
+        seed="[0-9]+",
     params:
         settings=variant_settings_json,
         groups=lambda wc: parse_run(wc.run).groups,
-        seed=SETTINGS.seed,
         recorded=lambda wc: parse_run(wc.run).recorded,
     log:
-        "logs/train/{run}_{variant}.log",
+        "logs/train/{run}/{variant}_seed{seed}.log",
     threads: 2
     resources:
         **job_resources(mem_mb=run_memory, runtime=run_hours, gpu=run_gpus),
     benchmark:
-        "logs/benchmarks/train/{run}_{variant}.tsv"
+        "logs/benchmarks/train/{run}/{variant}_seed{seed}.tsv"
     message:
-        "Training {wildcards.variant} on {wildcards.run}"
+        "Training {wildcards.variant} on {wildcards.run}, seed {wildcards.seed}"
     conda:
         "../../envs/move.yaml"
     shell:
         "python -m move train --features {input.features} --split {input.split} --out {output.results}"
-        " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {params.seed}"
+        " --checkpoint {output.checkpoint} --settings {params.settings:q} --seed {wildcards.seed}"
         " --head-min {params.groups[head_min]} --tail-max {params.groups[tail_max]}"
         " {params.recorded} > {log} 2>&1"
 
 
-# The configured method's run (train.method + train.aggregators) as the dataset's main result.
+# The configured backbone, method (train.method + train.aggregators) and seed of a short run
+# name (demo_ir0.1, videolt_resnet50) as its main result.
 rule main_result:
     input:
-        results=lambda wc: f"results/{wc.run}/{parse_run(wc.run).variant}.json",
-        per_class=lambda wc: f"results/{wc.run}/{parse_run(wc.run).variant}.per_class.csv",
+        results=lambda wc: main_result_file(wc.short, ".json"),
+        per_class=lambda wc: main_result_file(wc.short, ".per_class.csv"),
     output:
-        results="results/{run}.json",
-        per_class="results/{run}.per_class.csv",
+        results="results/{short}.json",
+        per_class="results/{short}.per_class.csv",
     log:
-        "logs/main_result/{run}.log",
+        "logs/main_result/{short}.log",
     resources:
         **job_resources(mem_mb=1000, runtime=5),
     benchmark:
-        "logs/benchmarks/main_result/{run}.tsv"
+        "logs/benchmarks/main_result/{short}.tsv"
     message:
-        "Main result of {wildcards.run}: {input.results}"
+        "Main result of {wildcards.short}: {input.results}"
     run:
         from move.files import copy_file_atomic, write_text_atomic
 
@@ -64,9 +67,7 @@ rule main_result:
 
 rule methods_table:
     input:
-        lambda wc: [
-            f"results/{wc.dataset}_ir{table_ir(wc.dataset)}/{v}.json" for v in table_methods()
-        ],
+        lambda wc: [table_run(wc.dataset).result(v, SETTINGS.seed) for v in table_methods()],
     output:
         md="results/{dataset}_table.md",
         csv="results/{dataset}_table.csv",
@@ -74,7 +75,10 @@ rule methods_table:
         pairs=lambda wc, input: " ".join(
             f"{v}={path}" for v, path in zip(table_methods(), input, strict=True)
         ),
-        title=lambda wc: f"{wc.dataset}, IR {table_ir(wc.dataset)}: final-epoch metrics",
+        title=lambda wc: (
+            f"{wc.dataset}, {table_run(wc.dataset).backbone}, IR {table_ir(wc.dataset)}, seed "
+            f"{SETTINGS.seed}: final-epoch metrics"
+        ),
     log:
         "logs/methods_table/{dataset}.log",
     resources:
@@ -88,3 +92,57 @@ rule methods_table:
     shell:
         "python -m move table {params.pairs} --out-md {output.md} --out-csv {output.csv}"
         " --title {params.title:q} > {log} 2>&1"
+
+
+# The paper's table over seeds: Table 3 (a dataset with imbalance ratios: its rows at every IR,
+# for each of its backbones) or Tables 1-2 (VideoLT: every variant, each backbone), every cell
+# averaged over `seeds`, the paper's numbers beside.
+rule paper_table:
+    input:
+        paper_table_results,
+    output:
+        md="results/{table_dataset}_paper.md",
+        csv="results/{table_dataset}_paper.csv",
+    params:
+        rows=lambda wc: " ".join(paper_table_rows(wc.table_dataset)),
+    log:
+        "logs/paper_table/{table_dataset}.log",
+    resources:
+        **job_resources(mem_mb=2000, runtime=10),
+    benchmark:
+        "logs/benchmarks/paper_table/{table_dataset}.tsv"
+    message:
+        "The paper's table of {wildcards.table_dataset} over seeds {SETTINGS.seeds}"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move paper-table {input:q} --rows {params.rows} --out-md {output.md}"
+        " --out-csv {output.csv} > {log} 2>&1"
+
+
+# Table 4's ablation rows (a)-(g) over seeds, on the dataset's ablation backbone (VideoLT:
+# ResNet-101, as the paper) at its table IR. Rows whose settings equal a table variant's are that
+# variant's runs (e.g. (g) is `move`), trained once for both tables.
+rule ablation_table:
+    input:
+        lambda wc: [path for _, path in ablation_results(wc.table_dataset)],
+    output:
+        md="results/{table_dataset}_ablation.md",
+        csv="results/{table_dataset}_ablation.csv",
+    params:
+        pairs=lambda wc: " ".join(
+            f"{row}={path}" for row, path in ablation_results(wc.table_dataset)
+        ),
+    log:
+        "logs/ablation_table/{table_dataset}.log",
+    resources:
+        **job_resources(mem_mb=2000, runtime=10),
+    benchmark:
+        "logs/benchmarks/ablation_table/{table_dataset}.tsv"
+    message:
+        "Table 4's ablation of {wildcards.table_dataset} over seeds {SETTINGS.seeds}"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move ablation-table {params.pairs} --out-md {output.md}"
+        " --out-csv {output.csv} > {log} 2>&1"
