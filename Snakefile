@@ -3,6 +3,7 @@
 # Demo:     snakemake --cores 2 results/demo_ir0.1.json
 # Kinetics: set datasets.minikinetics.videos in config.yaml (lists and weights default to the
 #           authors'), then snakemake --cores 8 results/minikinetics_ir0.01.json
+# Tables:   results/<dataset>_paper.md (the paper's table over `seeds`), results/<dataset>_ablation.md
 
 configfile: "config.yaml"
 

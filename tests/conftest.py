@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -121,22 +122,70 @@ def write_features_and_split(
 
 
 class LocalServer:
-    """A folder served over HTTP on 127.0.0.1 (no internet): ``url(name)``, ``requests`` made."""
+    """A folder served over HTTP on 127.0.0.1 (no internet): ``url(name)``, ``requests`` made.
+
+    Range requests are answered (206) as real file servers do. ``faults[name]`` queues how the
+    next requests of a file misbehave, one entry per request (then it is served normally):
+    ``cut:<n>`` announces the whole length but sends n bytes and closes; ``html`` answers 200
+    with an HTML error page; ``empty`` answers 200 with no body; ``stall`` sends the headers and
+    a few bytes, then nothing for 3 s. ``ranges`` records each request's Range header.
+    """
 
     def __init__(self, folder: Path):
-        import functools
         import http.server
         import threading
+        import time
 
-        self.folder, self.requests = folder, []
-        requests = self.requests
+        self.folder, self.requests, self.ranges = folder, [], []
+        self.faults: dict[str, list[str]] = {}
+        server = self
 
-        class Handler(http.server.SimpleHTTPRequestHandler):
+        class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep pytest's output clean
-                requests.append(self.path)
+                pass
 
-        handler = functools.partial(Handler, directory=str(folder))
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                name = self.path.lstrip("/")
+                server.requests.append(self.path)
+                server.ranges.append(self.headers.get("Range"))
+                path = server.folder / name
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                fault = (server.faults.get(name) or ["ok"]).pop(0)
+                if fault == "html":
+                    page = b"<!DOCTYPE html><html><body>Rate limit exceeded</body></html>"
+                    return self.reply(200, page, {"Content-Type": "text/html"})
+                if fault == "empty":
+                    return self.reply(200, b"", {})
+                start = 0
+                if match := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
+                    start = int(match[1])
+                body = data[start:]
+                headers = {"Accept-Ranges": "bytes"}
+                if start:
+                    headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+                if fault.startswith("cut:"):
+                    return self.reply(206 if start else 200, body, headers, int(fault[4:]))
+                if fault == "stall":
+                    self.reply(206 if start else 200, body, headers, 10, close=False)
+                    time.sleep(3)
+                    self.close_connection = True
+                    return None
+                return self.reply(206 if start else 200, body, headers)
+
+            def reply(self, status, body, headers, send=None, close=True) -> None:
+                self.send_response(status)
+                for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body if send is None else body[:send])
+                self.wfile.flush()
+                self.close_connection = close
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

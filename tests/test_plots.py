@@ -189,6 +189,7 @@ def test_workflow_figures_and_report(tmp_path):
     tiny = merged_config(TINY_CONFIG)
     tiny["datasets"]["demo"]["train"]["epochs"] = 2
     tiny["datasets"]["mini"] = tiny["datasets"]["demo"]
+    tiny["seeds"] = [0, 1]  # the results figures draw the mean and spread of two seeds
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny))
     run = snakemake(tmp_path, "report_mini")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -199,7 +200,10 @@ def test_workflow_figures_and_report(tmp_path):
     assert not (tmp_path / "figures/demo").exists()
     runtimes = pd.read_csv(tmp_path / "figures/mini/runtimes.csv")
     assert {"extract_shard", "merge_features", "split", "train", "plot_model"} <= set(runtimes.rule)
-    assert set(runtimes.job.str.split("_").str[0]) == {"mini"}  # only the jobs of `mini`
+    assert set(runtimes.job.str.split("[_/]").str[0]) == {"mini"}  # only the jobs of `mini`
+    assert {"mini/resnet50/ir0.5/move_seed0", "mini/resnet50/ir0.5/move_seed1"} <= set(runtimes.job)
+    curves = pd.read_csv(tmp_path / "figures/mini/curves.csv")
+    assert sorted(curves.seed.unique()) == [0, 1]
     assert (runtimes.seconds > 0).all()
 
     report = snakemake(tmp_path, "--report", "results/report.html", "report_mini")
@@ -208,3 +212,4 @@ def test_workflow_figures_and_report(tmp_path):
     assert len(html) > 100_000  # self-contained: images are embedded
     for text in ("attention.png", "confidence.png", "runtimes.csv", "config.yaml", "map_vs_ir"):
         assert text in html
+    assert "seeds 0, 1" in html  # the captions name the seeds

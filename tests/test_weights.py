@@ -8,6 +8,8 @@ checkpoint (``{'epoch', 'arch', 'state_dict': module.base_model.…conv1.net.…
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +20,16 @@ import torch
 import yaml
 
 from move.config import extract_weights
+from move.downloads import TIMEOUT_ENV, record_path
 from move.errors import MoveError
-from move.extraction.backbones import create_backbone
+from move.extraction.backbones import create_backbone, verified_weights
 from move.extraction.weights import (
     NAMED_WEIGHTS,
     WEIGHTS_URLS_ENV,
     Weights,
     default_weights,
-    resolve_weights,
     weights_cache_dir,
+    weights_file,
 )
 from move.files import file_sha256
 from tests.conftest import REPO, save_with_hash_name
@@ -82,7 +85,7 @@ def served(checkpoints, local_server, tmp_path, monkeypatch):
 
 
 def test_imagenet_downloads_once_verifies_and_loads_without_missing_keys(served, checkpoints):
-    first = resolve_weights("resnet50", "imagenet")
+    first = verified_weights("resnet50", "imagenet")
     assert first.path == weights_cache_dir() / checkpoints["resnet50"].name
     assert first.path.parent == Path(served.folder.parent / "torch/hub/checkpoints")
     assert first.sha256 == file_sha256(checkpoints["resnet50"])
@@ -106,7 +109,7 @@ def test_imagenet_resnet101_loads(served, checkpoints):
 
 
 def test_kinetics_records_the_first_sha256_and_loads_into_tsm(served, checkpoints):
-    weights = resolve_weights("tsm_resnet50", "kinetics")
+    weights = verified_weights("tsm_resnet50", "kinetics")
     record = weights.path.with_name(TSM_FILE + ".sha256")
     assert (
         record.read_text().split()[0] == weights.sha256 == file_sha256(checkpoints["tsm_resnet50"])
@@ -121,22 +124,24 @@ def test_kinetics_records_the_first_sha256_and_loads_into_tsm(served, checkpoint
 
 
 def test_a_later_tsm_file_that_differs_is_refused(served, checkpoints, tmp_path, monkeypatch):
-    weights = resolve_weights("tsm_resnet50", "kinetics")
+    weights = verified_weights("tsm_resnet50", "kinetics")
     weights.path.unlink()  # the cache was cleared, the record beside it kept
     changed = tmp_path / "changed" / TSM_FILE
     changed.parent.mkdir()
-    torch.save({"state_dict": {"module.new_fc.bias": torch.ones(400)}}, changed)
+    other = torch.load(checkpoints["tsm_resnet50"], weights_only=True)
+    other["state_dict"]["module.new_fc.bias"] = torch.ones(400)  # a fitting checkpoint, changed
+    torch.save(other, changed)
     (served.folder / TSM_FILE).unlink()
     (served.folder / TSM_FILE).symlink_to(changed)
     with pytest.raises(MoveError) as error:
-        resolve_weights("tsm_resnet50", "kinetics")
+        verified_weights("tsm_resnet50", "kinetics")
     message = str(error.value)
     assert "\n" not in message and "recorded at the first download" in message
     assert served.url(TSM_FILE) in message and not weights.path.exists()
     # the same happens to a changed file put in the cache by hand
     changed.rename(weights.path)
     with pytest.raises(MoveError, match=r"^cached .* recorded at the first download: delete it"):
-        resolve_weights("tsm_resnet50", "kinetics")
+        verified_weights("tsm_resnet50", "kinetics")
 
 
 def test_wrong_hash_is_refused_with_one_line_and_nothing_kept(served, checkpoints, monkeypatch):
@@ -144,7 +149,7 @@ def test_wrong_hash_is_refused_with_one_line_and_nothing_kept(served, checkpoint
     wrong.symlink_to(checkpoints["resnet50"])
     monkeypatch.setenv(WEIGHTS_URLS_ENV, f"resnet50:imagenet={served.url(wrong.name)}")
     with pytest.raises(MoveError) as error:
-        resolve_weights("resnet50", "imagenet")
+        verified_weights("resnet50", "imagenet")
     message = str(error.value)
     assert message == (
         f"resnet50 'imagenet' weights from {served.url(wrong.name)}: sha256 "
@@ -155,11 +160,61 @@ def test_wrong_hash_is_refused_with_one_line_and_nothing_kept(served, checkpoint
     assert not weights_cache_dir().exists() or not any(weights_cache_dir().iterdir())
 
 
+@pytest.mark.parametrize(
+    ("backbone", "name"), [("resnet50", "imagenet"), ("tsm_resnet50", "kinetics")]
+)
+def test_a_weights_download_cut_short_is_resumed_else_refused_and_nothing_recorded(
+    served, checkpoints, monkeypatch, backbone, name
+):
+    """Cut after 64 KB once: resumed with a Range request and loaded; cut on every try, an HTML
+    page or an empty body: refused in one line, nothing kept or recorded; then accepted."""
+    monkeypatch.setenv(TIMEOUT_ENV, "5")
+    file = checkpoints[backbone].name
+    served.faults[file] = ["cut:65536"]
+    weights = verified_weights(backbone, name)
+    assert weights.sha256 == file_sha256(checkpoints[backbone])
+    assert served.ranges[-2:] == [None, "bytes=65536-"]
+    shutil.rmtree(weights_cache_dir())
+    for faults, expected in (
+        (["cut:65536"] * 3, "the connection closed after 196608 of"),
+        (["html"], "is not a PyTorch checkpoint"),
+        (["empty"], "is empty (nothing kept)"),
+    ):
+        served.faults[file] = list(faults)
+        with pytest.raises(MoveError) as error:
+            verified_weights(backbone, name)
+        assert expected in str(error.value) and "\n" not in str(error.value)
+        assert not weights_cache_dir().exists() or not any(weights_cache_dir().iterdir())
+    assert verified_weights(backbone, name).sha256 == file_sha256(checkpoints[backbone])
+
+
+def test_bytes_placed_by_hand_in_the_cache_are_refused_not_recorded(served, checkpoints):
+    target = weights_cache_dir() / TSM_FILE
+    target.parent.mkdir(parents=True)
+    target.write_bytes(os.urandom(70_000))
+    with pytest.raises(MoveError) as error:
+        verified_weights("tsm_resnet50", "kinetics")
+    assert str(error.value).startswith(f"cached {target} is not a PyTorch checkpoint")
+    assert str(error.value).endswith(": delete it to download it again")
+    assert not record_path(target).exists()
+
+
+def test_a_mirror_without_the_hash_in_its_name_is_checked_against_the_published_name(
+    served, checkpoints, monkeypatch
+):
+    plain = served.folder / "resnet50.pth"  # a mirror's name: no sha256 prefix
+    plain.symlink_to(checkpoints["resnet50"])
+    monkeypatch.setenv(WEIGHTS_URLS_ENV, f"resnet50:imagenet={served.url(plain.name)}")
+    with pytest.raises(MoveError, match=r"does not match the 19c8e357\.\.\. in the file name"):
+        verified_weights("resnet50", "imagenet")  # these random weights are not ImageNet's
+    assert weights_file("resnet50", "imagenet").name == "resnet50-19c8e357.pth"
+
+
 def test_offline_says_which_url_and_where_to_put_the_file(served, checkpoints, tmp_path):
     url = served.url(checkpoints["resnet50"].name)
     served.close()  # nothing listens any more: as without a network
     with pytest.raises(MoveError) as error:
-        resolve_weights("resnet50", "imagenet")
+        verified_weights("resnet50", "imagenet")
     message = str(error.value)
     target = weights_cache_dir() / checkpoints["resnet50"].name
     assert message.startswith(f"cannot download resnet50 'imagenet' weights from {url} (")
@@ -177,7 +232,7 @@ def test_offline_says_which_url_and_where_to_put_the_file(served, checkpoints, t
     assert result.stderr.strip().splitlines() == [f"move fetch-weights: error: {message}"]
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(checkpoints["resnet50"].read_bytes())
-    assert resolve_weights("resnet50", "imagenet").path == target
+    assert verified_weights("resnet50", "imagenet").path == target
 
 
 def test_extraction_records_the_weights_sha256(served, checkpoints, tiny_videos, tmp_path):
@@ -196,10 +251,10 @@ def test_bad_names_and_override_entries_are_one_line_errors(served, monkeypatch)
     with pytest.raises(
         MoveError, match="weights 'imagenet' do not exist for tsm_resnet50: use kinetics"
     ):
-        resolve_weights("tsm_resnet50", "imagenet")
+        verified_weights("tsm_resnet50", "imagenet")
     monkeypatch.setenv(WEIGHTS_URLS_ENV, "resnet50=http://x/y.pth")
     with pytest.raises(MoveError, match=f"environment variable {WEIGHTS_URLS_ENV}: 'resnet50="):
-        resolve_weights("resnet50", "imagenet")
+        verified_weights("resnet50", "imagenet")
 
 
 @pytest.mark.parametrize("torch_home", [None, "relative/torch"])
@@ -248,6 +303,6 @@ def test_random_weights_are_refused_on_real_datasets_only():
 def test_local_checkpoint_path_is_hashed_in_place(tmp_path):
     path = tmp_path / "mine.pth"
     torch.save({"a": torch.zeros(1)}, path)
-    weights = resolve_weights("resnet50", str(path))
+    weights = verified_weights("resnet50", str(path))
     assert (weights.path, weights.sha256) == (path, file_sha256(path))
-    assert resolve_weights("resnet50", "none") == Weights(None, "none")
+    assert verified_weights("resnet50", "none") == Weights(None, "none")

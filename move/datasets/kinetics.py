@@ -18,7 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from move.downloads import download, read_record, record_path, write_record
+from move.downloads import (
+    check_sha256,
+    check_text,
+    download,
+    read_record,
+    record_path,
+    write_record,
+)
 from move.errors import MoveError
 from move.extraction.video_files import index_video_files, kinetics_video_id
 from move.files import file_sha256, read_csv_input
@@ -58,7 +65,8 @@ def pinned_sha256(source: str) -> str | None:
 
 
 def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None) -> str:
-    """Copy a list (or Kinetics CSV) from a URL or local path to ``out`` once, pinned by sha256.
+    """Copy a list (or Kinetics CSV, ``out`` ending in .csv) from a URL or local path to ``out``
+    once, verified (whole, text, parses; ``move.downloads.download``) and pinned by sha256.
 
     The first fetch records the sha256 in ``<out>.sha256``; a later fetch (e.g. after the URL was
     changed in config) whose content differs from the record, or from ``expected_sha256`` (by
@@ -66,6 +74,8 @@ def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None)
     untouched. Returns the sha256.
     """
     out = Path(out)
+    if expected_sha256:
+        expected_sha256 = check_sha256(expected_sha256, "--sha256 (lists.sha256 in config)")
     expected_sha256 = expected_sha256 or pinned_sha256(source)
     pinned = read_record(out)
     record = record_path(out)
@@ -78,8 +88,16 @@ def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None)
                     "check the source, or delete the record to accept the new list"
                 )
 
+    is_csv = out.suffix == ".csv"
+    noun = "Kinetics annotation CSV" if is_csv else "list (<video_id> <class_index> a line)"
+    parse = read_kinetics_annotations if is_csv else read_authors_list
     digest = download(
-        source, out, "list file", "check the URL and your connection, or give a local path", verify
+        source,
+        out,
+        "Kinetics annotation CSV" if is_csv else "list file",
+        "check the URL and your connection, or give a local path",
+        verify,
+        check=lambda path: check_text(path, noun, parse),
     )
     if pinned is None:
         write_record(out, digest)

@@ -8,6 +8,7 @@ verified by ``move.extraction.weights``, a local checkpoint file, or ``none`` (s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -115,13 +116,33 @@ def create_backbone(name: str, weights: Weights | str | Path | None = None) -> n
             f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
         )
     if not isinstance(weights, Weights):
-        weights = resolve_weights(name, weights)  # before building: a bad name fails fast
+        weights = verified_weights(name, weights)  # before building: a bad name fails fast
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # 'none' = random init, but the same one every run (resume, shards)
         model = BACKBONES[name]()
     if weights.path is not None:
         load_backbone_weights(model, weights.path)
     return model.eval()
+
+
+def checkpoint_check(backbone: str) -> Callable[[Path], None]:
+    """Content check of a weights file for ``backbone``: it loads with ``weights_only=True`` and
+    its keys and shapes fit. Raises ``MoveError`` saying what is wrong, without the file's name
+    (``is not a PyTorch checkpoint (…)``, ``does not fit the backbone (missing: …)``)."""
+
+    def check(path: Path) -> None:
+        try:
+            load_backbone_weights(create_backbone(backbone, None), path)
+        except MoveError as error:
+            raise MoveError(str(error).replace(f"weights file {path} ", "")) from None
+
+    return check
+
+
+def verified_weights(backbone: str, weights: str | Path | None) -> Weights:
+    """``none``, a name, a URL or a local file -> the checkpoint file and its sha256; a named or
+    URL checkpoint downloaded (or found cached) is verified whole, by hash and by content."""
+    return resolve_weights(backbone, weights, checkpoint_check(backbone))
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

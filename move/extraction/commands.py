@@ -59,11 +59,12 @@ def extract_command(args: argparse.Namespace) -> str:
 
 def fetch_weights_command(args: argparse.Namespace) -> str:
     """Download named weights (or a URL) once into torch.hub's cache and verify them."""
+    from move.extraction.backbones import checkpoint_check
     from move.extraction.weights import fetch_weights, weights_url
 
     if weights_url(args.backbone, args.weights) is None:
         raise MoveError(f"'{args.weights}' is not a weights name or URL for {args.backbone}")
-    weights = fetch_weights(args.backbone, args.weights)
+    weights = fetch_weights(args.backbone, args.weights, checkpoint_check(args.backbone))
     return f"{weights.path} (sha256 {weights.sha256})"
 
 

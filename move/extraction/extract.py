@@ -29,7 +29,12 @@ from move.datasets.kinetics import find_video_files
 from move.datasets.splits import check_annotation_rows, check_annotation_values
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
-from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from move.extraction.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    create_backbone,
+    verified_weights,
+)
 from move.extraction.features import (
     VIDEOS,
     create_feature_file,
@@ -39,7 +44,6 @@ from move.extraction.features import (
 from move.extraction.settings import ExtractSettings
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import kinetics_video_id
-from move.extraction.weights import resolve_weights
 from move.files import atomic_output, read_csv_input
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
@@ -610,7 +614,7 @@ def extract_features(
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    weights = resolve_weights(settings.backbone, settings.weights)  # named: downloaded once
+    weights = verified_weights(settings.backbone, settings.weights)  # named: downloaded once
     model = create_backbone(settings.backbone, weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

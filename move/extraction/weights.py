@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +103,22 @@ def weights_file(backbone: str, weights: str | Path) -> Path | None:
         return None
     url = weights_url(backbone, str(weights))
     return (
-        weights_cache_dir() / url_file_name(url) if url else local_weights_file(backbone, weights)
+        weights_cache_dir() / cache_name(backbone, str(weights))
+        if url
+        else local_weights_file(backbone, weights)
     )
+
+
+def cache_name(backbone: str, weights: str) -> str:
+    """The file name named or URL weights are cached as: the URL's, except that a mirror
+    (``MOVE_WEIGHTS_URLS``) whose file name carries no sha256 prefix is cached under the
+    published name, whose prefix is then checked (a mirror never turns the hash check off)."""
+    url = weights_url(backbone, weights)
+    name = url_file_name(url)
+    published = NAMED_WEIGHTS.get(backbone, {}).get(weights)
+    if published and not HASH_IN_NAME.search(name):
+        return url_file_name(published)
+    return name
 
 
 def _check_hash(digest: str, path: Path, origin: str, cached: bool) -> None:
@@ -134,34 +149,48 @@ def _check_hash(digest: str, path: Path, origin: str, cached: bool) -> None:
         )
 
 
-def fetch_weights(backbone: str, weights: str) -> Weights:
-    """The verified cache file of named or URL weights, downloaded on first use.
+def fetch_weights(backbone: str, weights: str, check: Callable[[Path], None]) -> Weights:
+    """The verified cache file of named or URL weights, downloaded on first use; ``check(path)``
+    is the content check (``move.extraction.backbones.checkpoint_check``: loads and fits), run
+    on a download before it is kept and on a cached file before it is returned.
 
     Offline (or any failed download) is one line naming the URL and where to put the file.
     """
     url = weights_url(backbone, weights)
-    path = weights_cache_dir() / url_file_name(url)
+    path = weights_cache_dir() / cache_name(backbone, weights)
     what = f"{backbone} '{weights}' weights" if weights != url else f"{backbone} weights"
-    if path.is_file():
+    if path.is_file():  # re-verified as a download is: hash, then content
         digest = file_sha256(path)
         _check_hash(digest, path, f"cached {path}", cached=True)
+        try:
+            check(path)
+        except MoveError as error:
+            raise MoveError(f"cached {path} {error}: delete it to download it again") from None
     else:
         fix = f"download it by hand and save it as {path}"
         origin = f"{what} from {url}"
         digest = download(
-            url, path, what, fix, lambda digest: _check_hash(digest, path, origin, cached=False)
+            url,
+            path,
+            what,
+            fix,
+            lambda digest: _check_hash(digest, path, origin, cached=False),
+            check=check,
         )
     if not HASH_IN_NAME.search(path.name) and read_record(path) is None:
-        write_record(path, digest)
+        write_record(path, digest)  # only a file that passed every check is recorded
     return Weights(path, digest)
 
 
-def resolve_weights(backbone: str, weights: str | Path | None) -> Weights:
-    """``none``, a name, a URL or a local file -> the checkpoint file and its sha256."""
+def resolve_weights(
+    backbone: str, weights: str | Path | None, check: Callable[[Path], None]
+) -> Weights:
+    """``none``, a name, a URL or a local file -> the checkpoint file and its sha256 (``check``:
+    the content check of a downloaded or cached file, see ``fetch_weights``)."""
     if is_random(weights):
         return Weights(None, "none")
     if weights_url(backbone, str(weights)):
-        return fetch_weights(backbone, str(weights))
+        return fetch_weights(backbone, str(weights), check)
     path = local_weights_file(backbone, weights)
     return Weights(path, file_sha256(path))
 

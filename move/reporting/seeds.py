@@ -136,7 +136,9 @@ def gather(paths: Iterable[str | Path]) -> tuple[str | None, dict[CellKey, Cell]
     return next(iter(dataset_of), None), cells
 
 
-def format_cell(mean: float | None, std: float | None, n: int, paper: float | None, n_all: int):
+def format_cell(
+    mean: float | None, std: float | None, n: int, paper: float | None, n_all: int
+) -> str:
     """``0.561 ± 0.004 (0.559; +0.5σ)``: mean ± std (no ± for one seed; n where it differs from
     the table's), the paper's number and (ours − paper) in our std (the raw difference without
     a std)."""
@@ -164,7 +166,10 @@ def paper_table(paths: Iterable[str | Path], rows: list[str]) -> tuple[str, pd.D
     dataset, cells = gather(paths)
     missing = sorted({variant for _, _, variant in cells} - set(rows))
     if missing:
-        raise MoveError(f"results of variant(s) {', '.join(missing)} are not among the rows")
+        raise MoveError(
+            f"results of variant(s) {', '.join(missing)} are not among the table's rows "
+            f"({', '.join(rows)}): add them to --rows (workflow: paper_table.rows)"
+        )
     backbones = sorted({backbone for backbone, _, _ in cells})
     ratios = sorted({ratio for _, ratio, _ in cells if ratio is not None})
     columns = (
