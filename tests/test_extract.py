@@ -44,7 +44,7 @@ def test_extract_writes_layout_and_logs_failures(tiny_videos, tmp_path):
     failed = pd.read_csv(failures)
     assert set(failed.video_id) == {corrupt, missing}
     assert failed.set_index("video_id").reason[missing] == "file missing"
-    assert failed.set_index("video_id").reason[corrupt].startswith("cannot decode")
+    assert failed.set_index("video_id").reason[corrupt].startswith("could not open")
     with open_feature_file(out) as handle:
         assert len(video_ids(handle)) == 6
         assert handle.attrs["backbone"] == "resnet50" and handle.attrs["frames"] == 3
@@ -176,7 +176,7 @@ def test_empty_corrupt_missing_videos_are_logged_and_skipped(broken_videos, refe
     ids = broken_videos.video_id
     assert failed[ids[5]] == "empty file (0 bytes)"
     assert failed[ids[7]] == "file missing"
-    assert failed[ids[2]].startswith("cannot decode")
+    assert failed[ids[2]].startswith("could not open")
     assert len(read_all(reference)[1]) == 7
 
 

@@ -78,6 +78,19 @@ def _write_video(path: Path, frames: int) -> None:
         container.mux(stream.encode())
 
 
+def _break_sample_sizes(path: Path) -> None:
+    """Make every sample size but the first impossible in the MP4 index (``stsz``): decoders
+    then read one frame of the forty the container lists."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    box = data.find(b"stsz")
+    count = struct.unpack(">I", data[box + 12 : box + 16])[0]
+    for k in range(1, count):
+        data[box + 16 + 4 * k : box + 20 + 4 * k] = struct.pack(">I", 0x7FFFFFFF)
+    path.write_bytes(bytes(data))
+
+
 def _write_audio_only(path: Path) -> None:
     import av
 
@@ -117,6 +130,9 @@ def bad_videos(tiny_videos, tmp_path_factory):
     kinds[ids[4]] = "1 frame"
     files[ids[5]].write_text("label,youtube_id\nthis is a CSV, not a video\n")
     kinds[ids[5]] = "non-video file"
+    _write_video(files[ids[6]], 40)
+    _break_sample_sizes(files[ids[6]])
+    kinds[ids[6]] = "broken index"
     annotations = root.parent / "annotations.csv"
     pd.read_csv(tiny_videos / "annotations.csv").iloc[:9].to_csv(annotations, index=False)
     return root, annotations, kinds
@@ -134,6 +150,13 @@ def test_broken_videos_are_logged_with_reason_and_the_run_continues(bad_videos, 
         assert by_kind[kind] in failed.index, kind
         assert failed[by_kind[kind]], kind  # a reason is given
     assert failed[by_kind["zero bytes"]] == "empty file (0 bytes)"
+    assert failed[by_kind["broken index"]].startswith(
+        "index broken: decoded 1 of the 40 frames its container states"
+    )
+    assert failed[by_kind["corrupt"]] == "could not open: not a video file, or its header is broken"
+    # the reasons are in words, once each; the decoders' own log lines stay out of the log
+    noise = [line for line in result.stderr.splitlines() if ".cc:" in line or "@ 0x" in line]
+    assert noise == [], noise[:5]
     with h5py.File(out, "r") as handle:
         kept = set(handle["videos"])
         one = handle["videos"][by_kind["1 frame"]]

@@ -383,3 +383,76 @@ def test_video_ids_starting_with_a_dash_are_values(synthetic, tmp_path):
     assert code == 0 and png.is_file()
     shown = pd.read_csv(png.with_suffix(".csv"))
     assert {dashed, "v1_7"} <= set(shown.video_id)
+
+
+# --- features checked on the way in (at split and at train) ------------------------------------
+
+
+def features_with(tmp_path, edit) -> tuple:
+    """3 classes × 8 videos (5 train), then ``edit(videos group)`` rewrites some videos."""
+    import h5py
+
+    features, split = write_features_and_split(tmp_path, per_class=8, train_per_class=5)
+    with h5py.File(features, "r+") as handle:
+        edit(handle["videos"])
+    return features, split
+
+
+def replace(videos, video_id: str, data) -> None:
+    label = videos[video_id].attrs["label"]
+    del videos[video_id]
+    videos.create_dataset(video_id, data=data)
+    videos[video_id].attrs.update(label=label, n_frames=4)
+
+
+def run_train(features, split, tmp_path, capsys):
+    settings = json.dumps(TINY_TRAIN)
+    code = main(["train", "--features", str(features), "--split", str(split), "--out",
+                 str(tmp_path / "r.json"), "--settings", settings, "--head-min", "5",
+                 "--tail-max", "2", "--quiet"])  # fmt: skip
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (np.ones((4, 8), np.float32), "video v1_2 is 8 wide, the file's features 16"),
+        (np.ones(16, np.float32), "video v1_2 is stored 1-D (16,), not [frames, width]"),
+        (np.ones((0, 16), np.float32), "video v1_2 has 0 stored frames"),
+        (np.ones((4, 16), np.int8), "video v1_2 is stored as int8, not float16/float32"),
+    ],
+)
+def test_a_malformed_video_in_a_feature_file_is_one_line_naming_it(
+    tmp_path, capsys, data, expected
+):
+    features, split = features_with(tmp_path, lambda videos: replace(videos, "v1_2", data))
+    code, err = run_train(features, split, tmp_path, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"feature file {features}: {expected}: delete it and rerun the extract stage" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_constant_videos_and_a_constant_class_are_named_and_training_goes_on(tmp_path, capsys):
+    def edit(videos):
+        for video_id in ("v0_1", *(f"v2_{i}" for i in range(8))):
+            replace(videos, video_id, np.zeros((4, 16), np.float32))
+
+    features, split = features_with(tmp_path, edit)
+    code, err = run_train(features, split, tmp_path, capsys)
+    assert code == 0, err
+    assert "9 video(s) have constant features (all zero or all equal" in err
+    assert "e.g. v0_1, v2_0, v2_1 …" in err
+    assert "every video of class 'class2' (8) has constant features" in err
+    assert (tmp_path / "r.json").is_file()
+
+
+def test_a_dead_backbone_is_refused_before_training(tmp_path, capsys):
+    def edit(videos):
+        for video_id in list(videos):
+            replace(videos, video_id, np.full((4, 16), 0.25, np.float32))
+
+    features, split = features_with(tmp_path, edit)
+    code, err = run_train(features, split, tmp_path, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "24 of 24 videos have constant features" in err and "a dead backbone" in err
+    assert not (tmp_path / "r.json").exists()

@@ -29,7 +29,9 @@ def test_read_frames_decodes_real_video(tiny_videos):
 
 
 @pytest.mark.parametrize(
-    "content,reason", [(b"", "empty file"), (b"not a video at all" * 50, "cannot decode")]
+    "content,reason",
+    [(b"", "empty file"), (b"not a video at all" * 50, "could not open: not a video file")],
+    ids=["empty", "garbage"],
 )
 def test_bad_files_raise_decode_error_with_reason(tmp_path, content, reason):
     path = tmp_path / "bad.mp4"

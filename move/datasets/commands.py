@@ -13,6 +13,8 @@ import sys
 from move.arguments import Command, arg, input_file, output_file, settings_arguments, settings_from
 from move.datasets.demo import DemoSpec
 
+REEXTRACT = "delete it and rerun the extract stage (features from working weights)"
+
 
 def demo_videos_command(args: argparse.Namespace) -> str:
     """Write the synthetic demo dataset."""
@@ -51,6 +53,13 @@ def split_command(args: argparse.Namespace) -> str:
     table, missing, line = missing_videos(args)
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
+    if args.features is not None:
+        from move.extraction.features import check_stored_features
+
+        present = table[~table.video_id.isin(set(missing.video_id))]
+        labels = dict(zip(present.video_id, present.label.astype(str), strict=True))
+        for warning in check_stored_features(args.features, labels, REEXTRACT):
+            print(f"warning: {warning}", file=sys.stderr)
     groups = (args.head_min, args.tail_max)
     split, counts = split_from_annotations(
         table, args.annotations, missing, args.ir, groups, args.max_per_class,

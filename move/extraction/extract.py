@@ -172,7 +172,10 @@ class DecodedVideos(Dataset):
             if not row.path:
                 raise VideoDecodeError("file missing")
             frames, n_frames = read_frames(
-                row.path, s.frames, lambda chunk: resize_and_crop(chunk, s.resize, s.crop)
+                row.path,
+                s.frames,
+                lambda chunk: resize_and_crop(chunk, s.resize, s.crop),
+                s.min_decoded_share,
             )
             item.update(frames=frames, n_frames=n_frames, error=None)
         except VideoDecodeError as error:

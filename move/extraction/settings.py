@@ -37,6 +37,13 @@ class ExtractSettings:
     dtype: str = field(
         default="float16", metadata=_help("stored dtype") | {"choices": ["float16", "float32"]}
     )
+    min_decoded_share: float = field(
+        default=0.5,
+        metadata=_help(
+            "log a video as failed when it decodes fewer than this share of the frames its "
+            "container states (a broken index; 0: off)"
+        ),
+    )
 
     def __post_init__(self) -> None:
         check_settings(dataclasses.asdict(self), "extract", "extract setting")  # schema ranges

@@ -6,6 +6,9 @@ in the Kinetics layouts (``<split>/<label>/<id>.mp4``, ``<label>/<id>.mp4`` or f
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,8 +45,59 @@ once converted to float).
 """
 
 
-def open_video(path: str | Path):
-    """A decord reader of ``path`` (one decoder thread); missing, empty or unreadable -> error."""
+DECODER_LOG_ENV = "MOVE_DECODER_LOG"  # 1: keep ffmpeg's and decord's own log lines (job logs)
+
+
+def decoder_log_wanted() -> bool:
+    """Whether the decoders' own log lines are kept (``MOVE_DECODER_LOG=1``); off by default: a
+    failure's reason is logged in words, once, in the failures CSV."""
+    return os.environ.get(DECODER_LOG_ENV, "").lower() in ("1", "true", "yes")
+
+
+@contextmanager
+def quiet_decoder():
+    """Silence what ffmpeg and decord print to the process's stderr (file descriptor 2) while
+    a video is opened or decoded, unless ``MOVE_DECODER_LOG`` asks to keep it."""
+    if decoder_log_wanted():
+        yield
+        return
+    import decord
+
+    decord.logging.set_level(decord.logging.QUIET)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def container_frames(path: str | Path) -> int | None:
+    """The frame count a video's container states (its index, else duration × frame rate), read
+    from the header with PyAV; None where it states none or cannot be read."""
+    import av
+
+    try:
+        with quiet_decoder(), av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            if stream.duration and stream.time_base and stream.average_rate:
+                return int(round(float(stream.duration * stream.time_base * stream.average_rate)))
+    except Exception:  # the decoder's own open reports an unreadable file, in words
+        return None
+    return None
+
+
+def open_video(path: str | Path, min_decoded_share: float = 0.0):
+    """A decord reader of ``path`` (one decoder thread); missing, empty or unreadable -> error.
+
+    ``min_decoded_share``: refuse a video whose decodable frames are fewer than this share of the
+    frames its container states (a broken index decodes as a frame or two, which would be
+    stored as copies of one frame)."""
     import decord
 
     path = Path(path)
@@ -55,21 +109,42 @@ def open_video(path: str | Path):
         reader = decord.VideoReader(str(path), num_threads=1)
         if len(reader) == 0:
             raise VideoDecodeError("no decodable frames")
+    if min_decoded_share > 0:
+        stated = container_frames(path)
+        if stated and len(reader) < min_decoded_share * stated:
+            raise VideoDecodeError(
+                f"index broken: decoded {len(reader)} of the {stated} frames its container "
+                f"states (fewer than extract.min_decoded_share = {min_decoded_share:g})"
+            )
     return reader
+
+
+# The decoder's own words for a failure, and what they mean.
+DECODER_REASONS = (
+    ("cannot find video stream", "no video stream (audio-only or unknown container)"),
+    ("Error reading", "could not open: not a video file, or its header is broken"),
+    ("av_read_frame failed", "could not read frames: the file is truncated or corrupt"),
+    ("Out of bound indices", "index broken: frames the container lists cannot be decoded"),
+)
 
 
 @contextmanager
 def decode_errors():
-    """Turn decord's bare errors (DECORDError/RuntimeError) into a one-line VideoDecodeError."""
+    """Turn decord's bare errors (DECORDError/RuntimeError) into a one-line VideoDecodeError
+    saying what went wrong in words (the decoder's text only where no words are known), with
+    the decoders' own log lines silenced (``quiet_decoder``)."""
     try:
-        yield
+        with quiet_decoder():
+            yield
     except VideoDecodeError:
         raise
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "cannot find video stream" in reason:
-            raise VideoDecodeError("no video stream (audio-only or unknown container)") from None
-        raise VideoDecodeError(f"cannot decode: {reason[:200]}") from None
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        for found, reason in DECODER_REASONS:
+            if found in text:
+                raise VideoDecodeError(reason) from None
+        internal = re.sub(r"^\S*\.(cc|cpp|h):\d+:\s*(Error:\s*)?", "", text)
+        raise VideoDecodeError(f"cannot decode ({internal[:160]})") from None
 
 
 def decode_chunks(reader, indices: np.ndarray, size: int) -> Iterator[torch.Tensor]:
@@ -91,6 +166,7 @@ def read_frames(
     path: str | Path,
     n_segments: int,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    min_decoded_share: float = 0.0,
 ) -> tuple[np.ndarray | torch.Tensor, int]:
     """Decode ``n_segments`` uniformly sampled RGB frames: (frames ``[T, ...]``, frame count).
 
@@ -98,9 +174,10 @@ def read_frames(
     and crop), each chunk of ``DECODE_CHUNK`` distinct frames is transformed as soon as it is
     decoded and the result is a tensor of what it returns, so memory holds one full-resolution
     chunk, whatever T. Raises VideoDecodeError with a one-line reason for missing, empty,
-    corrupt or stream-less files.
+    corrupt or stream-less files, and for those decoding far fewer frames than their container
+    states (``min_decoded_share``).
     """
-    reader = open_video(path)
+    reader = open_video(path, min_decoded_share)
     n_frames = len(reader)
     indices = uniform_segment_indices(n_frames, n_segments)
     distinct, positions = np.unique(indices, return_inverse=True)

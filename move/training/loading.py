@@ -7,6 +7,7 @@ carries its epoch, so frame draws repeat exactly with any number of loader worke
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from move.datasets.splits import class_group, read_split
 from move.errors import MoveError
-from move.extraction.features import open_feature_file, video_ids
+from move.extraction.features import check_stored_features, open_feature_file, video_ids
 from move.training.data import FeatureDataset, feature_loader, parse_class_indices
 from move.training.registry import Sampler as SamplerFn
 from move.training.settings import TrainSettings
@@ -53,6 +54,10 @@ def load_problem(
             f"{len(missing)} video(s) of split {split_path} are not in {features_path} "
             f"(e.g. {missing[0]}): regenerate the split from this feature file"
         )
+    labels_of = dict(zip(split.video_id, split.label.astype(str), strict=True))
+    fix = "delete it and rerun the extract stage (features from working weights)"
+    for warning in check_stored_features(features_path, labels_of, fix):
+        print(f"warning: {warning}", file=sys.stderr)
     class_lists = [parse_class_indices(v) for v in split.class_index]
     n_classes = max(max(c) for c in class_lists) + 1
     labels = [""] * n_classes

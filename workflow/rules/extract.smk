@@ -39,6 +39,7 @@ rule extract_shard:
         " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
         " --threads {threads} --device {params.extract[device]} --dtype {params.extract[dtype]}"
+        " --min-decoded-share {params.extract[min_decoded_share]}"
         " > {log} 2>&1"
 
 
