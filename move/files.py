@@ -23,6 +23,53 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def lock_path(out: str | Path) -> Path:
+    """The lock file of an output: ``<out>.lock`` beside it."""
+    out = Path(out)
+    return out.with_name(out.name + ".lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: str | Path, what: str = "run") -> Iterator[None]:
+    """Hold ``<out>.lock`` while this process writes ``out``: a second run on the same output is
+    refused in one line naming the run that holds it (pid, host, command, start).
+
+    A POSIX lock (``fcntl.lockf``, honoured over NFS) on the file, not the file's existence, is
+    the lock: the system releases it when its process dies, so a lock file left by a killed run
+    is simply taken over. The file is removed when the block ends.
+    """
+    import fcntl
+    import socket
+    import sys
+    import time
+
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 (held for the block)
+    try:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = " ".join(handle.read().split()) or "another process"
+            raise MoveError(
+                f"{out} is being written by another {what} ({holder}): wait for it to finish or "
+                f"stop it; a lock left by a killed run is taken over ({path})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        command = " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv))
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command[:200]}\n"
+        )
+        handle.flush()
+        yield
+        path.unlink(missing_ok=True)  # under the lock: no other run holds this file now
+    finally:
+        handle.close()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yield ``<path>.tmp`` to write; rename it over ``path`` when the block succeeds."""

@@ -479,3 +479,41 @@ def test_every_subcommand_fails_in_one_line_without_traceback(name, tmp_path, ca
     assert "Traceback" not in err
     with pytest.raises(Exception):  # noqa: B017 - --debug shows the real exception
         main([*argv, "--debug"])
+
+
+# --- one writer per output --------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from move.files import output_lock
+with output_lock(sys.argv[1], "extraction"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_a_killed_ones_lock_taken_over(
+    bad_videos, tmp_path, capsys
+):
+    """While another process holds ``<out>.lock``, `move extract` into the same file stops in one
+    line naming it; once that process is killed (its lock file left behind), a rerun runs."""
+    root, annotations, _ = bad_videos
+    out = tmp_path / "resnet50.h5"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        args = ["extract", "--annotations", annotations, "--videos", root, "--out", out]
+        error = cli_error(capsys, *args, *EXTRACT_ARGS)
+        assert f"{out} is being written by another extraction (pid {holder.pid} on " in error
+        assert "wait for it to finish or stop it" in error and not out.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (tmp_path / "resnet50.h5.lock").is_file()  # left behind by the killed run
+    assert main([str(a) for a in [*args, *EXTRACT_ARGS]]) == 0
+    assert out.is_file() and not (tmp_path / "resnet50.h5.lock").exists()

@@ -44,7 +44,7 @@ from move.extraction.features import (
 from move.extraction.settings import ExtractSettings
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import kinetics_video_id
-from move.files import atomic_output, read_csv_input
+from move.files import atomic_output, output_lock, read_csv_input
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -595,6 +595,23 @@ def _part_failures_csv(part: Path) -> list[list[str]]:
 
 
 def extract_features(
+    videos: pd.DataFrame,
+    out: str | Path,
+    failures: str | Path,
+    settings: ExtractSettings,
+    progress: bool = True,
+    chunk_videos: int = 64,
+    reuse: Sequence[str | Path] = (),
+) -> dict:
+    """``extract_features_unlocked`` holding ``<out>.lock``: a second extraction into the same
+    ``out`` while this one runs is refused in one line naming this one (``output_lock``)."""
+    with output_lock(out, "extraction"):
+        return extract_features_unlocked(
+            videos, out, failures, settings, progress, chunk_videos, reuse
+        )
+
+
+def extract_features_unlocked(
     videos: pd.DataFrame,
     out: str | Path,
     failures: str | Path,
