@@ -262,6 +262,7 @@ def tiny_train(**changes) -> dict:
     tiny = dict(
         epochs=3, batch_size=8, frames_train=8, frames_test=8, eval_every=1, heads=2, d_k=4,
         d_v=4, clusters=3, codebook_dim=8, hidden_dim=16, lr=1e-3, device="cpu",
+        resume_every_minutes=0,  # a resume state after every epoch: the tests kill runs mid-way
     )  # fmt: skip
     return tiny | changes
 

@@ -11,6 +11,7 @@ import torch
 import move.training.registry as registry
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.errors import MoveError
+from move.training import artefacts
 from move.training.evaluation import evaluate_checkpoint
 from move.training.loop import train
 from move.training.results import summary
@@ -81,11 +82,42 @@ def test_results_json_and_per_class_csv(synthetic, tmp_path):
     assert table.AP.mean() == pytest.approx(results["final"]["mAP"])
 
 
-def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path):
-    results = _run(synthetic, tmp_path, "run", method="move")
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_evaluate_reloads_checkpoint_with_same_metrics(synthetic, tmp_path, dtype):
+    """The kept checkpoint in a compact dtype gives the run's metrics within 1e-3 (float32:
+    the same), at about half the size."""
+    results = _run(synthetic, tmp_path, "run", method="move", checkpoint_dtype=dtype)
     again = summary(evaluate_checkpoint(tmp_path / "run.pt", *synthetic, device="cpu"))
     for key, value in again.items():
-        assert value == pytest.approx(results["final"][key]), key
+        tolerance = 1e-9 if dtype == "float32" else 1e-3
+        assert value == pytest.approx(results["final"][key], abs=tolerance), key
+    state = torch.load(tmp_path / "run.pt", weights_only=False)["model"]
+    floats = {t.dtype for t in state.values() if t.is_floating_point()}
+    assert floats == {getattr(torch, dtype)}
+    tensor_bytes = sum(t.numel() * t.element_size() for t in state.values())
+    full_bytes = sum(
+        t.numel() * (4 if t.is_floating_point() else t.element_size()) for t in state.values()
+    )
+    non_float = full_bytes - sum(4 * t.numel() for t in state.values() if t.is_floating_point())
+    expected = full_bytes if dtype == "float32" else (full_bytes - non_float) / 2 + non_float
+    assert tensor_bytes == expected
+
+
+def test_the_resume_state_is_written_at_most_every_resume_every_minutes(
+    synthetic, tmp_path, monkeypatch
+):
+    """0 minutes: after every epoch but the last (whose state is the checkpoint); 60: none in a
+    run shorter than an hour."""
+    writes = []
+    original = artefacts.save_progress
+    monkeypatch.setattr(
+        artefacts, "save_progress", lambda *a: writes.append(a[1].epoch) or original(*a)
+    )
+    _run(synthetic, tmp_path, "every", method="plain", epochs=3, resume_every_minutes=0)
+    assert writes == [1, 2]
+    writes.clear()
+    _run(synthetic, tmp_path, "hourly", method="plain", epochs=3, resume_every_minutes=60)
+    assert writes == [] and not (tmp_path / "hourly.pt.partial").exists()
 
 
 @pytest.mark.parametrize("method", ["move", "framestack"])

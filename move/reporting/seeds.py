@@ -39,8 +39,9 @@ GROUP_METRICS = {
     "top5": "A@5",
 }
 # Settings that may differ between the seeds of one cell: the seed itself, and what does not
-# decide the result (data loader workers, the device).
-PER_RUN_SETTINGS = ("seed", "num_workers", "device")
+# decide the result (the device, and TrainSettings' NOT_IN_FINGERPRINT: loader workers, how the
+# run is kept).
+PER_RUN_SETTINGS = ("seed", "device", "num_workers", "resume_every_minutes", "checkpoint_dtype")
 
 
 @dataclass

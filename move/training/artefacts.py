@@ -57,9 +57,10 @@ def build_model(n_classes: int, settings: TrainSettings) -> torch.nn.Module:
 def save_checkpoint(
     path: Path, model: torch.nn.Module, settings: TrainSettings, problem, groups: tuple[int, int]
 ) -> None:
-    """Write the final checkpoint atomically."""
+    """Write the final checkpoint atomically, its floating-point tensors in
+    ``settings.checkpoint_dtype`` (``compact_state``)."""
     state = {
-        "model": model.state_dict(),
+        "model": compact_state(model.state_dict(), settings.checkpoint_dtype),
         "settings": settings.to_dict(),
         "n_classes": problem.n_classes,
         "labels": list(problem.labels),
@@ -69,6 +70,24 @@ def save_checkpoint(
     }
     with atomic_output(path) as tmp:
         torch.save(state, tmp)
+
+
+FLOAT16_MAX = 65504.0
+
+
+def compact_state(state: dict, dtype: str) -> dict:
+    """A state dict with its floating-point tensors in ``dtype`` (float32, float16, bfloat16);
+    a tensor float16 cannot hold (a value beyond ±65504) stays float32. Loading it back
+    (``load_state_dict``) casts every tensor to the model's float32."""
+    target = getattr(torch, dtype)
+    if target == torch.float32:
+        return dict(state)
+    compact = {}
+    for key, tensor in state.items():
+        fits = target != torch.float16 or tensor.abs().max().item() <= FLOAT16_MAX
+        keep = not tensor.is_floating_point() or not fits or tensor.numel() == 0
+        compact[key] = tensor if keep else tensor.to(target)
+    return compact
 
 
 def _torch_load(path: Path, what: str, fix: str) -> dict:

@@ -238,9 +238,13 @@ def train_unlocked(
         disable=not progress,
         dynamic_ncols=True,
     )
+    saved_at = time.monotonic()
     for epoch in range(len(run.history), settings.epochs):
         run.history.append(run.run_epoch(epoch, bar))
-        artefacts.save_progress(checkpoint, run.progress(), settings, problem.labels)
+        due = time.monotonic() - saved_at >= 60 * settings.resume_every_minutes
+        if due and epoch + 1 < settings.epochs:  # the last epoch's state is the checkpoint
+            artefacts.save_progress(checkpoint, run.progress(), settings, problem.labels)
+            saved_at = time.monotonic()
     bar.close()
     groups = (head_min, tail_max)
     artefacts.save_checkpoint(checkpoint, run.model, settings, problem, groups)
