@@ -38,36 +38,46 @@ def output_lock(out: str | Path, what: str = "run") -> Iterator[None]:
     the lock: the system releases it when its process dies, so a lock file left by a killed run
     is simply taken over. The file is removed when the block ends.
     """
+    path = lock_path(out)
+    handle = try_lock(path)
+    if isinstance(handle, str):
+        raise MoveError(
+            f"{out} is being written by another {what} ({handle}): wait for it to finish or "
+            f"stop it; a lock left by a killed run is taken over ({path})"
+        )
+    try:
+        yield
+        path.unlink(missing_ok=True)  # under the lock: no other run holds this file now
+    finally:
+        handle.close()
+
+
+def try_lock(path: str | Path):
+    """Take the POSIX lock (``fcntl.lockf``) of ``path`` without waiting and write who holds it
+    (pid, host, start, command): the open file, to keep while holding it (closing releases it),
+    or, when another live process holds it, what that process wrote there (a string)."""
     import fcntl
     import socket
     import sys
     import time
 
-    path = lock_path(out)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115 (held for the block)
+    handle = open(path, "a+")  # noqa: SIM115 (the caller holds it)
     try:
-        try:
-            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = " ".join(handle.read().split()) or "another process"
-            raise MoveError(
-                f"{out} is being written by another {what} ({holder}): wait for it to finish or "
-                f"stop it; a lock left by a killed run is taken over ({path})"
-            ) from None
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         handle.seek(0)
-        handle.truncate()
-        started = time.strftime("%Y-%m-%d %H:%M:%S")
-        command = " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv))
-        handle.write(
-            f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command[:200]}\n"
-        )
-        handle.flush()
-        yield
-        path.unlink(missing_ok=True)  # under the lock: no other run holds this file now
-    finally:
+        holder = " ".join(handle.read().split()) or "another process"
         handle.close()
+        return holder
+    handle.seek(0)
+    handle.truncate()
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    command = " ".join(Path(sys.argv[0]).name if i == 0 else a for i, a in enumerate(sys.argv))
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}: {command[:200]}\n")
+    handle.flush()
+    return handle
 
 
 @contextlib.contextmanager
