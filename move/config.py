@@ -196,7 +196,32 @@ def extract_weights(config: dict, dataset: str, backbone: str) -> str:
             f"{backbone} gives meaningless features; use {default_weights(backbone)} or a "
             f"checkpoint, or set datasets.{dataset}.extract.allow_random_weights: true"
         )
+    if kinetics_trained(backbone, str(value)) and is_kinetics_subset(config, dataset):
+        if not settings.get("allow_kinetics_trained_weights", False):
+            raise MoveError(
+                f"{backbone} '{value}' weights were trained on Kinetics-400's labelled train "
+                f"videos, which hold every train video of dataset '{dataset}' (a Kinetics "
+                "subset) with its label: its long tail would vanish and the numbers mean "
+                "nothing (the paper uses ImageNet ResNets here); use resnet50/resnet101, or set "
+                f"datasets.{dataset}.extract.allow_kinetics_trained_weights: true to study it"
+            )
     return str(value)
+
+
+def kinetics_trained(backbone: str, weights: str) -> bool:
+    """Whether ``weights`` of ``backbone`` were trained on Kinetics-400 (TSM's ``kinetics``, by
+    name or by its published URL)."""
+    from move.extraction.weights import NAMED_WEIGHTS
+
+    url = NAMED_WEIGHTS.get(backbone, {}).get("kinetics")
+    return url is not None and weights in ("kinetics", url)
+
+
+def is_kinetics_subset(config: dict, dataset: str) -> bool:
+    """Whether a dataset's videos are Kinetics-400's: Imbalanced-MiniKinetics200
+    (``minikinetics``) or any dataset whose classes come from Kinetics CSVs."""
+    entry = dataset_config(config, dataset)
+    return dataset == "minikinetics" or bool(entry.get("kinetics_annotations"))
 
 
 def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:

@@ -256,3 +256,18 @@ def test_ablation_table_refuses_a_run_of_another_row(tmp_path):
         str(tmp_path / "a.csv"),
     )
     assert done.returncode == 0 and "(0.719" not in (tmp_path / "a.md").read_text()  # no paper run
+
+
+@pytest.mark.parametrize(("dataset", "warned"), [("minikinetics", True), ("videolt", False)])
+def test_runs_on_kinetics_trained_features_of_a_kinetics_subset_are_flagged(
+    tmp_path, dataset, warned
+):
+    ir = 0.01 if dataset == "minikinetics" else None
+    path = write_run(
+        tmp_path / "r.json", VARIANTS["move"], 0, [0.5] * 6, dataset, "tsm_resnet50", ir
+    )
+    data = json.loads(path.read_text()) | {"features_weights": "kinetics"}
+    path.write_text(json.dumps(data))
+    done, md, _ = paper_table(tmp_path, [path])
+    assert done.returncode == 0, done.stderr
+    assert ("Kinetics-400-trained weights" in md.read_text()) == warned

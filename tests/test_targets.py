@@ -84,3 +84,51 @@ def test_snakemake_plans_nothing_for_a_bad_target_and_says_why_in_one_line(
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("Error: target") and expected in lines[-1], done.stderr
     assert "Traceback" not in done.stderr
+
+
+LEAK = "weights were trained on Kinetics-400's labelled train videos"
+
+
+def test_kinetics_trained_weights_on_a_kinetics_subset_are_refused_unless_allowed():
+    from move.config import extract_weights, kinetics_trained
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    with pytest.raises(MoveError, match=LEAK) as error:
+        extract_weights(config, "minikinetics", "tsm_resnet50")
+    assert "allow_kinetics_trained_weights: true" in str(error.value)
+    assert "\n" not in str(error.value)
+    assert extract_weights(config, "minikinetics", "resnet50") == "imagenet"
+    config["datasets"]["minikinetics"]["extract"] = {"allow_kinetics_trained_weights": True}
+    assert extract_weights(config, "minikinetics", "tsm_resnet50") == "kinetics"
+    assert kinetics_trained("tsm_resnet50", "kinetics") and not kinetics_trained(
+        "resnet50", "imagenet"
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "features/minikinetics/tsm_resnet50.h5",
+        "results/minikinetics/tsm_resnet50/ir0.01/move/seed0.json",
+    ],
+)
+def test_snakemake_refuses_the_kinetics_leak_at_planning(target, tmp_path):
+    (tmp_path / "videos").mkdir()
+    paths = tmp_path / "paths.yaml"
+    paths.write_text(
+        yaml.safe_dump({"datasets": {"minikinetics": {"videos": str(tmp_path / "videos")}}})
+    )
+    command = [sys.executable, "-m", "snakemake", target, "-n", "-s", str(REPO / "Snakefile"), "-d",
+               str(tmp_path), "--configfile", str(REPO / "config.yaml"), str(paths)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: tsm_resnet50 'kinetics'") and LEAK in lines[-1], done.stderr
+    allowed = {
+        "minikinetics": {
+            "videos": str(tmp_path / "videos"),
+            "extract": {"allow_kinetics_trained_weights": True},
+        }
+    }
+    paths.write_text(yaml.safe_dump({"datasets": allowed}))
+    assert subprocess.run(command, capture_output=True, text=True, cwd=tmp_path).returncode == 0

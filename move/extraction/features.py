@@ -72,6 +72,14 @@ def video_ids(handle: h5py.File) -> list[str]:
     return sorted(handle[VIDEOS].keys())
 
 
+def stored_weights(path: str | Path) -> str | None:
+    """The weights a feature file was made with (its ``weights`` attribute: a name, URL, file or
+    'none'), if it says."""
+    with open_feature_file(path) as handle:
+        value = handle.attrs.get("weights")
+    return None if value is None else str(value)
+
+
 def stored_backbone(path: str | Path) -> str | None:
     """The backbone a feature file was made with (its ``backbone`` attribute), if it says."""
     with open_feature_file(path) as handle:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from move.config import kinetics_trained
 from move.errors import MoveError
 from move.files import write_text_atomic
 from move.reporting.paper import paper_ablation, paper_result
@@ -253,8 +254,24 @@ def record(dataset, backbone, ratio, variant, protocol, metric, stats, paper, ce
 def intro(dataset: str | None, cells: dict[CellKey, Cell], n_all: int) -> str:
     """The heading: the dataset, the seeds, how a cell reads, where the averaged files are."""
     seeds = sorted({seed for cell in cells.values() for seed in cell.seeds})
+    leaked = sorted(
+        {
+            backbone
+            for (backbone, _, _), cell in cells.items()
+            for _, results in cell.runs
+            if dataset != "videolt"
+            and kinetics_trained(backbone, str(results.get("features_weights")))
+        }
+    )
+    warning = (
+        f"**Warning: the {', '.join(leaked)} features come from Kinetics-400-trained weights, "
+        "which saw every train video of this Kinetics subset with its label: these numbers do "
+        "not measure long-tailed recognition.**\n\n"
+        if leaked
+        else ""
+    )
     return (
-        f"# {dataset}: the paper's table over seeds\n\n"
+        f"# {dataset}: the paper's table over seeds\n\n{warning}"
         f"Seeds {', '.join(map(str, seeds))}: each cell is the mean ± sample std (ddof 1) over "
         f"n = {n_all} seeds (marked where a cell has fewer), then in brackets the paper's number "
         "and (ours − paper) in units of our std (the raw difference for one seed). The CSV "

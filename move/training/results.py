@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from move.datasets.splits import write_csv_atomic
-from move.extraction.features import stored_backbone
+from move.extraction.features import stored_backbone, stored_weights
 from move.files import file_sha256, read_json_input, write_text_atomic
 
 if TYPE_CHECKING:
@@ -60,6 +60,7 @@ def results_document(
         "dataset": run.dataset,
         "imbalance_ratio": run.imbalance_ratio,
         "backbone": stored_backbone(inputs["features"]),
+        "features_weights": stored_weights(inputs["features"]),
         "final": summary(final) | {"epoch": final_epoch},
         "best": summary(best) | {"epoch": best_epoch},
         "history": [

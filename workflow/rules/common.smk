@@ -108,6 +108,18 @@ def parse_run(name):
         stop(error)
 
 
+def training_features(wildcards):
+    """Input: a run's feature file; Kinetics-trained features of a Kinetics subset stop here
+    (the leak guard of ``move.config.extract_weights``), whether or not they exist yet."""
+    run = parse_run(wildcards.run)
+    if run.dataset != "videolt":
+        try:
+            extract_weights(config, run.dataset, run.backbone)
+        except MoveError as error:
+            stop(error)
+    return run.features
+
+
 def main_result_file(short, suffix):
     """The file (``suffix``) of the configured backbone, variant and seed behind a short run."""
     try:

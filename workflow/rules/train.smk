@@ -9,7 +9,7 @@
 
 rule train:
     input:
-        features=lambda wc: parse_run(wc.run).features,
+        features=training_features,
         split=lambda wc: parse_run(wc.run).split(int(wc.seed)),
     output:
         results="results/{run}/{variant}/seed{seed}.json",
