@@ -290,6 +290,7 @@ class DatasetSettings:
     class_order: str | None
     extract: dict
     train: dict
+    npy_features: dict  # backbone -> folder of per-video .npy features (instead of videos)
 
     @property
     def features(self) -> str:
@@ -346,6 +347,7 @@ def resolve(config: dict) -> Resolved:
             class_order=entry.get("class_order"),
             extract=stage_settings(config, name, "extract"),
             train=stage_settings(config, name, "train"),
+            npy_features={b: f for b, f in (entry.get("features") or {}).items() if f},
         )
     videolt = config.get("videolt") or {}
     seeds = tuple(config.get("seeds") or [config.get("seed", 0)])

@@ -67,6 +67,7 @@ def site_paths(root, config: dict) -> dict:
     (kinetics / "videos").mkdir(parents=True)
     for name in ("k400.csv", "train.txt", "val.txt"):
         (kinetics / name).touch()
+    (kinetics / "ResNet101").mkdir()
     videolt = root / "videolt"
     (videolt / "labels").mkdir(parents=True)
     features = {}
@@ -79,6 +80,8 @@ def site_paths(root, config: dict) -> dict:
                 "videos": str(kinetics / "videos"),
                 "kinetics_annotations": str(kinetics / "k400.csv"),
                 "lists": {"train": str(kinetics / "train.txt"), "val": str(kinetics / "val.txt")},
+                # ResNet-101 from the authors' .npy features (rule npy_features), ResNet-50 extracted
+                "features": {"resnet101": str(kinetics / "ResNet101")},
             }
         },
         "videolt": {"features": features, "labels": str(videolt / "labels")},

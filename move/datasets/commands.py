@@ -112,6 +112,18 @@ def videolt_convert_command(args: argparse.Namespace) -> str:
     )
 
 
+def npy_features_command(args: argparse.Namespace) -> str:
+    """Convert per-video .npy features of an annotated dataset to HDF5."""
+    from move.datasets.npy_features import convert_npy_features
+    from move.extraction.extract import read_annotations
+
+    counts = convert_npy_features(
+        args.features_dir, read_annotations(args.annotations), args.out, args.backbone,
+        args.dtype, progress=not args.quiet,
+    )  # fmt: skip
+    return f"wrote {args.out}: {counts['converted']} videos converted, {counts['missing']} missing"
+
+
 def group_arguments() -> list:
     """--head-min / --tail-max: the class groups of the evaluation."""
     return [
@@ -257,5 +269,28 @@ def commands() -> list[Command]:
                 ),
             ],
             videolt_convert_command,
+        ),
+        Command(
+            "npy-features",
+            "Convert one backbone's per-video .npy features (the authors' MiniKinetics200 layout: "
+            "<root>/ResNet50/{train,val}/<video_id>.npy) into move's HDF5 + failures CSV, so "
+            "split, train and tables run without videos.",
+            [
+                arg(
+                    "--features-dir", required=True, help="folder of <video_id>.npy (one backbone)"
+                ),
+                input_file("--annotations", required=True, help="the dataset's annotations CSV"),
+                arg("--backbone", required=True, help="name stored in the file (resnet50 ...)"),
+                output_file(
+                    "--out", required=True, help="HDF5 file (features/<dataset>/<backbone>.h5)"
+                ),
+                arg(
+                    "--dtype",
+                    default="float16",
+                    choices=["float16", "float32"],
+                    help="stored dtype",
+                ),
+            ],
+            npy_features_command,
         ),
     ]

@@ -109,7 +109,7 @@ def index_feature_files(folder: str | Path) -> dict[str, Path]:
     return found
 
 
-def _open_partial(tmp: Path, attrs: dict) -> h5py.File:
+def open_partial(tmp: Path, attrs: dict) -> h5py.File:
     """Reopen an unfinished conversion to resume it, or start a new one if it is unreadable."""
     if tmp.is_file():
         try:
@@ -178,17 +178,20 @@ def check_widths(paths: list[Path], progress: bool = True) -> int | None:
     return next(iter(counts), None)
 
 
-def _convert_arrays(
-    present: pd.DataFrame, files: dict[str, Path], names: list[str], handle: h5py.File, progress
+def convert_arrays(
+    present: pd.DataFrame, files: dict[str, Path], labels: list[str], handle: h5py.File, progress
 ) -> list[tuple[str, str, str]]:
-    """Copy each video's array into the open HDF5 file, skipping those already there (resume);
-    returns the failures (unreadable, empty, non-finite or of another width)."""
+    """Copy each video's ``.npy`` array (``present.video_id``, with ``labels`` in its order) into
+    the open HDF5 file, skipping those already there (resume); returns the failures (unreadable,
+    empty, non-finite or of another width). VideoLT's converter and the authors' MiniKinetics
+    features (``move.datasets.npy_features``) both write through it."""
+    present = present.assign(label=labels)
     done = set(handle[VIDEOS].keys())
     todo = present[~present.video_id.isin(done)]
     width, dtype = handle.attrs.get("feature_dim"), handle.attrs["dtype"]
     failed = []
     bar = tqdm(
-        todo.itertuples(), total=len(todo), desc="videolt", unit="video", disable=not progress
+        todo.itertuples(), total=len(todo), desc="convert", unit="video", disable=not progress
     )
     for n, row in enumerate(bar):
         path = files[row.video_id]
@@ -208,7 +211,7 @@ def _convert_arrays(
         dataset = handle[VIDEOS].create_dataset(
             row.video_id, data=array.astype(dtype), chunks=chunks
         )
-        dataset.attrs["label"] = ";".join(names[c] for c in row.classes)
+        dataset.attrs["label"] = row.label
         dataset.attrs["n_frames"] = array.shape[0]
         if (n + 1) % FLUSH_EVERY == 0:
             handle.flush()
@@ -298,8 +301,9 @@ def convert_videolt(
     } | ({} if width is None else {"feature_dim": width})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with _open_partial(tmp, attrs) as handle:
-        failed = _convert_arrays(present, files, names, handle, progress)
+    with open_partial(tmp, attrs) as handle:
+        labels = [";".join(names[c] for c in cs) for cs in present.classes]
+        failed = convert_arrays(present, files, labels, handle, progress)
         handle.attrs["complete"] = True
     os.replace(tmp, out)
     rows = [(r.video_id, "", r.reason) for r in missing.itertuples()] + failed

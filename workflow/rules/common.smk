@@ -57,8 +57,16 @@ def dataset_settings(dataset):
 DATASET_NAMES = "|".join(map(re.escape, config["datasets"]))
 IR_PATTERN = "[0-9]*\\.?[0-9]+"
 
+# (dataset, backbone) pairs whose features come from per-video .npy files (rule npy_features)
+NPY_PAIRS = "|".join(
+    re.escape(f"{name}/{backbone}")
+    for name, entry in SETTINGS.datasets.items()
+    for backbone in entry.npy_features
+) or "(?!)"
+
 wildcard_constraints:
     dataset=DATASET_NAMES,  # VideoLT has its own rules
+    npy_pair=NPY_PAIRS,
     # a training run: a dataset's features of a backbone at an imbalance ratio, or VideoLT's
     run=f"(?:{DATASET_NAMES})/[A-Za-z0-9_]+/ir{IR_PATTERN}|videolt/[A-Za-z0-9_]+",
     # a short run name (results/<short>.json): the configured backbone, method and seed
@@ -421,6 +429,22 @@ def feature_options(wildcards, input):
 def class_order_option(wildcards):
     path = dataset_settings(wildcards.dataset).class_order
     return f"--class-order {path}" if path else ""
+
+
+# Per-video .npy features instead of videos (workflow/rules/extract.smk, rule npy_features).
+def npy_folder(wildcards):
+    """Input: the folder of .npy features of a (dataset, backbone) pair."""
+    dataset, backbone = wildcards.npy_pair.split("/")
+    return dataset_settings(dataset).npy_features[backbone]
+
+
+def npy_annotations(wildcards):
+    """Input: the annotations of the pair's dataset (labels of the converted videos)."""
+    dataset = wildcards.npy_pair.split("/")[0]
+    try:
+        return required_path(config, dataset, "annotations")
+    except MoveError as error:
+        stop(error)
 
 
 # VideoLT (workflow/rules/videolt.smk).

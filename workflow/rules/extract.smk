@@ -88,3 +88,35 @@ rule merge_features:
     shell:
         "python -m move merge-features {input.features:q} --out {output.features}"
         " --failures {output.failures} > {log} 2>&1"
+
+
+# A (dataset, backbone) with `datasets.<d>.features.<backbone>` set (a folder of per-video .npy
+# arrays: the authors' MiniKinetics200 features) is converted instead of extracted; the split,
+# training and tables then run without any video.
+ruleorder: npy_features > merge_features
+
+
+rule npy_features:
+    input:
+        folder=npy_folder,
+        annotations=npy_annotations,
+    output:
+        features="features/{npy_pair}.h5",
+        failures="features/{npy_pair}.failures.csv",
+    params:
+        backbone=lambda wc: wc.npy_pair.split("/")[1],
+        dtype=lambda wc: dataset_settings(wc.npy_pair.split("/")[0]).extract["dtype"],
+    log:
+        "logs/npy_features/{npy_pair}.log",
+    resources:
+        **job_resources(mem_mb=8000, runtime=6 * 60),
+    benchmark:
+        "logs/benchmarks/npy_features/{npy_pair}.tsv"
+    message:
+        "Converting the .npy features of {wildcards.npy_pair} to HDF5"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move npy-features --features-dir {input.folder:q} --annotations {input.annotations:q}"
+        " --backbone {params.backbone} --out {output.features} --dtype {params.dtype}"
+        " --quiet > {log} 2>&1"

@@ -1,0 +1,71 @@
+"""The authors' MiniKinetics200 features as an input: one ``<video_id>.npy`` array ``[150, 2048]``
+(float32) per video under ``<root>/<ResNet50|ResNet101>/{train,val}/``, converted once into move's
+HDF5 (``features/<dataset>/<backbone>.h5`` + ``.failures.csv``), after which the missing-videos
+check, split, training and tables run without any video.
+
+The conversion is VideoLT's (``move.datasets.videolt.convert_arrays``): resumable from
+``<out>.tmp``, widths checked from the headers before any copy, bad arrays logged as failures.
+Labels come from the dataset's annotations (the lists joined with the Kinetics CSVs).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from move.datasets.splits import write_csv_atomic
+from move.datasets.videolt import check_widths, convert_arrays, index_feature_files, open_partial
+from move.errors import MoveError
+
+AUTHORS_WEIGHTS = "authors-features"  # the `weights` attribute of a converted file
+
+
+def convert_npy_features(
+    features_dir: str | Path,
+    annotations: pd.DataFrame,
+    out: str | Path,
+    backbone: str,
+    dtype: str = "float16",
+    progress: bool = True,
+) -> dict:
+    """Convert the ``.npy`` arrays of the annotated videos (``video_id``, ``label``) found under
+    ``features_dir`` into ``out``; the annotated videos without an array (or with a bad one) go
+    to ``<out>.failures.csv`` with the reason, as extraction's failures do (the missing-videos
+    check then applies ``max_missing_share``). Returns converted/missing counts."""
+    out = Path(out)
+    files = index_feature_files(features_dir)
+    if not files:
+        raise MoveError(
+            f"no .npy feature files under {features_dir}: point the config at the folder of one "
+            "backbone's arrays (e.g. <root>/ResNet50)"
+        )
+    listed = annotations.drop_duplicates("video_id")
+    present = listed[listed.video_id.isin(files)].reset_index(drop=True)
+    if present.empty:
+        example = next(iter(files))
+        raise MoveError(
+            f"none of the {len(files)} arrays under {features_dir} (e.g. {example}.npy) is an "
+            "annotated video: check the folder and the dataset's lists"
+        )
+    width = check_widths([files[v] for v in present.video_id], progress)
+    attrs = {
+        "backbone": backbone,
+        "weights": AUTHORS_WEIGHTS,
+        "weights_sha256": "none",
+        "frames": 0,
+        "source": f"npy features {Path(features_dir)}",
+        "dtype": dtype,
+    } | ({} if width is None else {"feature_dim": width})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open_partial(tmp, attrs) as handle:
+        failed = convert_arrays(present, files, list(present.label.astype(str)), handle, progress)
+        handle.attrs["complete"] = True
+    os.replace(tmp, out)
+    absent = listed[~listed.video_id.isin(files)]
+    rows = [(video_id, "", "no feature file") for video_id in absent.video_id] + failed
+    failures = pd.DataFrame(rows, columns=["video_id", "path", "reason"]).sort_values("video_id")
+    write_csv_atomic(failures, out.with_name(out.name.removesuffix(".h5") + ".failures.csv"))
+    return {"converted": len(present) - len(failed), "missing": len(rows)}
