@@ -1,27 +1,51 @@
-"""Where videos are on disk: the Kinetics file stem of a video, and a folder's videos by stem.
+"""Where videos are on disk: the Kinetics file stem of a video, and a folder's videos by stem,
+as files or as frame folders (a folder of numbered JPEG/PNG frames per video).
 
 Plain paths, no decoder and no torch (the demo writer and planning use these).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+# A frame of a frame folder: img_00001.jpg (the authors', mmaction2's rawframes), 00001.jpg,
+# frame_000001.jpg, ... .png; its number orders the frames.
+FRAME_FILE = re.compile(r"^(?:img|frame|image)?[_-]?(\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
+
+
+def frame_files(folder: str | Path, names: list[str] | None = None) -> list[Path]:
+    """The frames of a frame folder in numeric order (``img_9`` before ``img_10``), whatever
+    order the file system lists them in; other files are ignored."""
+    folder = Path(folder)
+    names = os.listdir(folder) if names is None else names
+    numbered = [(int(m[1]), name) for name in names if (m := FRAME_FILE.match(name))]
+    return [folder / name for _, name in sorted(numbered)]
 
 
 def index_video_files(root: str | Path) -> dict[str, Path]:
-    """Map each video's id (its file stem) to its path, for every video file under ``root``.
+    """Map each video's id to its path under ``root``: a video file (id = its stem) or a frame
+    folder (a folder of numbered images, id = its name).
 
-    Works for the common Kinetics layouts since only the stem names a video. A stem found twice
-    keeps the first path in sorted order, so the mapping is deterministic.
+    Works for the common Kinetics layouts since only the stem names a video. An id found twice
+    keeps the first path in sorted order, so the mapping is deterministic. A frame folder is not
+    searched further (the authors' frames: 150 JPEGs a video, millions in all).
     """
-    root = Path(root)
     found: dict[str, Path] = {}
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
-            found.setdefault(path.stem, path)
-    return found
+    for folder, subfolders, names in os.walk(root):
+        subfolders.sort()
+        here = Path(folder)
+        if here != Path(root) and any(FRAME_FILE.match(name) for name in names):
+            found.setdefault(here.name, here)
+            subfolders.clear()
+            continue
+        for name in sorted(names):
+            path = here / name
+            if path.suffix.lower() in VIDEO_EXTENSIONS:
+                found.setdefault(path.stem, path)
+    return dict(sorted(found.items(), key=lambda item: str(item[1])))
 
 
 def kinetics_video_id(youtube_id: str, time_start: float, time_end: float) -> str:
