@@ -167,14 +167,29 @@ def stage_settings(config: dict, dataset: str, stage: str) -> dict:
 
 
 def required_path(config: dict, dataset: str, key: str) -> str:
-    """A dataset's input path; unset (null) stops with the config key to set."""
-    value = dataset_config(config, dataset).get(key)
+    """A dataset's input path; unset (null) stops with the config key to set. The videos of a
+    dataset fetched from the Kinetics mirror (``kinetics_mirror``, no ``videos``) are
+    ``mirror_videos(dataset)``."""
+    entry = dataset_config(config, dataset)
+    value = entry.get(key)
+    if not value and key == "videos" and (entry.get("kinetics_mirror") or {}).get("path_lists"):
+        return mirror_videos(dataset)
     if not value:
+        hint = (
+            "point it at your video folder, or set kinetics_mirror.path_lists to fetch them"
+            if key == "videos"
+            else f"point it at your {key} file"
+        )
         raise MoveError(
-            f"config key 'datasets.{dataset}.{key}' is not set: point it at your "
-            f"{'video folder' if key == 'videos' else key + ' file'} (edit config.yaml or pass --config)"
+            f"config key 'datasets.{dataset}.{key}' is not set: {hint} (edit config.yaml or "
+            "pass --config)"
         )
     return str(value)
+
+
+def mirror_videos(dataset: str) -> str:
+    """The folder rule fetch_kinetics fills with a dataset's videos from the Kinetics mirror."""
+    return f"data/{dataset}/kinetics_videos"
 
 
 def extract_weights(config: dict, dataset: str, backbone: str) -> str:
@@ -291,6 +306,7 @@ class DatasetSettings:
     extract: dict
     train: dict
     npy_features: dict  # backbone -> folder of per-video .npy features (instead of videos)
+    kinetics_mirror: dict  # the mirror's path lists etc. (rule fetch_kinetics), {} when unset
 
     @property
     def features(self) -> str:
@@ -348,6 +364,7 @@ def resolve(config: dict) -> Resolved:
             extract=stage_settings(config, name, "extract"),
             train=stage_settings(config, name, "train"),
             npy_features={b: f for b, f in (entry.get("features") or {}).items() if f},
+            kinetics_mirror=dict(entry.get("kinetics_mirror") or {}),
         )
     videolt = config.get("videolt") or {}
     seeds = tuple(config.get("seeds") or [config.get("seed", 0)])

@@ -116,7 +116,9 @@ def _content_range(header: str | None) -> tuple[int, int | None] | None:
     return int(match[1]), None if match[2] == "*" else int(match[2])
 
 
-def _fetch_url(url: str, tmp: Path, attempts: int) -> None:
+def _fetch_url(
+    url: str, tmp: Path, attempts: int, progress: Callable[[int], None] | None = None
+) -> None:
     """Stream ``url`` into ``tmp`` until it holds every byte the server announced: a short or
     dropped transfer is tried again, resumed with a Range request where the server allows it
     (else from the start); after ``attempts`` tries, ``MoveError`` with the last reason."""
@@ -146,6 +148,8 @@ def _fetch_url(url: str, tmp: Path, attempts: int) -> None:
                     for block in iter(lambda: response.read(1 << 20), b""):
                         sink.write(block)
                         received += len(block)
+                        if progress is not None:
+                            progress(len(block))
             if total is None or received == total:
                 return
             reason = f"the connection closed after {received} of {total} bytes"
@@ -173,6 +177,7 @@ def download(
     verify: Callable[[str], None] = lambda digest: None,
     check: Callable[[Path], None] | None = None,
     attempts: int = ATTEMPTS,
+    progress: Callable[[int], None] | None = None,
 ) -> str:
     """Fetch ``source`` (URL or path) to ``out``, verified; return its sha256.
 
@@ -183,7 +188,8 @@ def download(
     so nothing unverified is ever kept or recorded. A failure is one line: ``cannot download
     <what> from <source> (<reason>): <fix>``, or ``<what> from <source> <what check said>``. The
     temporary file's name holds the process id, so parallel jobs fetching the same file do not
-    collide (the last rename wins; both wrote the same verified bytes).
+    collide (the last rename wins; both wrote the same verified bytes). ``progress(n)`` is told
+    of every n bytes received (a progress bar in bytes).
     """
     out = Path(out)
     if not is_url(source) and not Path(source).is_file():
@@ -193,7 +199,7 @@ def download(
     try:
         try:
             if is_url(source):
-                _fetch_url(str(source), tmp, attempts)
+                _fetch_url(str(source), tmp, attempts, progress)
             else:
                 shutil.copyfile(source, tmp)
         except (MoveError, OSError) as error:

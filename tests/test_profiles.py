@@ -82,7 +82,17 @@ def site_paths(root, config: dict) -> dict:
                 "lists": {"train": str(kinetics / "train.txt"), "val": str(kinetics / "val.txt")},
                 # ResNet-101 from the authors' .npy features (rule npy_features), ResNet-50 extracted
                 "features": {"resnet101": str(kinetics / "ResNet101")},
-            }
+            },
+            "mirrored": {  # a dataset whose videos come from the Kinetics mirror (fetch_kinetics)
+                "videos": None,
+                "annotations": "data/mirrored/list_annotations.csv",
+                "kinetics_mirror": {"path_lists": ["https://mirror.example/k400_train_path.txt"]},
+                "kinetics_annotations": str(kinetics / "k400.csv"),
+                "lists": {"train": str(kinetics / "train.txt"), "val": str(kinetics / "val.txt")},
+                "imbalance_ratios": [0.01],
+                "max_per_class": 400,
+                "groups": {"head_min": 301, "tail_max": 40},
+            },
         },
         "videolt": {"features": features, "labels": str(videolt / "labels")},
     }
@@ -105,7 +115,7 @@ def test_slurm_profile_gives_every_job_of_every_documented_target_its_resources(
     paths.write_text(yaml.safe_dump(site_paths(tmp_path, config)))
     documented = readme_targets()
     assert {"results/demo_ir0.1.json", "results/minikinetics_all.md"} <= documented, documented
-    targets = sorted(documented | configured_targets(config))
+    targets = sorted(documented | configured_targets(config) | {"results/mirrored_ir0.01.json"})
     workdir = tmp_path / "work"
     args = snakemake_args(workdir, paths, planning_profile(tmp_path), *targets)
     env = workflow_env(SITE)

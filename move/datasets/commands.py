@@ -12,6 +12,7 @@ import sys
 
 from move.arguments import Command, arg, input_file, output_file, settings_arguments, settings_from
 from move.datasets.demo import DemoSpec
+from move.errors import MoveError
 
 REEXTRACT = "delete it and rerun the extract stage (features from working weights)"
 
@@ -122,6 +123,21 @@ def npy_features_command(args: argparse.Namespace) -> str:
         args.dtype, progress=not args.quiet,
     )  # fmt: skip
     return f"wrote {args.out}: {counts['converted']} videos converted, {counts['missing']} missing"
+
+
+def fetch_kinetics_command(args: argparse.Namespace) -> str:
+    """Fetch the listed videos from the Kinetics mirror's shards."""
+    from move.datasets.mirror import fetch_kinetics, listed_video_ids
+
+    if not args.all and args.annotations is None:
+        raise MoveError("give --annotations (the videos to keep) or --all")
+    wanted = None if args.all else listed_video_ids(args.annotations)
+    counts = fetch_kinetics(args.path_lists, wanted, args.out, args.parallel, not args.quiet)
+    return (
+        f"{args.out}: {counts['videos']} videos ({counts['fetched']} of {counts['shards']} shards "
+        f"fetched now, the others before); {counts['not_in_shards']} listed videos in no shard "
+        f"({args.out}/not_in_shards.csv)"
+    )
 
 
 def group_arguments() -> list:
@@ -269,6 +285,26 @@ def commands() -> list[Command]:
                 ),
             ],
             videolt_convert_command,
+        ),
+        Command(
+            "fetch-kinetics",
+            "Fetch a dataset's videos from the Kinetics-400 mirror: stream each tar.gz shard of "
+            "the path lists (verified, retried, resumed), keep the listed members as "
+            "<out>/<video_id>.mp4, record each finished shard so a rerun skips it.",
+            [
+                arg(
+                    "path_lists",
+                    nargs="+",
+                    help="the mirror's path lists (URL or path), e.g. train and val",
+                ),
+                input_file(
+                    "--annotations", help="annotations CSV of the videos to keep (video_id)"
+                ),
+                arg("--all", action="store_true", help="keep every member, not only the listed"),
+                arg("--out", required=True, help="folder of the kept videos"),
+                arg("--parallel", type=int, default=4, help="shards downloaded at once"),
+            ],
+            fetch_kinetics_command,
         ),
         Command(
             "npy-features",

@@ -5,6 +5,7 @@ import math
 import re
 import os
 import shlex
+from pathlib import Path
 import sys
 
 from move.config import (
@@ -12,6 +13,7 @@ from move.config import (
     cached_weights_source,
     extract_weights,
     main_run,
+    mirror_videos,
     required_path,
     resolve,
     run_name,
@@ -431,16 +433,40 @@ def class_order_option(wildcards):
     return f"--class-order {path}" if path else ""
 
 
+# Videos from the Kinetics-400 mirror (workflow/rules/extract.smk, rule fetch_kinetics).
+def mirror_settings(wildcards):
+    """A dataset's ``kinetics_mirror`` settings (path lists, parallel downloads, what to keep)."""
+    return dataset_settings(wildcards.dataset).kinetics_mirror
+
+
+def mirror_folder(wildcards):
+    return mirror_videos(wildcards.dataset)
+
+
+def videos_input(wildcards):
+    """Input of extraction: the video folder, or the completion marker of rule fetch_kinetics
+    when the videos come from the mirror (the folder itself is passed as a param)."""
+    folder = dataset_input("videos")(wildcards)
+    if folder == mirror_videos(wildcards.dataset) and not dataset_settings(wildcards.dataset).videos:
+        return f"{folder}.complete"
+    return folder
+
+
 # Per-video .npy features instead of videos (workflow/rules/extract.smk, rule npy_features).
+def npy_parts(wildcards):
+    """(dataset, backbone) of the ``npy_pair`` wildcard (``minikinetics/resnet50``)."""
+    return Path(wildcards.npy_pair).parts
+
+
 def npy_folder(wildcards):
     """Input: the folder of .npy features of a (dataset, backbone) pair."""
-    dataset, backbone = wildcards.npy_pair.split("/")
+    dataset, backbone = npy_parts(wildcards)
     return dataset_settings(dataset).npy_features[backbone]
 
 
 def npy_annotations(wildcards):
     """Input: the annotations of the pair's dataset (labels of the converted videos)."""
-    dataset = wildcards.npy_pair.split("/")[0]
+    dataset = npy_parts(wildcards)[0]
     try:
         return required_path(config, dataset, "annotations")
     except MoveError as error:

@@ -7,7 +7,7 @@
 
 rule extract_shard:
     input:
-        videos=dataset_input("videos"),
+        videos=videos_input,
         annotations=dataset_input("annotations"),
         weights=weights_input,
     output:
@@ -18,6 +18,7 @@ rule extract_shard:
         n="[0-9]+",
     params:
         extract=settings("extract"),
+        videos=dataset_input("videos"),
         weights=backbone_weights,
         workers=lambda wildcards, threads: max(0, threads - 1),
     log:
@@ -32,7 +33,7 @@ rule extract_shard:
     conda:
         "../../envs/move.yaml"
     shell:
-        "python -m move extract --annotations {input.annotations:q} --videos {input.videos:q}"
+        "python -m move extract --annotations {input.annotations:q} --videos {params.videos:q}"
         " --out {output.features} --failures {output.failures}"
         " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
@@ -104,8 +105,8 @@ rule npy_features:
         features="features/{npy_pair}.h5",
         failures="features/{npy_pair}.failures.csv",
     params:
-        backbone=lambda wc: wc.npy_pair.split("/")[1],
-        dtype=lambda wc: dataset_settings(wc.npy_pair.split("/")[0]).extract["dtype"],
+        backbone=lambda wc: npy_parts(wc)[1],
+        dtype=lambda wc: dataset_settings(npy_parts(wc)[0]).extract["dtype"],
     log:
         "logs/npy_features/{npy_pair}.log",
     resources:
@@ -120,3 +121,35 @@ rule npy_features:
         "python -m move npy-features --features-dir {input.folder:q} --annotations {input.annotations:q}"
         " --backbone {params.backbone} --out {output.features} --dtype {params.dtype}"
         " --quiet > {log} 2>&1"
+
+
+# The videos of a dataset from the Kinetics-400 mirror (datasets.<d>.kinetics_mirror, `videos`
+# unset): every shard of the path lists streamed, its listed members kept in
+# data/<d>/kinetics_videos/. It needs the network (the mirror's host): on a cluster whose compute
+# nodes cannot reach it, run this one job on the login node first (`snakemake --cores 4
+# data/<d>/kinetics_videos.complete`, no profile); elsewhere it is a job like the others
+# (resources below; `threads` = parallel downloads). The folder is not declared as an output
+# (Snakemake would delete it before a rerun): a rerun resumes, skipping finished shards.
+rule fetch_kinetics:
+    input:
+        annotations=dataset_input("annotations"),
+    output:
+        touch("data/{dataset}/kinetics_videos.complete"),
+    params:
+        lists=lambda wc: " ".join(shlex.quote(p) for p in mirror_settings(wc)["path_lists"]),
+        keep=lambda wc: "--all" if mirror_settings(wc)["keep"] == "all" else "",
+        out=lambda wc: mirror_folder(wc),
+    threads: lambda wc: mirror_settings(wc)["parallel"]
+    log:
+        "logs/fetch_kinetics/{dataset}.log",
+    resources:
+        **job_resources(mem_mb=4000, runtime=48 * 60),
+    benchmark:
+        "logs/benchmarks/fetch_kinetics/{dataset}.tsv"
+    message:
+        "Fetching the videos of {wildcards.dataset} from the Kinetics-400 mirror's shards"
+    conda:
+        "../../envs/move.yaml"
+    shell:
+        "python -m move fetch-kinetics {params.lists} --annotations {input.annotations:q}"
+        " {params.keep} --out {params.out} --parallel {threads} --quiet > {log} 2>&1"
