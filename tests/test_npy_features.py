@@ -1,7 +1,7 @@
 """The authors' MiniKinetics200 features as an input: per-video ``.npy`` arrays under
 ``<root>/ResNet50/{train,val}/`` converted once to move's HDF5, then split -> train -> table with no
-video folder set. Ids are synthetic, in the lists' form (``<youtube_id>_<start:06d>_<end:06d>``,
-YouTube ids with ``-`` and ``_`` as real ones have)."""
+video folder set, for the authors' real list ids of four classes (ids starting with ``-`` and
+holding ``_``, as YouTube's do)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,42 @@ from move.extraction.features import open_feature_file
 from tests.conftest import tiny_train
 from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
-CLASSES = ["abseiling", "air drumming", "answering questions", "applauding"]
+# The authors' list ids (github.com/wjun0830/MOVE at 7928daa, Imbalanced-MiniKinetics200/data):
+# the first 8 train.lst and 3 val.lst ids of classes 0-3, with their Kinetics-400 class names.
+REAL_IDS = {
+    "abseiling": (
+        "-bwYZwnwb8E_000013_000023 -j9C-auQoKs_000207_000217 -o4X5Z_Isyc_000085_000095 "
+        "-Qhiiw9yJvc_000825_000835 -WKCwDRp_jk_000000_000010 -Z1X9B-F04Q_000012_000022 "
+        "0347ZoDXyP0_000095_000105 035LtPeUFTE_000085_000095",
+        "0wR5jVB-WPk_000417_000427 3yaoNwz99xM_000062_000072 6IbvOJxXnOo_000047_000057",
+    ),
+    "air drumming": (
+        "-6b9q-zQnPk_000020_000030 -6_yubx7iSg_000001_000011 -cfwqyJGnt0_000002_000012 "
+        "-dglCzcubsw_000246_000256 -fTmHyOG-CY_000000_000010 -LVME0pkaW8_000024_000034 "
+        "-ni1UWaBmL0_000056_000066 -rI2ZqZ5vH0_000007_000017",
+        "7LSJ2Ryv1a8_000000_000010 9bx-YVn-N2s_000000_000010 9MTTl2lMkcY_000009_000019",
+    ),
+    "archery": (
+        "-5NN5hdIwTc_000036_000046 -Hn5WqDh9hI_000104_000114 -lPLLbPsMDU_000016_000026 "
+        "-Njxj40a0OQ_000000_000010 -OVw1usq968_000213_000223 -R5E3-cmrq8_000000_000010 "
+        "-U1ym96B9l4_000010_000020 -WrKlvp_x_0_000075_000085",
+        "-Qz25rXdMjE_000014_000024 27jJKXiB9Y8_000009_000019 3and4vWkW4s_000011_000021",
+    ),
+    "arm wrestling": (
+        "-fhzavCqqTA_000017_000027 -FS5hMf67ro_000044_000054 -pv8S0MpXUo_000153_000163 "
+        "-pyI_lAbB9k_000309_000319 -QfOEoMWe5c_000014_000024 -r9l_G54K-w_000008_000018 "
+        "-y2bC2OepiM_000035_000045 03SGPShRRzs_000003_000013",
+        "-10xhPhBo0k_000498_000508 669C6dRoCc8_000000_000010 a8taFqSiigM_000040_000050",
+    ),
+}
+CLASSES = list(REAL_IDS)
 TRAIN, VAL = 8, 3
 
 
-def youtube_id(c: int, i: int) -> str:
-    return f"{'-' if i % 3 == 0 else 'a'}{c}b_{i:02d}xYz9"[:11]
+def video_ids(c: int) -> list[tuple[str, str]]:
+    """(video id, split) of class ``c``: its train ids, then its val ids."""
+    train, val = REAL_IDS[CLASSES[c]]
+    return [(v, "train") for v in train.split()] + [(v, "val") for v in val.split()]
 
 
 def authors_release(root, frames=6, dim=2048, skip=()):
@@ -29,12 +59,10 @@ def authors_release(root, frames=6, dim=2048, skip=()):
     centres = rng.normal(size=(len(CLASSES), dim)).astype(np.float32) * 2
     lists, rows = {"train": [], "val": []}, []
     for c, label in enumerate(CLASSES):
-        for i in range(TRAIN + VAL):
-            split = "train" if i < TRAIN else "val"
-            start = 10 * i
-            video_id = f"{youtube_id(c, i)}_{start:06d}_{start + 10:06d}"
+        for video_id, split in video_ids(c):
             lists[split].append(f"{video_id} {c}")
-            rows.append((label, youtube_id(c, i), start, start + 10, split))
+            youtube_id, start, end = video_id[:-14], int(video_id[-13:-7]), int(video_id[-6:])
+            rows.append((label, youtube_id, start, end, split))
             if video_id in skip:
                 continue
             folder = root / "ResNet50" / split
@@ -58,9 +86,9 @@ def annotations(root) -> pd.DataFrame:
 
 
 def test_conversion_keeps_the_arrays_labels_and_lists_the_missing(tmp_path):
-    missing = f"{youtube_id(1, 2)}_000020_000030"
+    missing = video_ids(1)[2][0]
     root = authors_release(tmp_path, skip={missing})
-    broken = root / "ResNet50" / "train" / f"{youtube_id(2, 1)}_000010_000020.npy"
+    broken = root / "ResNet50" / "train" / f"{video_ids(2)[1][0]}.npy"
     np.save(broken, np.zeros((6, 1024), np.float32))  # another backbone's width
     table = annotations(root)
     out = tmp_path / "features" / "resnet50.h5"
@@ -70,7 +98,7 @@ def test_conversion_keeps_the_arrays_labels_and_lists_the_missing(tmp_path):
     counts = convert_npy_features(root / "ResNet50", table, out, "resnet50", progress=False)
     assert counts == {"converted": len(table) - 1, "missing": 1}
     with open_feature_file(out) as handle:
-        video = handle["videos"][f"{youtube_id(0, 0)}_000000_000010"]
+        video = handle["videos"]["-bwYZwnwb8E_000013_000023"]
         assert video.shape == (6, 2048) and video.attrs["label"] == "abseiling"
         assert handle.attrs["weights"] == "authors-features" and handle.attrs["feature_dim"] == 2048
     failures = pd.read_csv(tmp_path / "features" / "resnet50.failures.csv", keep_default_na=False)
