@@ -100,6 +100,14 @@ def settings_for(args: argparse.Namespace, workers: int):
     )
 
 
+def method_loader_args(args: argparse.Namespace, workers: int) -> tuple:
+    """``make_loaders``' settings, sampler and options for MOVE (its method resolved)."""
+    from move.training.methods import resolve_settings
+
+    method, settings = resolve_settings(settings_for(args, workers))
+    return settings, method.sampler, method.options(settings.method_settings)
+
+
 def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     """Two epochs of the training loader of the ``move`` on PYTHONPATH: seconds, CPU seconds.
 
@@ -110,7 +118,7 @@ def loader_pass(folder: Path, args: argparse.Namespace, workers: int) -> dict:
 
     torch.set_num_threads(args.threads)
     problem = load_problem(folder / "split.csv", folder / "f.h5", 10**9, 0)
-    loader, _ = make_loaders(problem, folder / "f.h5", settings_for(args, workers))
+    loader, _ = make_loaders(problem, folder / "f.h5", *method_loader_args(args, workers))
     result = {"videos": 0, "wall": [], "cpu": []}
     cpu = cpu_seconds()
     for epoch in range(2):
@@ -140,10 +148,11 @@ def timed_steps(problem, folder: Path, args: argparse.Namespace) -> dict:
     from move.files import atomic_output
     from move.training.context import Batch
     from move.training.loop import Run, train_step
+    from move.training.methods import resolve_settings
 
-    settings = settings_for(args, 0)
+    method, settings = resolve_settings(settings_for(args, 0))
     device = torch.device(args.device)
-    run = Run(problem, folder / "f.h5", settings)
+    run = Run(problem, folder / "f.h5", settings, method)
     model, test_loader = run.model, run.test_loader
     batches = iter(run.train_loader)
     step_seconds = []
@@ -182,7 +191,7 @@ def test_pass(problem, folder: Path, args: argparse.Namespace, workers: int) -> 
     """Seconds of one pass of the test loader (150 frames per video), this checkout."""
     from move.training.loading import make_loaders
 
-    _, loader = make_loaders(problem, folder / "f.h5", settings_for(args, workers))
+    _, loader = make_loaders(problem, folder / "f.h5", *method_loader_args(args, workers))
     started = time.perf_counter()
     for _ in loader:
         pass
