@@ -161,6 +161,15 @@ def difference(mean: float, std: float | None, paper: float) -> str:
     return f"{mean - paper:+.3f}"
 
 
+BACKBONE_ORDER = ("resnet50", "resnet101", "tsm_resnet50")  # the paper's blocks, left to right
+
+
+def backbone_order(backbone: str) -> tuple[int, str]:
+    """Sort key: the paper's order of backbones, then any other by name."""
+    known = BACKBONE_ORDER.index(backbone) if backbone in BACKBONE_ORDER else len(BACKBONE_ORDER)
+    return known, backbone
+
+
 def paper_table(paths: Iterable[str | Path], rows: list[str]) -> tuple[str, pd.DataFrame]:
     """(markdown, long CSV table) of the paper's table over seeds: rows = ``rows`` (variants, in
     order), one block per protocol and backbone; columns IR × AP/ACC for a dataset with imbalance
@@ -172,7 +181,7 @@ def paper_table(paths: Iterable[str | Path], rows: list[str]) -> tuple[str, pd.D
             f"results of variant(s) {', '.join(missing)} are not among the table's rows "
             f"({', '.join(rows)}): add them to --rows (workflow: paper_table.rows)"
         )
-    backbones = sorted({backbone for backbone, _, _ in cells})
+    backbones = sorted({backbone for backbone, _, _ in cells}, key=backbone_order)
     ratios = sorted({ratio for _, ratio, _ in cells if ratio is not None})
     columns = (
         [
