@@ -110,3 +110,44 @@ def test_nan_features_name_the_video(tmp_path):
     dataset[[0, 1, 2]]
     with pytest.raises(MoveError, match="video v5 .* NaN/inf"):
         dataset[[4, 5, 6]]
+
+
+def test_features_kept_on_the_device_give_the_worker_loaders_batches_and_numbers(
+    tmp_path, monkeypatch
+):
+    """The resident loader (forced on the CPU here: it is chosen on CUDA where the features fit)
+    yields the same batches as the worker loader, epoch after epoch, and a run the same metrics."""
+    import move.training.loading as loading
+    from move.training.loop import train
+    from move.training.methods import resolve_settings
+    from move.training.settings import TrainSettings
+    from tests.conftest import tiny_train, write_features_and_split
+
+    features, split = write_features_and_split(tmp_path, per_class=10, train_per_class=7)
+    problem = loading.load_problem(split, features, 6, 2)
+    method, settings = resolve_settings(
+        TrainSettings.from_dict(tiny_train(method="cbs", feature_dim=16))
+    )
+    options = method.options(settings.method_settings)
+    reference = loading.make_loaders(problem, features, settings, method.sampler, options)
+    monkeypatch.setattr(loading, "keep_on_device", lambda *args: True)
+    resident = loading.make_loaders(problem, features, settings, method.sampler, options)
+    assert type(resident[0]).__name__ == "ResidentLoader"
+    for epoch in range(2):
+        for ours, theirs in zip(resident, reference, strict=True):
+            ours.sampler.set_epoch(epoch)
+            theirs.sampler.set_epoch(epoch)
+            assert len(ours) == len(theirs)
+            for a, b in zip(ours, theirs, strict=True):
+                assert len(a) == len(b)
+                for x, y in zip(a, b, strict=True):
+                    assert torch.equal(x, y)
+    runs = {}
+    for name in ("resident", "workers"):
+        if name == "workers":
+            monkeypatch.setattr(loading, "keep_on_device", lambda *args: False)
+        out = tmp_path / f"{name}.json"
+        runs[name] = train(
+            features, split, out, tmp_path / f"{name}.pt", settings, 6, 2, progress=False
+        )
+    assert runs["resident"]["final"] == runs["workers"]["final"]

@@ -47,7 +47,8 @@ def test_unset_kinetics_path_stops_with_one_line(tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert errors == [
         "Error: config key 'datasets.minikinetics.videos' is not set: point it at your video "
-        "folder (edit config.yaml or pass --config)"
+        "folder, or set kinetics_mirror.path_lists to fetch them (edit config.yaml or pass "
+        "--config)"
     ]
 
 

@@ -301,7 +301,7 @@ def commands() -> list[Command]:
                     "--annotations", help="annotations CSV of the videos to keep (video_id)"
                 ),
                 arg("--all", action="store_true", help="keep every member, not only the listed"),
-                arg("--out", required=True, help="folder of the kept videos"),
+                output_file("--out", required=True, help="folder of the kept videos"),
                 arg("--parallel", type=int, default=4, help="shards downloaded at once"),
             ],
             fetch_kinetics_command,

@@ -42,7 +42,14 @@ GROUP_METRICS = {
 # Settings that may differ between the seeds of one cell: the seed itself, and what does not
 # decide the result (the device, and TrainSettings' NOT_IN_FINGERPRINT: loader workers, how the
 # run is kept).
-PER_RUN_SETTINGS = ("seed", "device", "num_workers", "resume_every_minutes", "checkpoint_dtype")
+PER_RUN_SETTINGS = (
+    "seed",
+    "device",
+    "num_workers",
+    "resume_every_minutes",
+    "checkpoint_dtype",
+    "features_on_device",
+)
 
 
 @dataclass

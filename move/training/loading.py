@@ -15,13 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 
 from move.datasets.splits import class_group, read_split
+from move.device import resolve_device
 from move.errors import MoveError
 from move.extraction.features import check_stored_features, open_feature_file, video_ids
-from move.training.data import FeatureDataset, feature_loader, parse_class_indices
+from move.training.data import (
+    EpochBatchSampler,
+    FeatureDataset,
+    feature_loader,
+    parse_class_indices,
+)
 from move.training.registry import Sampler as SamplerFn
+from move.training.resident import ResidentFeatures, ResidentLoader, keep_on_device
 from move.training.settings import TrainSettings
 
 
@@ -146,7 +153,9 @@ def make_loaders(
     """Training loader (the order ``draw`` gives, sampled frames) and test loader (uniform frames).
 
     ``draw`` is the method's sampler, called with the method's settings ``options``. Both read
-    whole batches in the workers and keep the stored dtype (``.float()`` on the device).
+    whole batches in the workers and keep the stored dtype (``.float()`` on the device), except
+    where the split's features fit in ``settings.features_on_device`` of a CUDA device's memory:
+    then they live there and batches are drawn on it (``move.training.resident``, same values).
     """
     train_set = FeatureDataset(
         features, problem.train, problem.n_classes, settings.frames_train, True, settings.seed
@@ -158,6 +167,25 @@ def make_loaders(
         problem.train_labels(), problem.n_classes, draw, settings.seed, settings.batch_size, options
     )
     s = settings
+    device = resolve_device(s.device)
+    if keep_on_device(device, s.features_on_device, train_set, test_set):
+        print(f"keeping the features of {features} on {device}", file=sys.stderr)
+        return (
+            ResidentLoader(
+                DrawnVideos(train_set),
+                ResidentFeatures(train_set, device),
+                EpochBatchSampler(sampler, s.batch_size, False),
+                anchors=True,
+                num_workers=s.num_workers,
+            ),
+            ResidentLoader(
+                test_set,
+                ResidentFeatures(test_set, device),
+                EpochBatchSampler(SequentialSampler(test_set), s.batch_size, False),
+                anchors=False,
+                num_workers=s.num_workers,
+            ),
+        )
     train_loader = feature_loader(
         DrawnVideos(train_set), s.batch_size, sampler, s.num_workers, device=s.device
     )

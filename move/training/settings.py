@@ -21,7 +21,12 @@ from move.validation import check_batch_size
 GRAD_CLIP_WORDS = ("method", "none")
 CHECKPOINT_DTYPES = ("float32", "float16", "bfloat16")
 # Settings that do not decide a run's numbers: a run resumed or a cell over seeds may differ in them.
-NOT_IN_FINGERPRINT = ("num_workers", "resume_every_minutes", "checkpoint_dtype")
+NOT_IN_FINGERPRINT = (
+    "num_workers",
+    "resume_every_minutes",
+    "checkpoint_dtype",
+    "features_on_device",
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class TrainSettings:
     # tensors are stored in this dtype (float16 halves it; evaluation agrees within 1e-3).
     resume_every_minutes: float = 10.0
     checkpoint_dtype: str = "float16"
+    # Keep a split's features on a CUDA device when they take at most this share of its memory
+    # (frames and batches then drawn there, the same values as the worker loader's); 0: never.
+    features_on_device: float = 0.5
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainSettings:
@@ -113,6 +121,10 @@ class TrainSettings:
             raise MoveError(
                 f"train setting checkpoint_dtype '{self.checkpoint_dtype}': use "
                 f"{', '.join(CHECKPOINT_DTYPES)}"
+            )
+        if not 0 <= self.features_on_device <= 1:
+            raise MoveError(
+                "train setting features_on_device is a share of the device's memory, 0 to 1"
             )
         if self.resume_every_minutes < 0:
             raise MoveError("train setting resume_every_minutes must be >= 0 (0: every epoch)")
