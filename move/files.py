@@ -52,6 +52,25 @@ def output_lock(out: str | Path, what: str = "run") -> Iterator[None]:
         handle.close()
 
 
+def holding_lock(argument: str, what: str):
+    """Decorator: the function runs holding the ``output_lock`` of its ``argument`` (the output
+    it writes), so a second run on the same output is refused, naming the first."""
+    import functools
+    import inspect
+
+    def decorate(function):
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def locked(*args, **kwargs):
+            with output_lock(signature.bind(*args, **kwargs).arguments[argument], what):
+                return function(*args, **kwargs)
+
+        return locked
+
+    return decorate
+
+
 def try_lock(path: str | Path):
     """Take the POSIX lock (``fcntl.lockf``) of ``path`` without waiting and write who holds it
     (pid, host, start, command): the open file, to keep while holding it (closing releases it),

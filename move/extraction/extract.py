@@ -44,7 +44,7 @@ from move.extraction.features import (
 from move.extraction.settings import ExtractSettings
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import kinetics_video_id
-from move.files import atomic_output, output_lock, read_csv_input
+from move.files import atomic_output, holding_lock, read_csv_input
 
 ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
@@ -594,24 +594,8 @@ def _part_failures_csv(part: Path) -> list[list[str]]:
     return table[FAILURE_COLUMNS].values.tolist()
 
 
+@holding_lock("out", "extraction")
 def extract_features(
-    videos: pd.DataFrame,
-    out: str | Path,
-    failures: str | Path,
-    settings: ExtractSettings,
-    progress: bool = True,
-    chunk_videos: int = 64,
-    reuse: Sequence[str | Path] = (),
-) -> dict:
-    """``extract_features_unlocked`` holding ``<out>.lock``: a second extraction into the same
-    ``out`` while this one runs is refused in one line naming this one (``output_lock``)."""
-    with output_lock(out, "extraction"):
-        return extract_features_unlocked(
-            videos, out, failures, settings, progress, chunk_videos, reuse
-        )
-
-
-def extract_features_unlocked(
     videos: pd.DataFrame,
     out: str | Path,
     failures: str | Path,
@@ -629,7 +613,8 @@ def extract_features_unlocked(
     read-only. At the end the new ``out`` is written beside the old one and renamed over it,
     so a finished ``out`` stays readable until its replacement is complete; the partial folder
     is then removed. Memory holds one chunk. Returns counts: videos in ``out`` (``extracted``),
-    ``failed``, and ``new`` (extracted by this run).
+    ``failed``, and ``new`` (extracted by this run). Holds ``<out>.lock`` while it runs: a second
+    extraction into the same ``out`` is refused, naming this one.
     """
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)

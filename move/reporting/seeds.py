@@ -21,7 +21,7 @@ from move.config import kinetics_trained
 from move.errors import MoveError
 from move.files import write_text_atomic
 from move.reporting.paper import paper_ablation, paper_result
-from move.reporting.tables import AGGREGATOR_MARK, display_name, run_variant
+from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant
 from move.training.methods import variant_of
 from move.training.results import read_results
 
@@ -128,13 +128,7 @@ def gather(paths: Iterable[str | Path]) -> tuple[str | None, dict[CellKey, Cell]
     for path in map(Path, paths):
         results = read_results(path)
         method, aggregators = run_variant(path, results)
-        dataset_of.setdefault(results.get("dataset"), path)
-        if len(dataset_of) > 1:
-            (first, first_path), (other, _) = list(dataset_of.items())[:2]
-            raise MoveError(
-                f"results files {first_path} (dataset {first}) and {path} (dataset {other}) are "
-                "of different datasets: make one table per dataset"
-            )
+        one_dataset(dataset_of, path, results)
         ratio = results.get("imbalance_ratio")
         key = (
             results.get("backbone") or "?",

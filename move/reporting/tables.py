@@ -146,6 +146,18 @@ PROTOCOLS = (
 Row = tuple[str, str, str]  # display name, Agg mark, backbone
 
 
+def one_dataset(datasets: dict[str | None, Path], path: Path, results: dict) -> None:
+    """Record the dataset of ``path`` in ``datasets`` (dataset -> first file); a second dataset
+    is refused, naming a file of each (one table per dataset)."""
+    datasets.setdefault(results.get("dataset"), path)
+    if len(datasets) > 1:
+        (first, first_path), (other, _) = list(datasets.items())[:2]
+        raise MoveError(
+            f"results files {first_path} (dataset {first}) and {path} (dataset {other}) are "
+            "of different datasets: make one table per dataset"
+        )
+
+
 def collect_runs(paths: list[str | Path]) -> dict[Row, dict[float, dict]]:
     """Results by table row and imbalance ratio.
 
@@ -158,13 +170,7 @@ def collect_runs(paths: list[str | Path]) -> dict[Row, dict[float, dict]]:
     for path in map(Path, paths):
         results = read_results(path)
         method, aggregators = run_variant(path, results)
-        datasets.setdefault(results.get("dataset"), path)
-        if len(datasets) > 1:
-            (first, first_path), (other, _) = list(datasets.items())[:2]
-            raise MoveError(
-                f"results files {first_path} (dataset {first}) and {path} (dataset {other}) are "
-                "of different datasets: make one table per dataset"
-            )
+        one_dataset(datasets, path, results)
         row = (display_name(method), AGGREGATOR_MARK[aggregators], results.get("backbone") or "?")
         ratio = imbalance_ratio(path, results)
         if (row, ratio) in where:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from move.device import resolve_device
 from move.errors import MoveError
 from move.extraction.features import open_feature_file
-from move.files import output_lock
+from move.files import holding_lock
 from move.training import artefacts, results
 from move.training.context import Batch, RunContext
 from move.training.evaluation import evaluate_model
@@ -188,6 +188,7 @@ class Run:
         return record
 
 
+@holding_lock("checkpoint", "training")
 def train(
     features: str | Path,
     split: str | Path,
@@ -199,26 +200,9 @@ def train(
     progress: bool = True,
     run_info: results.RunInfo | None = None,
 ) -> dict:
-    """``train_unlocked`` holding ``<checkpoint>.lock``: a second run writing the same checkpoint
-    (and its resume state) while this one runs is refused in one line naming this one."""
-    with output_lock(checkpoint, "training"):
-        return train_unlocked(
-            features, split, out, checkpoint, settings, head_min, tail_max, progress, run_info
-        )
-
-
-def train_unlocked(
-    features: str | Path,
-    split: str | Path,
-    out: str | Path,
-    checkpoint: str | Path,
-    settings: TrainSettings,
-    head_min: int,
-    tail_max: int,
-    progress: bool = True,
-    run_info: results.RunInfo | None = None,
-) -> dict:
-    """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV, checkpoint."""
+    """Train, evaluate every ``eval_every`` epochs and at the end; write results, per-class CSV,
+    checkpoint. Holds ``<checkpoint>.lock`` while it runs: a second run writing the same
+    checkpoint (and resume state) is refused, naming this one."""
     features, out, checkpoint = Path(features), Path(out), Path(checkpoint)
     problem = load_problem(split, features, head_min, tail_max)
     method, settings = resolve_settings(with_feature_dim_of(features, settings))
