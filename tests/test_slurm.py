@@ -158,7 +158,7 @@ def assert_same_outputs(remote: Path, local: Path) -> None:
         "data/demo/annotations.csv",
         "splits/demo_ir0.5.csv",
         "results/demo_ir0.5.per_class.csv",
-        "results/demo_ir0.5/move.pt",
+        "results/demo/resnet50/ir0.5/move/seed0.pt",
     ]:
         assert (remote / path).read_bytes() == (local / path).read_bytes(), path
     results = [without_timings(json.loads((d / TARGET).read_text())) for d in (remote, local)]

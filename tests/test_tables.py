@@ -114,7 +114,7 @@ def test_workflow_table_target_runs_every_method(tmp_path):
     assert table["agg"].tolist() == ["✗", "✓", "✓"]
     assert "| Baseline | ✗ | plain |" in (tmp_path / "results/syn_table.md").read_text()
     default = json.loads((tmp_path / "results/syn_ir0.1.json").read_text())
-    move = json.loads((tmp_path / "results/syn_ir0.1/move.json").read_text())
+    move = json.loads((tmp_path / "results/syn/resnet50/ir0.1/move/seed0.json").read_text())
     assert default["settings"]["method"] == "move" and default["final"] == move["final"]
     assert not any((tmp_path / "features").rglob("*.tmp"))
 
