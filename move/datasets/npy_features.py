@@ -3,20 +3,19 @@
 HDF5 (``features/<dataset>/<backbone>.h5`` + ``.failures.csv``), after which the missing-videos
 check, split, training and tables run without any video.
 
-The conversion is VideoLT's (``move.datasets.videolt.convert_arrays``): resumable from
+The conversion is VideoLT's (``move.datasets.videolt.write_npy_features``): resumable from
 ``<out>.tmp``, widths checked from the headers before any copy, bad arrays logged as failures.
 Labels come from the dataset's annotations (the lists joined with the Kinetics CSVs).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from move.datasets.splits import write_csv_atomic
-from move.datasets.videolt import check_widths, convert_arrays, index_feature_files, open_partial
+from move.datasets.videolt import index_feature_files, write_npy_features
 from move.errors import MoveError
 
 AUTHORS_WEIGHTS = "authors-features"  # the `weights` attribute of a converted file
@@ -49,21 +48,11 @@ def convert_npy_features(
             f"none of the {len(files)} arrays under {features_dir} (e.g. {example}.npy) is an "
             "annotated video: check the folder and the dataset's lists"
         )
-    width = check_widths([files[v] for v in present.video_id], progress)
-    attrs = {
-        "backbone": backbone,
-        "weights": AUTHORS_WEIGHTS,
-        "weights_sha256": "none",
-        "frames": 0,
-        "source": f"npy features {Path(features_dir)}",
-        "dtype": dtype,
-    } | ({} if width is None else {"feature_dim": width})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with open_partial(tmp, attrs) as handle:
-        failed = convert_arrays(present, files, list(present.label.astype(str)), handle, progress)
-        handle.attrs["complete"] = True
-    os.replace(tmp, out)
+    labels = list(present.label.astype(str))
+    source = f"npy features {Path(features_dir)}"
+    failed = write_npy_features(
+        present, files, labels, out, backbone, AUTHORS_WEIGHTS, source, dtype, progress
+    )
     absent = listed[~listed.video_id.isin(files)]
     rows = [(video_id, "", "no feature file") for video_id in absent.video_id] + failed
     failures = pd.DataFrame(rows, columns=["video_id", "path", "reason"]).sort_values("video_id")

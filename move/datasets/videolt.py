@@ -218,6 +218,37 @@ def convert_arrays(
     return failed
 
 
+def write_npy_features(
+    present: pd.DataFrame,
+    files: dict[str, Path],
+    labels: list[str],
+    out: Path,
+    backbone: str,
+    weights: str,
+    source: str,
+    dtype: str,
+    progress: bool,
+) -> list[tuple[str, str, str]]:
+    """Convert the ``present`` videos' arrays into move's HDF5 ``out`` (widths checked from the
+    headers first; resumable from ``<out>.tmp``; renamed when complete); returns the failures."""
+    width = check_widths([files[v] for v in present.video_id], progress)
+    attrs = {
+        "backbone": backbone,
+        "weights": weights,
+        "weights_sha256": "none",
+        "frames": 0,
+        "source": source,
+        "dtype": dtype,
+    } | ({} if width is None else {"feature_dim": width})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open_partial(tmp, attrs) as handle:
+        failed = convert_arrays(present, files, labels, handle, progress)
+        handle.attrs["complete"] = True
+    os.replace(tmp, out)
+    return failed
+
+
 def _split_table(kept: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """The split CSV's rows: ``class_index`` and ``label`` ``;``-joined for multi-label."""
     return pd.DataFrame(
@@ -290,22 +321,11 @@ def convert_videolt(
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     present = table[table.video_id.isin(files)].reset_index(drop=True)
-    width = check_widths([files[v] for v in present.video_id], progress)
-    attrs = {
-        "backbone": backbone,
-        "weights": "videolt-release",
-        "weights_sha256": "none",
-        "frames": 0,
-        "source": f"VideoLT features {Path(features_dir).name}",
-        "dtype": dtype,
-    } | ({} if width is None else {"feature_dim": width})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with open_partial(tmp, attrs) as handle:
-        labels = [";".join(names[c] for c in cs) for cs in present.classes]
-        failed = convert_arrays(present, files, labels, handle, progress)
-        handle.attrs["complete"] = True
-    os.replace(tmp, out)
+    labels = [";".join(names[c] for c in cs) for cs in present.classes]
+    source = f"VideoLT features {Path(features_dir).name}"
+    failed = write_npy_features(
+        present, files, labels, out, backbone, "videolt-release", source, dtype, progress
+    )
     rows = [(r.video_id, "", r.reason) for r in missing.itertuples()] + failed
     failures = pd.DataFrame(rows, columns=["video_id", "path", "reason"])
     write_csv_atomic(failures, out.with_suffix(".failures.csv"))
