@@ -309,11 +309,6 @@ class DatasetSettings:
     kinetics_mirror: dict  # the mirror's path lists etc. (rule fetch_kinetics), {} when unset
 
     @property
-    def features(self) -> str:
-        """The feature file of its configured backbone (what the short targets train on)."""
-        return f"features/{self.name}/{self.backbone}.h5"
-
-    @property
     def split_features(self) -> str:
         """The feature file its splits read: the first of ``backbones``, whichever backbone is
         configured, so every backbone trains on one split and switching ``backbone`` rebuilds

@@ -12,15 +12,19 @@ from move.arguments import Command, arg, input_file, input_pairs, output_file
 from move.errors import MoveError
 
 
+def name_and_path(item: str, name: str, example: str) -> tuple[str, str]:
+    """``'move=a.json'`` -> ``('move', 'a.json')``; without ``=`` one line naming the form."""
+    key, sep, path = item.partition("=")
+    if not sep:
+        raise MoveError(f"results argument {item!r} must be {name}=PATH (e.g. {example})")
+    return key, path
+
+
 def parse_variant_results(items: list[str]) -> dict[str, str]:
     """``['move=a.json', 'plain=b.json']`` -> {variant: path}; malformed or repeated -> one line."""
     results: dict[str, str] = {}
     for item in items:
-        variant, sep, path = item.partition("=")
-        if not sep:
-            raise MoveError(
-                f"results argument {item!r} must be VARIANT=PATH (e.g. move=results/x.json)"
-            )
+        variant, path = name_and_path(item, "VARIANT", "move=results/x.json")
         if variant in results:
             raise MoveError(
                 f"variant '{variant}' is given twice ({results[variant]} and {path}): "
@@ -70,9 +74,7 @@ def ablation_table_command(args: argparse.Namespace) -> str:
 
     rows: dict[str, list[str]] = {}
     for item in args.results:
-        row, sep, path = item.partition("=")
-        if not sep:
-            raise MoveError(f"results argument {item!r} must be ROW=PATH (e.g. g=results/x.json)")
+        row, path = name_and_path(item, "ROW", "g=results/x.json")
         rows.setdefault(row, []).append(path)
     write_ablation_table(rows, args.out_md, args.out_csv)
     return f"wrote {args.out_md} and {args.out_csv}: rows {', '.join(rows)}"

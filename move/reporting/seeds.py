@@ -293,10 +293,7 @@ def write_paper_table(
     paths: list[str | Path], rows: list[str], out_md: str | Path, out_csv: str | Path
 ) -> pd.DataFrame:
     """Write the paper's table over seeds as markdown and CSV (each via a temp file and rename)."""
-    markdown, table = paper_table(paths, rows)
-    write_text_atomic(table.to_csv(index=False), out_csv)
-    write_text_atomic(markdown, out_md)
-    return table
+    return write_tables(*paper_table(paths, rows), out_md, out_csv)
 
 
 def ablation_marks(results: dict) -> dict[str, bool]:
@@ -395,7 +392,13 @@ def write_ablation_table(
     rows: dict[str, list[str | Path]], out_md: str | Path, out_csv: str | Path
 ) -> pd.DataFrame:
     """Write Table 4 over seeds as markdown and CSV (each via a temp file and rename)."""
-    markdown, table = ablation_table(rows)
+    return write_tables(*ablation_table(rows), out_md, out_csv)
+
+
+def write_tables(
+    markdown: str, table: pd.DataFrame, out_md: str | Path, out_csv: str | Path
+) -> pd.DataFrame:
+    """Write a table over seeds as markdown and CSV (each via a temp file and rename)."""
     write_text_atomic(table.to_csv(index=False), out_csv)
     write_text_atomic(markdown, out_md)
     return table

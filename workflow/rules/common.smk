@@ -78,16 +78,17 @@ wildcard_constraints:
     ir=IR_PATTERN,
 
 
+def dataset_path(dataset, key):
+    """A dataset's configured path (videos/annotations); unset -> one-line error."""
+    try:
+        return required_path(config, dataset, key)
+    except MoveError as error:
+        stop(error)
+
+
 def dataset_input(key):
-    """Input function: a dataset's configured path (videos/annotations); unset -> one-line error."""
-
-    def resolve(wildcards):
-        try:
-            return required_path(config, wildcards.dataset, key)
-        except MoveError as error:
-            stop(error)
-
-    return resolve
+    """Input function: ``dataset_path`` of the wildcards' dataset."""
+    return lambda wildcards: dataset_path(wildcards.dataset, key)
 
 
 def settings(stage):
@@ -466,11 +467,7 @@ def npy_folder(wildcards):
 
 def npy_annotations(wildcards):
     """Input: the annotations of the pair's dataset (labels of the converted videos)."""
-    dataset = npy_parts(wildcards)[0]
-    try:
-        return required_path(config, dataset, "annotations")
-    except MoveError as error:
-        stop(error)
+    return dataset_path(npy_parts(wildcards)[0], "annotations")
 
 
 # VideoLT (workflow/rules/videolt.smk).
