@@ -10,7 +10,6 @@ import torch
 
 import move.training.registry as registry
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
-from move.errors import MoveError
 from move.training import artefacts
 from move.training.evaluation import evaluate_checkpoint
 from move.training.loop import train

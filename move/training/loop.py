@@ -234,9 +234,7 @@ def train(
     variant = method.variant(settings.aggregators)
     run_info = run_info or results.RunInfo()
     recorded = {"features": features, "split": Path(split), "groups": groups}
-    document = results.results_document(
-        settings, variant, problem, run.history, run_info, recorded
-    )
+    document = results.results_document(settings, variant, problem, run.history, run_info, recorded)
     final = [r for r in run.history if "metrics" in r][-1]["metrics"]
     results.write_results(document, final, problem, out)
     artefacts.progress_path(checkpoint).unlink(missing_ok=True)
