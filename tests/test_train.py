@@ -294,6 +294,9 @@ def test_a_resume_state_of_other_inputs_is_set_aside_through_the_cli(
     resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("run", "fresh"))
     assert resumed["final"] == fresh["final"]
     assert not (tmp_path / "run.pt.partial").exists()
+    # the split's identity the tables over seeds compare (issue 32, cause 7)
+    assert len(resumed["split"]["train_videos_sha256"]) == 64
+    assert sum(resumed["split"]["train_counts"]) == resumed["n_train"]
 
 
 def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():
