@@ -188,7 +188,9 @@ def read_image_chunks(paths: list[Path], size: int) -> Iterator[torch.Tensor]:
 
 
 def _decode_images(paths: list[Path]) -> list[torch.Tensor]:
-    """Each image as uint8 ``[H, W, 3]`` RGB (torchvision's decoders, else Pillow's)."""
+    """Each image as uint8 ``[H, W, 3]`` RGB (torchvision's decoders, else Pillow's): grey,
+    palette and alpha images become RGB (alpha dropped), CMYK JPEGs RGB, 16-bit PNGs 8-bit
+    (``to_uint8``, the nearest of the 256 levels: as lossless as 8-bit frames can be)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -198,17 +200,34 @@ def _decode_images(paths: list[Path]) -> list[torch.Tensor]:
         except ImportError:  # removed in a later torchvision
             return [_pillow_image(path) for path in paths]
         data = [read_file(str(path)) for path in paths]
-        if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
-            images = decode_jpeg(data, mode=ImageReadMode.RGB)
-        else:
-            images = [decode_image(item, mode=ImageReadMode.RGB) for item in data]
-    return [image.permute(1, 2, 0) for image in images]
+        try:
+            if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
+                images = decode_jpeg(data, mode=ImageReadMode.RGB)
+            else:
+                images = [decode_image(item, mode=ImageReadMode.RGB) for item in data]
+        except RuntimeError:  # a kind libjpeg/libpng is not asked to convert (e.g. CMYK)
+            return [_pillow_image(path) for path in paths]
+    return [to_uint8(image.permute(1, 2, 0)) for image in images]
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """An image of 8 or 16 bits a channel as uint8: 16-bit levels mapped to the nearest 8-bit
+    one (``round(v / 257)``: 65535 -> 255)."""
+    if image.dtype == torch.uint8:
+        return image
+    if image.dtype in (torch.uint16, torch.int32, torch.int64) or not image.is_floating_point():
+        return ((image.to(torch.int64) + 128) // 257).clamp(0, 255).to(torch.uint8)
+    raise VideoDecodeError(f"frame images of {image.dtype} are not 8- or 16-bit images")
 
 
 def _pillow_image(path: Path) -> torch.Tensor:
+    """One image as uint8 RGB through Pillow (16-bit grey ``I;16`` mapped as ``to_uint8``)."""
     from PIL import Image
 
     with Image.open(path) as image:
+        if image.mode.startswith("I;16") or image.mode == "I":
+            grey = to_uint8(torch.from_numpy(np.asarray(image).astype(np.int64)))
+            return grey[..., None].expand(*grey.shape, 3).contiguous()
         return torch.from_numpy(np.asarray(image.convert("RGB")).copy())
 
 
