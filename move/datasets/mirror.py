@@ -57,7 +57,8 @@ def listed_video_ids(annotations: str | Path) -> set[str]:
 
 def read_path_list(path: Path) -> list[str]:
     """The shard URLs (or paths) of a mirror path list, one a line; blank lines skipped."""
-    shards = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark dropped
+    shards = [line.strip() for line in text.splitlines() if line.strip()]
     if not shards:
         raise MoveError(f"path list {path} names no shard")
     bad = [s for s in shards if not s.endswith((".tar.gz", ".tgz", ".tar"))]

@@ -125,8 +125,23 @@ def open_video(path: str | Path, min_decoded_share: float = 0.0):
 DECODER_REASONS = (
     ("cannot find video stream", "no video stream (audio-only or unknown container)"),
     ("Error reading", "could not open: not a video file, or its header is broken"),
+    ("ERROR opening", "could not open: not a video file, or its header is broken"),
+    (
+        "Invalid data found when processing input",
+        "could not open: not a video file, or its header is broken",
+    ),
     ("av_read_frame failed", "could not read frames: the file is truncated or corrupt"),
     ("Out of bound indices", "index broken: frames the container lists cannot be decoded"),
+    ("Error sending packet", "could not decode frames: the video data is corrupt"),
+    ("avcodec_send_packet", "could not decode frames: the video data is corrupt"),
+    (
+        "Resource temporarily unavailable",
+        "could not decode frames: the stream ends early (truncated?)",
+    ),
+)
+# decord's message prefix, repeated when it re-raises: "[10:31:02] /src/video_reader.cc:151: "
+DECORD_PREFIX = re.compile(
+    r"^(?:\s*(?:\[\d{2}:\d{2}:\d{2}\]\s*)?\S*\.(?:cc|cpp|h):\d+:\s*)+(?:Error:\s*)?"
 )
 
 
@@ -141,12 +156,18 @@ def decode_errors():
     except VideoDecodeError:
         raise
     except Exception as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = " ".join(str(error).split()) or type(error).__name__
         for found, reason in DECODER_REASONS:
             if found in text:
                 raise VideoDecodeError(reason) from None
-        internal = re.sub(r"^\S*\.(cc|cpp|h):\d+:\s*(Error:\s*)?", "", text)
-        raise VideoDecodeError(f"cannot decode ({internal[:160]})") from None
+        raise VideoDecodeError(f"cannot decode ({decoder_text(text)[:160]})") from None
+
+
+def decoder_text(text: str) -> str:
+    """A decoder's message without decord's ``[hh:mm:ss] file.cc:N:`` prefixes (each of a
+    re-raise): what is left in words."""
+    text = DECORD_PREFIX.sub("", text.strip())
+    return text.strip() or "the decoder gave no reason"
 
 
 def decode_chunks(reader, indices: np.ndarray, size: int) -> Iterator[torch.Tensor]:
