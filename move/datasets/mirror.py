@@ -190,6 +190,8 @@ def fetch_kinetics(
     once."""
     out = Path(out)
     (out / SHARDS_DONE).mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # a killed run's unfinished videos (the lock is ours)
+        stale.unlink()
     shards = []
     for i, source in enumerate(path_lists):
         shards += fetch_path_list(source, out / SHARDS_DONE / f"path_list{i}.txt")
