@@ -80,6 +80,16 @@ def parse(argv: list[str], commands: list[Command]) -> argparse.Namespace:
     return build_parser(commands).parse_args(argv)
 
 
+def one_line(error: MoveError) -> str:
+    """A ``MoveError``'s message as one line: raised in a DataLoader worker, torch re-raises it
+    with the worker's traceback text (its last line is the message); any other message of
+    several lines (a library's text quoted in it) is joined, so no line of it is lost."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if any("Traceback (most recent call last)" in line for line in lines):
+        return lines[-1].removeprefix("move.errors.MoveError: ")
+    return " ".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``move`` with ``argv`` (default: the process's); the exit code."""
     commands = all_commands()
@@ -91,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except MoveError as error:
         if args.debug:
             raise
-        # raised in a DataLoader worker, torch re-raises it with the worker's traceback text
-        message = str(error).strip().splitlines()[-1].removeprefix("move.errors.MoveError: ")
-        print(f"move {args.command}: error: {message}", file=sys.stderr)
+        print(f"move {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"move {args.command}: interrupted", file=sys.stderr)

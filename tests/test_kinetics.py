@@ -232,3 +232,33 @@ def test_split_from_lists_alone_is_the_feature_split_plus_the_lost(tmp_path):
     assert (from_lists.split == "train").sum() == 5 + 3 + 2  # floor(5 * 0.5 ** (c / 2)), capped
     kept = from_lists[~from_lists.video_id.isin(lost)].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept, with_features)
+
+
+def test_a_list_given_by_hand_with_a_byte_order_mark_reads_its_first_id(tmp_path):
+    """Weak spot of issue 32: a hand-given list saved with a UTF-8 BOM kept it in its first id
+    (which then matched no video); the fetched path already removed it."""
+    from move.datasets.kinetics import read_authors_list
+    from move.datasets.mirror import read_path_list
+
+    listed = tmp_path / "train.lst"
+    listed.write_bytes(b"\xef\xbb\xbfabc_000001_000011 3\nxyz_000002_000012 4\n")
+    assert read_authors_list(listed).video_id.tolist() == ["abc_000001_000011", "xyz_000002_000012"]
+    paths = tmp_path / "k400_train_path.txt"
+    paths.write_bytes(b"\xef\xbb\xbfhttps://mirror.example/train/part_0.tar.gz\n")
+    assert read_path_list(paths) == ["https://mirror.example/train/part_0.tar.gz"]
+
+
+def test_an_unpinned_list_trusted_on_first_use_says_so_in_one_line(tmp_path, capsys):
+    """Weak spot of issue 32: a list with no pin was recorded silently on its first fetch."""
+    from move.datasets.kinetics import fetch_list
+
+    source = tmp_path / "mine.lst"
+    source.write_text("abc_000001_000011 3\n")
+    digest = fetch_list(str(source), tmp_path / "lists" / "train.txt")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"note: {source} has no pinned sha256"), err
+    assert f"sha256 {digest} recorded in {tmp_path / 'lists' / 'train.txt.sha256'}" in err[0]
+    fetch_list(str(source), tmp_path / "lists" / "train.txt")  # recorded now: no note again
+    assert capsys.readouterr().err == ""
+    fetch_list(str(source), tmp_path / "pinned.txt", expected_sha256=digest)  # pinned: none
+    assert capsys.readouterr().err == ""

@@ -93,9 +93,9 @@ def test_a_truncated_or_dropped_shard_is_retried_then_named_and_fetched_on_the_n
     message = str(error.value)
     assert message.startswith("1 of 3 shard(s) failed (part_1.tar.gz)") and "\n" not in message
     assert "the connection closed after 300 of" in message and "rerun to try them again" in message
-    assert sorted(p.name for p in (out / SHARDS_DONE).glob("*.done")) == [
-        "part_0.tar.gz.done",
-        "part_2.tar.gz.done",
+    assert sorted(p.name.split(".")[0] for p in (out / SHARDS_DONE).glob("*.done")) == [
+        "part_0",
+        "part_2",
     ]
     counts = fetch_kinetics([path_list], LISTED, out, parallel=2, progress=False)
     assert counts["fetched"] == 1 and counts["videos"] == 6
@@ -138,3 +138,161 @@ def test_killed_mid_shard_and_rerun_no_finished_shard_again_and_no_partial_video
     rerun = [r for r in server.requests[seen:] if r.endswith(".tar.gz")]
     assert rerun == ["/part_2.tar.gz"]  # no finished shard downloaded again
     assert not list(out.glob(".*.tmp")) and not any((out / SHARDS_DONE / "in_flight").iterdir())
+
+
+# --- issue 32: shards known by their whole URL, whole gzip streams, one writer ----------------
+
+
+def write_lists(server, corrupt: str | None = None) -> tuple[list[str], dict[str, bytes]]:
+    """The mirror's layout: ``train/part_{0,1}.tar.gz`` and ``val/part_{0,1}.tar.gz`` (one name
+    in both folders, other videos) and a path list for each; their URLs and every video's bytes.
+    Random video bytes make gzip store them, so bytes changed in ``corrupt`` still inflate and
+    only the trailer's CRC tells."""
+    lists, videos = [], {}
+    for folder in ("train", "val"):
+        (server.folder / folder).mkdir(exist_ok=True)
+        lines = []
+        for part in range(2):
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+                for j in range(3):
+                    video_id = f"{folder[:2]}{part}{j}-abcdef_{j:06d}_{j + 10:06d}"
+                    data = os.urandom(20_000)
+                    videos[video_id] = data
+                    info = tarfile.TarInfo(f"{folder}/{video_id}.mp4")
+                    info.size = len(data)
+                    archive.addfile(info, io.BytesIO(data))
+            name = f"{folder}/part_{part}.tar.gz"
+            payload = bytearray(buffer.getvalue())
+            if name == corrupt:
+                middle = len(payload) // 2
+                payload[middle : middle + 40] = bytes(
+                    b ^ 0xFF for b in payload[middle : middle + 40]
+                )
+            (server.folder / name).write_bytes(bytes(payload))
+            lines.append(server.url(name))
+        (server.folder / f"k400_{folder}_path.txt").write_text("\n".join(lines) + "\n")
+        lists.append(server.url(f"k400_{folder}_path.txt"))
+    return lists, videos
+
+
+def annotations_of(ids, path) -> str:
+    pd.DataFrame({"video_id": sorted(ids)}).to_csv(path, index=False)
+    return str(path)
+
+
+def test_two_shards_of_one_name_are_both_fetched_also_after_a_failed_run(
+    local_server, tmp_path, monkeypatch, capsys
+):
+    """Cause 2 of issue 32: train/part_0.tar.gz and val/part_0.tar.gz are two shards. The val
+    one fails in the first run (named by its folder too); the rerun fetches it although the
+    train one of the same name is recorded. On 4e1bccc the rerun skipped it and lost its videos."""
+    from move.cli import main
+
+    monkeypatch.setenv(TIMEOUT_ENV, "1")
+    lists, videos = write_lists(local_server)
+    listed = annotations_of(videos, tmp_path / "annotations.csv")
+    out = tmp_path / "videos"
+    local_server.faults["val/part_0.tar.gz"] = ["cut:100"] * 3
+    argv = ["fetch-kinetics", *lists, "--annotations", listed, "--out", str(out), "--quiet"]
+    assert main([*argv, "--parallel", "4"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "1 of 4 shard(s) failed (val/part_0.tar.gz)" in err
+    assert main([*argv, "--parallel", "4"]) == 0
+    assert "4 of 4" not in capsys.readouterr().out  # the three finished shards were skipped
+    assert {p.stem for p in out.glob("*.mp4")} == set(videos)
+    for video_id, data in videos.items():
+        assert (out / f"{video_id}.mp4").read_bytes() == data
+    assert pd.read_csv(out / "not_in_shards.csv").empty
+
+
+def test_two_shards_of_one_name_in_flight_at_once_do_not_collide(local_server, tmp_path):
+    """Both part_0 and both part_1 download at once (parallel 4): each has its own temporary
+    file and record (on 4e1bccc they shared one and the run died or skipped one)."""
+    lists, videos = write_lists(local_server)
+    for name in ("train/part_0.tar.gz", "val/part_0.tar.gz"):
+        local_server.faults[name] = ["stall"]  # both slow: in flight together, then resumed
+    out = tmp_path / "videos"
+    counts = fetch_kinetics(lists, set(videos), out, parallel=4, progress=False)
+    assert counts == {"shards": 4, "fetched": 4, "videos": 12, "not_in_shards": 0}
+    assert len(list((out / SHARDS_DONE).glob("*.done"))) == 4
+    again = fetch_kinetics(lists, set(videos), out, parallel=4, progress=False)
+    assert again["fetched"] == 0
+
+
+def test_a_shard_whose_gzip_crc_fails_keeps_nothing_and_is_fetched_again(
+    local_server, tmp_path, capsys
+):
+    """Cause 3 of issue 32: 40 bytes changed inside a shard's (stored) deflate data inflate
+    without complaint; only the gzip trailer's CRC tells. The shard is named, none of its videos
+    is kept, nothing is recorded; once the mirror serves it whole, the rerun fetches it and every
+    video is the original. On 4e1bccc it was accepted and a kept video differed."""
+    from move.cli import main
+
+    lists, videos = write_lists(local_server, corrupt="train/part_1.tar.gz")
+    listed = annotations_of(videos, tmp_path / "annotations.csv")
+    out = tmp_path / "videos"
+    argv = ["fetch-kinetics", *lists, "--annotations", listed, "--out", str(out), "--quiet"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "1 of 4 shard(s) failed (train/part_1.tar.gz)" in err and "CRC" in err, err
+    bad_ids = {v for v in videos if v.startswith("tr1")}
+    assert not {p.stem for p in out.glob("*.mp4")} & bad_ids
+    assert not list(out.glob(".*.tmp"))
+    assert len(list((out / SHARDS_DONE).glob("part_1.tar.gz.*.done"))) == 1  # val's only
+    lists, videos = write_lists(local_server)  # the mirror serves it whole again (new bytes)
+    assert main(argv) == 0
+    for video_id in bad_ids:
+        assert (out / f"{video_id}.mp4").read_bytes() == videos[video_id]
+
+
+HOLD_FOLDER = """
+import sys, time
+from move.files import output_lock
+with output_lock(sys.argv[1], "fetch-kinetics"):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_fetch_into_the_same_folder_is_refused_naming_the_first(
+    local_server, tmp_path, capsys
+):
+    """Weak spot of issue 32: one writer per output folder (on 4e1bccc a second run deleted the
+    first's download)."""
+    from move.cli import main
+
+    lists, _ = write_lists(local_server)
+    out = tmp_path / "videos"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOLDER, str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(["fetch-kinetics", *lists, "--all", "--out", str(out), "--quiet"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert f"{out} is being written by another fetch-kinetics (pid {holder.pid} " in err
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not out.exists() or not list(out.glob("*.mp4"))
+
+
+def test_a_multi_line_error_keeps_every_line_in_its_one_line():
+    """Weak spot of issue 32: a message quoting a library's text of several lines is joined (on
+    4e1bccc only its last line was printed, losing the shard's name); a worker's traceback is
+    still cut to the message."""
+    from move.cli import one_line
+
+    error = MoveError("shard train/part_0.tar.gz is not a readable tar.gz (ReadError:\nbad\n)")
+    assert one_line(error) == "shard train/part_0.tar.gz is not a readable tar.gz (ReadError: bad )"
+    worker = MoveError(
+        "Caught MoveError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+        'last):\n  File "x.py", line 1\nmove.errors.MoveError: video v1 is NaN'
+    )
+    assert one_line(worker) == "video v1 is NaN"

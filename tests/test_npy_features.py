@@ -137,3 +137,79 @@ def test_minikinetics_runs_from_the_authors_features_without_videos(tmp_path):
     split = pd.read_csv(tmp_path / "splits" / "minikinetics_ir0.5.csv")
     assert (split.split == "test").sum() == len(CLASSES) * VAL
     assert not (tmp_path / "data" / "minikinetics" / "videos").exists()
+
+
+# --- issue 32: arrays that cannot be what they claim are refused -----------------------------
+
+
+def npy_cli(capsys, root, features_dir, out) -> tuple[int, str]:
+    from move.cli import main
+
+    argv = ["npy-features", "--features-dir", features_dir, "--annotations",
+            root / "kinetics.csv", "--backbone", "resnet50", "--out", out, "--quiet"]  # fmt: skip
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err.strip()
+
+
+def resave(folder, change) -> None:
+    for path in folder.rglob("*.npy"):
+        np.save(path, change(np.load(path)))
+
+
+def test_channels_first_arrays_are_refused_naming_the_file(tmp_path, capsys):
+    """Cause 5: arrays saved [2048, frames] were taken as 2048 frames of 6-wide features."""
+    root = authors_release(tmp_path / "release")
+    resave(root / "ResNet50", lambda array: array.T)
+    out = tmp_path / "features" / "minikinetics" / "resnet50.h5"
+    code, err = npy_cli(capsys, root, root / "ResNet50", out)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "is [2048, 6], features by frames (channels first)" in err
+    assert "save the arrays as [frames, 2048] (np.save(path, array.T))" in err
+    assert str(root / "ResNet50") in err and not out.exists()
+
+
+def test_arrays_of_another_width_than_the_backbones_are_refused(tmp_path, capsys):
+    """Cause 5: arrays of one width, but not ResNet's 2048, are not resnet50's features; the
+    message names the dataset's config key, not VideoLT's (a weak spot)."""
+    root = authors_release(tmp_path / "release", dim=1024)
+    out = tmp_path / "features" / "minikinetics" / "resnet50.h5"
+    code, err = npy_cli(capsys, root, root / "ResNet50", out)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "is [6, 1024]: 1024 features a frame, not resnet50's 2048" in err
+    assert "'datasets.minikinetics.features.resnet50'" in err and "videolt" not in err
+    assert not out.exists()
+
+
+def test_an_id_found_twice_is_refused_naming_both_files(tmp_path, capsys):
+    """Cause 6: given the root of ResNet50/ and ResNet101/, one id has two files; 4e1bccc took
+    ResNet101's (sorted first) as resnet50's without a word."""
+    root = authors_release(tmp_path / "release")
+    for path in (root / "ResNet50").rglob("*.npy"):
+        twin = root / "ResNet101" / path.relative_to(root / "ResNet50")
+        twin.parent.mkdir(parents=True, exist_ok=True)
+        np.save(twin, np.load(path) * 2)
+    out = tmp_path / "features" / "minikinetics" / "resnet50.h5"
+    code, err = npy_cli(capsys, root, root, out)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert " has two feature files, " in err and "ResNet101" in err and "ResNet50" in err
+    assert "point 'datasets.minikinetics.features.resnet50' at the folder of one" in err
+    assert not out.exists()
+
+
+def test_values_beyond_float16_are_a_logged_failure_not_inf(tmp_path, capsys):
+    """Weak spot: a finite array whose values overflow float16 became inf silently."""
+    root = authors_release(tmp_path / "release")
+    video = video_ids(0)[0][0]
+    path = root / "ResNet50" / "train" / f"{video}.npy"
+    array = np.load(path)
+    array[2, 7] = 1e6
+    np.save(path, array)
+    out = tmp_path / "features" / "minikinetics" / "resnet50.h5"
+    code, err = npy_cli(capsys, root, root / "ResNet50", out)
+    assert code == 0, err
+    failures = pd.read_csv(out.with_name("resnet50.failures.csv"), keep_default_na=False)
+    reason = failures.set_index("video_id").reason[video]
+    assert reason == "values up to 1e+06 overflow float16: store them as float32 (extract.dtype)"
+    with open_feature_file(out) as handle:
+        assert video not in handle["videos"]
+        assert all(np.isfinite(handle["videos"][v][()]).all() for v in handle["videos"])

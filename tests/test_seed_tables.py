@@ -271,3 +271,67 @@ def test_runs_on_kinetics_trained_features_of_a_kinetics_subset_are_flagged(
     done, md, _ = paper_table(tmp_path, [path])
     assert done.returncode == 0, done.stderr
     assert ("Kinetics-400-trained weights" in md.read_text()) == warned
+
+
+# --- issue 32: a cell is one experiment, its split's train videos included -------------------
+
+
+def with_split(path, train: dict[str, int], split_path="splits/minikinetics_ir0.01.csv"):
+    """Give a results file the split identity `move train` records (``train``: id -> class)."""
+    from move.training.results import train_videos_sha256
+
+    results = json.loads(path.read_text())
+    table = pd.DataFrame({"video_id": list(train), "class_index": list(train.values())})
+    counts = np.bincount(list(train.values()), minlength=2).tolist()
+    results |= {"n_train": len(train)}
+    results["split"] = {
+        "path": split_path,
+        "sha256": "x",
+        "train_videos_sha256": train_videos_sha256(table),
+        "train_counts": counts,
+    }
+    path.write_text(json.dumps(results))
+    return path
+
+
+def test_seeds_trained_on_other_train_videos_are_not_averaged(tmp_path):
+    """Cause 7: two seeds at the same IR, one split rebuilt in between (n_train 6 against 8),
+    or the same counts but other videos: refused in one line naming both files. On 4e1bccc
+    they were averaged into one cell without a word."""
+    values = [0.5] * len(METRICS)
+    first = write_run(tmp_path / "seed0.json", VARIANTS["move"], 0, values)
+    second = write_run(tmp_path / "seed1.json", VARIANTS["move"], 1, values)
+    six = {f"v{i}": i % 2 for i in range(6)}
+    eight = {f"v{i}": i % 2 for i in range(8)}
+    with_split(first, eight)
+    with_split(second, six)
+    args = ["paper-table", first, second, "--rows", "move", "--out-md", tmp_path / "t.md",
+            "--out-csv", tmp_path / "t.csv"]  # fmt: skip
+    done = run_move(*args)
+    assert done.returncode == 1, done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert (
+        f"results files {first} and {second} differ in n_train (8 vs 6 train videos)" in done.stderr
+    )
+    others = {f"w{i}": i % 2 for i in range(8)}  # as many per class, other videos
+    with_split(second, others)
+    done = run_move(*args)
+    assert done.returncode == 1 and "differ in the split's train videos" in done.stderr
+    assert not (tmp_path / "t.md").exists()
+    with_split(second, dict(reversed(list(eight.items()))))  # the same videos in another order
+    assert run_move(*args).returncode == 0
+
+
+def test_seeds_of_splits_drawn_by_their_seed_may_differ_in_videos_not_in_counts(tmp_path):
+    """split.selection random: seed k trains on splits/<d>_ir<IR>_seed<k>.csv, other videos by
+    design; the cell still needs the same number per class."""
+    values = [0.5] * len(METRICS)
+    runs = [write_run(tmp_path / f"seed{k}.json", VARIANTS["move"], k, values) for k in (0, 1)]
+    with_split(runs[0], {f"v{i}": i % 2 for i in range(8)}, "splits/m_ir0.01_seed0.csv")
+    with_split(runs[1], {f"w{i}": i % 2 for i in range(8)}, "splits/m_ir0.01_seed1.csv")
+    args = ["paper-table", *runs, "--rows", "move", "--out-md", tmp_path / "t.md",
+            "--out-csv", tmp_path / "t.csv"]  # fmt: skip
+    assert run_move(*args).returncode == 0
+    with_split(runs[1], {f"w{i}": int(i < 2) for i in range(8)}, "splits/m_ir0.01_seed1.csv")
+    done = run_move(*args)
+    assert done.returncode == 1 and "differ in the split's per-class train counts" in done.stderr

@@ -10,7 +10,6 @@ import torch
 
 import move.training.registry as registry
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
-from move.errors import MoveError
 from move.training import artefacts
 from move.training.evaluation import evaluate_checkpoint
 from move.training.loop import train
@@ -221,7 +220,8 @@ def test_evaluate_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path
     assert main([*args, "--split", str(split)]) == 0  # the split it was trained on
 
 
-def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, monkeypatch):
+def _killed_in_epoch_two(synthetic, tmp_path, monkeypatch, name: str, **settings) -> None:
+    """A run of ``plain`` stopped in its second epoch: ``<name>.pt.partial`` holds epoch 1."""
     original = registry.registered()["plain"]
 
     def dies_in_epoch_two(model, batch, context):
@@ -232,14 +232,71 @@ def test_resume_refuses_a_split_whose_classes_are_permuted(synthetic, tmp_path, 
     dying = dataclasses.replace(original, transform=dies_in_epoch_two)
     monkeypatch.setitem(registry._REGISTRY, "plain", dying)
     with pytest.raises(KeyboardInterrupt):
-        _run(synthetic, tmp_path, "run", method="plain", aggregators=False)
+        _run(synthetic, tmp_path, name, method="plain", aggregators=False, **settings)
     monkeypatch.setitem(registry._REGISTRY, "plain", original)
+    assert torch.load(tmp_path / f"{name}.pt.partial", weights_only=False)["epoch"] == 1
+
+
+def test_resume_state_of_a_split_whose_classes_are_permuted_is_set_aside(
+    synthetic, tmp_path, monkeypatch, capsys
+):
+    """Another split (here its classes permuted) is another input: the state is not resumed
+    (it would train on relabelled videos); the run starts afresh, saying so in one line."""
+    _killed_in_epoch_two(synthetic, tmp_path, monkeypatch, "run")
     permuted = _permuted_split(synthetic[1], tmp_path / "permuted.csv")
     settings = TrainSettings.from_dict({**TINY, "method": "plain", "aggregators": False})
-    with pytest.raises(MoveError, match="other classes than split .*permuted.csv"):
-        train(
-            synthetic[0], permuted, tmp_path / "r.json", tmp_path / "run.pt", settings, 12, 4, False
-        )
+    capsys.readouterr()
+    train(synthetic[0], permuted, tmp_path / "r.json", tmp_path / "run.pt", settings, 12, 4, False)
+    err = capsys.readouterr().err
+    assert "resuming" not in err
+    assert f"ignoring {tmp_path / 'run.pt.partial'}: made from another split than {permuted}" in err
+
+
+@pytest.mark.parametrize("changed", ["features", "split"])
+def test_a_resume_state_of_other_inputs_is_set_aside_through_the_cli(
+    synthetic, tmp_path, monkeypatch, capsys, changed
+):
+    """Issue 32, cause 1: a run killed mid-way and rerun through `move train` on other features
+    (the same videos and classes, other values) or on another split of the same classes (one
+    train video fewer) starts afresh, saying so in one line, and ends as an uninterrupted run on
+    those inputs does; on 4e1bccc it resumed the old model."""
+    import shutil
+
+    import h5py
+
+    from move.cli import main
+
+    features, split = tmp_path / "f.h5", tmp_path / "split.csv"
+    shutil.copy(synthetic[0], features)
+    shutil.copy(synthetic[1], split)
+    _killed_in_epoch_two((features, split), tmp_path, monkeypatch, "run")
+    if changed == "features":
+        with h5py.File(features, "r+") as handle:
+            for video in handle["videos"].values():
+                video[...] = video[()] * 0.5 + 1.0
+    else:
+        table = pd.read_csv(split, dtype=str)
+        drop = table.index[table.split == "train"][0]
+        table.drop(index=drop).to_csv(split, index=False)
+    settings = json.dumps({**TINY, "method": "plain", "aggregators": False})
+    capsys.readouterr()
+    for name in ("run", "fresh"):
+        argv = ["train", "--features", features, "--split", split, "--out",
+                tmp_path / f"{name}.json", "--checkpoint", tmp_path / f"{name}.pt",
+                "--settings", settings, "--head-min", "12", "--tail-max", "4", "--quiet"]  # fmt: skip
+        assert main([str(a) for a in argv]) == 0
+        err = capsys.readouterr().err
+        if name == "run":
+            assert "resuming" not in err
+            noun = "another feature file" if changed == "features" else "another split than"
+            lines = [line for line in err.splitlines() if line.startswith("ignoring")]
+            assert len(lines) == 1 and f"run.pt.partial: made from {noun}" in lines[0], err
+    resumed, fresh = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("run", "fresh"))
+    assert resumed["final"] == fresh["final"]
+    assert not (tmp_path / "run.pt.partial").exists()
+    # the split's identity the tables over seeds compare (issue 32, cause 7)
+    assert len(resumed["split"]["train_videos_sha256"]) == 64
+    assert sum(resumed["split"]["train_counts"]) == resumed["n_train"]
 
 
 def test_the_last_partial_batch_is_kept_unless_it_holds_one_video():

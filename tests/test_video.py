@@ -85,3 +85,36 @@ def test_zero_frame_video_raises_decode_error(tmp_path, monkeypatch):
     path.write_bytes(b"x" * 100)
     with pytest.raises(VideoDecodeError, match="no decodable frames"):
         read_frames(path, 4)
+
+
+@pytest.mark.parametrize(
+    "raised, reason",
+    [
+        (
+            "[10:31:02] /github/workspace/src/video/ffmpeg/threaded_decoder.cc:292: [10:31:02] "
+            "/github/workspace/src/video/ffmpeg/threaded_decoder.cc:218: Check failed: "
+            "avcodec_send_packet(dec_ctx_.get(), pkt.get()) >= 0 (-1094995529 vs. 0) Error "
+            "sending packet.",
+            "could not decode frames: the video data is corrupt",
+        ),
+        (
+            "[09:12:45] /github/workspace/src/video/video_reader.cc:83: ERROR opening: x.mp4, "
+            "Invalid data found when processing input",
+            "could not open: not a video file, or its header is broken",
+        ),
+        (
+            "[09:12:45] /github/workspace/src/video/video_reader.cc:401: Unable to seek\n"
+            "to frame 12",
+            "cannot decode (Unable to seek to frame 12)",
+        ),
+    ],
+    ids=["send-packet", "opening", "unknown"],
+)
+def test_decord_messages_become_reasons_in_words(raised, reason):
+    """Weak spot of issue 32: decord's `[hh:mm:ss] file.cc:N:` prefix escaped the strip, and 4
+    of 10 broken-video reasons were its internals."""
+    from move.extraction.video import VideoDecodeError, decode_errors
+
+    with pytest.raises(VideoDecodeError) as error, decode_errors():
+        raise RuntimeError(raised)
+    assert str(error.value) == reason

@@ -101,6 +101,13 @@ def fetch_list(source: str, out: str | Path, expected_sha256: str | None = None)
     )
     if pinned is None:
         write_record(out, digest)
+        if not expected_sha256:  # trust on first use: say so, with what later fetches must match
+            print(
+                f"note: {source} has no pinned sha256: its first download is trusted and its "
+                f"sha256 {digest} recorded in {record}; a later fetch must match it (give "
+                "lists.sha256 in config to pin it yourself)",
+                file=sys.stderr,
+            )
     return digest
 
 
@@ -123,7 +130,8 @@ def read_authors_list(path: str | Path) -> pd.DataFrame:
         raise MoveError(f"list file {path} not found: fetch it first (move fetch-list)")
     verify_list(path)
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (a list saved by hand) dropped
+    for number, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue

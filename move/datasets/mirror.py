@@ -3,19 +3,24 @@ filtered to the videos a dataset lists (MiniKinetics200's ~85,000 of Kinetics' ~
 
 Each shard goes through the one verified download (``move.downloads.download``: every byte,
 retried and resumed) into a temporary file beside the output folder, its listed members are
-written as ``<out>/<video_id>.mp4`` (each to a temporary name, then renamed), a record
-``<out>/.shards/<shard>.done`` says it is finished, and the shard is deleted: disk holds the kept
-videos plus the shards in flight. A rerun skips recorded shards and videos already there. A shard
-that stays short, or is not a readable tar.gz, is reported by name and left unrecorded (the next
-run tries it again); listed videos that no shard holds are listed in ``<out>/not_in_shards.csv``.
-No torch.
+written to temporary names and renamed to ``<out>/<video_id>.mp4`` only once the whole gzip
+stream was read (its trailer's CRC and length checked), a record ``<out>/.shards/<key>.done``
+says it is finished, and the shard is deleted: disk holds the kept videos plus the shards in
+flight. A shard is known by its whole URL (``shard_key``: the mirror names train and val shards
+alike, ``.../train/part_0.tar.gz`` and ``.../val/part_0.tar.gz``), so two shards of one name
+never share a record or a temporary file. A rerun skips recorded shards and videos already
+there. A shard that stays short, is not a readable tar.gz or fails its CRC is reported by name
+and left unrecorded (the next run tries it again); listed videos that no shard holds are listed
+in ``<out>/not_in_shards.csv``. One run writes a folder at a time (``<out>.lock``). No torch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tarfile
 import threading
+import urllib.parse
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -26,6 +31,7 @@ from tqdm import tqdm
 from move.datasets.splits import write_csv_atomic
 from move.downloads import check_text, download, is_url, url_file_name
 from move.errors import MoveError
+from move.files import holding_lock
 
 SHARDS_DONE = ".shards"
 NOT_IN_SHARDS = "not_in_shards.csv"
@@ -51,7 +57,8 @@ def listed_video_ids(annotations: str | Path) -> set[str]:
 
 def read_path_list(path: Path) -> list[str]:
     """The shard URLs (or paths) of a mirror path list, one a line; blank lines skipped."""
-    shards = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    text = Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark dropped
+    shards = [line.strip() for line in text.splitlines() if line.strip()]
     if not shards:
         raise MoveError(f"path list {path} names no shard")
     bad = [s for s in shards if not s.endswith((".tar.gz", ".tgz", ".tar"))]
@@ -72,18 +79,46 @@ def fetch_path_list(source: str, out: Path) -> list[str]:
 
 
 def shard_name(source: str) -> str:
-    """A shard's file name (``part_0.tar.gz``), the key of its record."""
+    """A shard's file name (``part_0.tar.gz``): what messages call it, not its key."""
     return url_file_name(source) if is_url(source) else Path(source).name
 
 
+def shard_key(source: str) -> str:
+    """The key of a shard's record and temporary file: its name and the first 16 hex digits of
+    the sha256 of its whole URL (an absolute path for a local shard), e.g.
+    ``part_0.tar.gz.3f0c...``: two shards of one name in two folders never collide."""
+    whole = source if is_url(source) else str(Path(source).resolve())
+    return f"{shard_name(source)}.{hashlib.sha256(whole.encode()).hexdigest()[:16]}"
+
+
+def shard_label(source: str) -> str:
+    """How a message names a shard: its last two path components (``train/part_0.tar.gz``)."""
+    if is_url(source):
+        path = Path(urllib.parse.unquote(urllib.parse.urlparse(source).path))
+    else:
+        path = Path(source)
+    parts = [part for part in path.parts if part != path.anchor]
+    return "/".join(parts[-2:])
+
+
 def done_path(out: Path, source: str) -> Path:
-    return out / SHARDS_DONE / f"{shard_name(source)}.done"
+    return out / SHARDS_DONE / f"{shard_key(source)}.done"
+
+
+def read_to_end(archive: tarfile.TarFile) -> None:
+    """Read the rest of a shard's compressed stream after tar's end blocks, so gzip checks its
+    trailer (CRC-32 and length; ``BadGzipFile`` when they do not match) before anything is kept."""
+    stream = archive.fileobj
+    while stream.read(1 << 20):
+        pass
 
 
 def keep_members(shard: Path, wanted: set[str] | None, out: Path) -> list[str]:
     """Write the shard's ``<video_id>.mp4`` members that are ``wanted`` (all when None) into
-    ``out``, each atomically; returns the ids kept. A damaged archive is ``MoveError``."""
-    kept = []
+    ``out``; returns the ids kept. Members go to temporary names and are renamed only after the
+    whole compressed stream was read and its CRC checked (``read_to_end``): a damaged archive is
+    ``MoveError`` and keeps nothing."""
+    kept, written = [], []
     try:
         with tarfile.open(shard, "r:*") as archive:
             for member in archive:
@@ -93,16 +128,20 @@ def keep_members(shard: Path, wanted: set[str] | None, out: Path) -> list[str]:
                     continue
                 target = out / name
                 if not target.is_file():
-                    tmp = out / f".{name}.{os.getpid()}.tmp"
+                    tmp = out / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+                    written.append((tmp, target))
                     with archive.extractfile(member) as source, open(tmp, "wb") as sink:
                         while block := source.read(1 << 20):
                             sink.write(block)
-                    os.replace(tmp, target)
                 kept.append(video_id)
+            read_to_end(archive)
     except (tarfile.TarError, EOFError, OSError) as error:
-        for tmp in out.glob(f".*.{os.getpid()}.tmp"):
-            tmp.unlink()
-        raise MoveError(f"is not a readable tar.gz ({type(error).__name__}: {error})") from None
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        raise MoveError(f"is not a readable tar.gz ({reason})") from None
+    for tmp, target in written:
+        os.replace(tmp, target)
     return kept
 
 
@@ -110,13 +149,14 @@ def fetch_shard(source: str, wanted: set[str] | None, out: Path, bytes_done) -> 
     """One shard: downloaded (verified), filtered into ``out``, recorded, deleted."""
     tmp_dir = out / SHARDS_DONE / "in_flight"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    local = tmp_dir / shard_name(source)
+    local = tmp_dir / shard_key(source)
     for stale in tmp_dir.glob(f"{local.name}*"):  # left by a killed run
         stale.unlink()
+    label = shard_label(source)
     try:
         if is_url(source):
             download(
-                source, local, f"shard {shard_name(source)}", "it is tried again on the next run",
+                source, local, f"shard {label}", "it is tried again on the next run",
                 progress=bytes_done,
             )  # fmt: skip
         else:
@@ -129,10 +169,13 @@ def fetch_shard(source: str, wanted: set[str] | None, out: Path, bytes_done) -> 
         if local.parent == tmp_dir:
             local.unlink(missing_ok=True)
     record = done_path(out, source)
-    record.write_text("".join(f"{video_id}\n" for video_id in kept))
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(f"# {source}\n" + "".join(f"{video_id}\n" for video_id in kept))
+    os.replace(tmp, record)
     return kept
 
 
+@holding_lock("out", "fetch-kinetics")
 def fetch_kinetics(
     path_lists: Iterable[str],
     wanted: set[str] | None,
@@ -142,12 +185,17 @@ def fetch_kinetics(
 ) -> dict:
     """Fetch every shard of the path lists into ``out`` keeping the ``wanted`` video ids (all
     when None), ``parallel`` downloads at once; returns counts. Shards that failed are reported
-    in one line naming them (after every other shard is done)."""
+    in one line naming them (after every other shard is done). Holds ``<out>.lock``: a second
+    run into the same folder is refused, naming the first. A shard URL listed twice is fetched
+    once."""
     out = Path(out)
     (out / SHARDS_DONE).mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # a killed run's unfinished videos (the lock is ours)
+        stale.unlink()
     shards = []
     for i, source in enumerate(path_lists):
         shards += fetch_path_list(source, out / SHARDS_DONE / f"path_list{i}.txt")
+    shards = list(dict.fromkeys(shards))
     todo = [s for s in shards if not done_path(out, s).is_file()]
     bar = tqdm(desc="fetch-kinetics", unit="B", unit_scale=True, disable=not progress)
     lock = threading.Lock()
@@ -170,8 +218,8 @@ def fetch_kinetics(
     if not failed:
         write_csv_atomic(pd.DataFrame({"video_id": absent}), out / NOT_IN_SHARDS)
     if failed:
-        names = ", ".join(shard_name(s) for s in sorted(failed))
-        first = next(iter(failed.values()))
+        names = ", ".join(shard_label(s) for s in sorted(failed))
+        first = " ".join(failed[sorted(failed)[0]].split())
         raise MoveError(
             f"{len(failed)} of {len(shards)} shard(s) failed ({names}); first: {first}; rerun to "
             "try them again (finished shards are skipped)"

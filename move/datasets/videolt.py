@@ -98,14 +98,23 @@ def read_label_counts(path: str | Path) -> pd.DataFrame | None:
     return table.sort_values("index").reset_index(drop=True)
 
 
-def index_feature_files(folder: str | Path) -> dict[str, Path]:
-    """Video id (file stem) -> ``.npy`` path, anywhere under ``folder``; first in sorted order."""
+def index_feature_files(
+    folder: str | Path, config_key: str = "videolt.features", unique: bool = False
+) -> dict[str, Path]:
+    """Video id (file stem) -> ``.npy`` path, anywhere under ``folder``; first in sorted order,
+    or (``unique``) an id found twice stops, naming both files (two backbones' folders under
+    one root: the first would be taken silently)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise MoveError(f"VideoLT feature folder {folder} not found: check 'videolt.features'")
+        raise MoveError(f"feature folder {folder} not found: check '{config_key}'")
     found: dict[str, Path] = {}
     for path in sorted(folder.rglob("*.npy")):
-        found.setdefault(path.stem, path)
+        first = found.setdefault(path.stem, path)
+        if unique and first != path:
+            raise MoveError(
+                f"video {path.stem} has two feature files, {first} and {path}: point "
+                f"'{config_key}' at the folder of one backbone's arrays (e.g. <root>/ResNet50)"
+            )
     return found
 
 
@@ -158,7 +167,9 @@ def npy_width(path: Path) -> int | None:
     return int(shape[-1]) if len(shape) in (1, 2) else None
 
 
-def check_widths(paths: list[Path], progress: bool = True) -> int | None:
+def check_widths(
+    paths: list[Path], progress: bool = True, config_key: str = "videolt.features.<backbone>"
+) -> int | None:
     """The one feature width of the arrays, read from their headers before any conversion;
     arrays of two widths (another backbone's files in the folder) stop, naming one of each."""
     examples: dict[int, Path] = {}
@@ -173,7 +184,7 @@ def check_widths(paths: list[Path], progress: bool = True) -> int | None:
         raise MoveError(
             f"VideoLT feature arrays have different widths: {n_common} of {common} (e.g. "
             f"{examples[common]}), {n_other} of {other} (e.g. {examples[other]}): keep one "
-            "backbone's features in 'videolt.features.<backbone>'"
+            f"backbone's features in '{config_key}'"
         )
     return next(iter(counts), None)
 
@@ -207,10 +218,17 @@ def convert_arrays(
         if width is not None and array.shape[1] != width:
             failed.append((row.video_id, str(path), f"width {array.shape[1]}, not {width}"))
             continue
+        with np.errstate(over="ignore"):  # an overflow is this video's failure, below
+            stored = array.astype(dtype)
+        if not np.isfinite(stored).all():  # finite before the cast, beyond the dtype's range
+            largest = float(np.abs(array).max())
+            failed.append(
+                (row.video_id, str(path), f"values up to {largest:.4g} overflow {dtype}: store "
+                 "them as float32 (extract.dtype)")
+            )  # fmt: skip
+            continue
         chunks = (min(array.shape[0], CHUNK_FRAMES), array.shape[1])
-        dataset = handle[VIDEOS].create_dataset(
-            row.video_id, data=array.astype(dtype), chunks=chunks
-        )
+        dataset = handle[VIDEOS].create_dataset(row.video_id, data=stored, chunks=chunks)
         dataset.attrs["label"] = row.label
         dataset.attrs["n_frames"] = array.shape[0]
         if (n + 1) % FLUSH_EVERY == 0:
@@ -228,10 +246,11 @@ def write_npy_features(
     source: str,
     dtype: str,
     progress: bool,
+    config_key: str = "videolt.features.<backbone>",
 ) -> list[tuple[str, str, str]]:
     """Convert the ``present`` videos' arrays into move's HDF5 ``out`` (widths checked from the
     headers first; resumable from ``<out>.tmp``; renamed when complete); returns the failures."""
-    width = check_widths([files[v] for v in present.video_id], progress)
+    width = check_widths([files[v] for v in present.video_id], progress, config_key)
     attrs = {
         "backbone": backbone,
         "weights": weights,

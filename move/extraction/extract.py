@@ -180,6 +180,13 @@ class DecodedVideos(Dataset):
             item.update(frames=frames, n_frames=n_frames, error=None)
         except VideoDecodeError as error:
             item.update(frames=None, n_frames=0, error=str(error))
+        except MemoryError:
+            raise
+        except Exception as error:  # anything else about this one video is its failure too
+            text = " ".join(str(error).split())[:160] or "no message"
+            item.update(
+                frames=None, n_frames=0, error=f"could not read ({type(error).__name__}: {text})"
+            )
         return item
 
 

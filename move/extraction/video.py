@@ -125,8 +125,23 @@ def open_video(path: str | Path, min_decoded_share: float = 0.0):
 DECODER_REASONS = (
     ("cannot find video stream", "no video stream (audio-only or unknown container)"),
     ("Error reading", "could not open: not a video file, or its header is broken"),
+    ("ERROR opening", "could not open: not a video file, or its header is broken"),
+    (
+        "Invalid data found when processing input",
+        "could not open: not a video file, or its header is broken",
+    ),
     ("av_read_frame failed", "could not read frames: the file is truncated or corrupt"),
     ("Out of bound indices", "index broken: frames the container lists cannot be decoded"),
+    ("Error sending packet", "could not decode frames: the video data is corrupt"),
+    ("avcodec_send_packet", "could not decode frames: the video data is corrupt"),
+    (
+        "Resource temporarily unavailable",
+        "could not decode frames: the stream ends early (truncated?)",
+    ),
+)
+# decord's message prefix, repeated when it re-raises: "[10:31:02] /src/video_reader.cc:151: "
+DECORD_PREFIX = re.compile(
+    r"^(?:\s*(?:\[\d{2}:\d{2}:\d{2}\]\s*)?\S*\.(?:cc|cpp|h):\d+:\s*)+(?:Error:\s*)?"
 )
 
 
@@ -141,12 +156,18 @@ def decode_errors():
     except VideoDecodeError:
         raise
     except Exception as error:
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = " ".join(str(error).split()) or type(error).__name__
         for found, reason in DECODER_REASONS:
             if found in text:
                 raise VideoDecodeError(reason) from None
-        internal = re.sub(r"^\S*\.(cc|cpp|h):\d+:\s*(Error:\s*)?", "", text)
-        raise VideoDecodeError(f"cannot decode ({internal[:160]})") from None
+        raise VideoDecodeError(f"cannot decode ({decoder_text(text)[:160]})") from None
+
+
+def decoder_text(text: str) -> str:
+    """A decoder's message without decord's ``[hh:mm:ss] file.cc:N:`` prefixes (each of a
+    re-raise): what is left in words."""
+    text = DECORD_PREFIX.sub("", text.strip())
+    return text.strip() or "the decoder gave no reason"
 
 
 def decode_chunks(reader, indices: np.ndarray, size: int) -> Iterator[torch.Tensor]:
@@ -188,7 +209,9 @@ def read_image_chunks(paths: list[Path], size: int) -> Iterator[torch.Tensor]:
 
 
 def _decode_images(paths: list[Path]) -> list[torch.Tensor]:
-    """Each image as uint8 ``[H, W, 3]`` RGB (torchvision's decoders, else Pillow's)."""
+    """Each image as uint8 ``[H, W, 3]`` RGB (torchvision's decoders, else Pillow's): grey,
+    palette and alpha images become RGB (alpha dropped), CMYK JPEGs RGB, 16-bit PNGs 8-bit
+    (``to_uint8``, the nearest of the 256 levels: as lossless as 8-bit frames can be)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -198,17 +221,34 @@ def _decode_images(paths: list[Path]) -> list[torch.Tensor]:
         except ImportError:  # removed in a later torchvision
             return [_pillow_image(path) for path in paths]
         data = [read_file(str(path)) for path in paths]
-        if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
-            images = decode_jpeg(data, mode=ImageReadMode.RGB)
-        else:
-            images = [decode_image(item, mode=ImageReadMode.RGB) for item in data]
-    return [image.permute(1, 2, 0) for image in images]
+        try:
+            if all(path.suffix.lower() in (".jpg", ".jpeg") for path in paths):
+                images = decode_jpeg(data, mode=ImageReadMode.RGB)
+            else:
+                images = [decode_image(item, mode=ImageReadMode.RGB) for item in data]
+        except RuntimeError:  # a kind libjpeg/libpng is not asked to convert (e.g. CMYK)
+            return [_pillow_image(path) for path in paths]
+    return [to_uint8(image.permute(1, 2, 0)) for image in images]
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """An image of 8 or 16 bits a channel as uint8: 16-bit levels mapped to the nearest 8-bit
+    one (``round(v / 257)``: 65535 -> 255)."""
+    if image.dtype == torch.uint8:
+        return image
+    if image.dtype in (torch.uint16, torch.int32, torch.int64) or not image.is_floating_point():
+        return ((image.to(torch.int64) + 128) // 257).clamp(0, 255).to(torch.uint8)
+    raise VideoDecodeError(f"frame images of {image.dtype} are not 8- or 16-bit images")
 
 
 def _pillow_image(path: Path) -> torch.Tensor:
+    """One image as uint8 RGB through Pillow (16-bit grey ``I;16`` mapped as ``to_uint8``)."""
     from PIL import Image
 
     with Image.open(path) as image:
+        if image.mode.startswith("I;16") or image.mode == "I":
+            grey = to_uint8(torch.from_numpy(np.asarray(image).astype(np.int64)))
+            return grey[..., None].expand(*grey.shape, 3).contiguous()
         return torch.from_numpy(np.asarray(image.convert("RGB")).copy())
 
 

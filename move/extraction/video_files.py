@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
@@ -30,17 +31,28 @@ def index_video_files(root: str | Path) -> dict[str, Path]:
     folder (a folder of numbered images, id = its name).
 
     Works for the common Kinetics layouts since only the stem names a video. An id found twice
-    keeps the first path in sorted order, so the mapping is deterministic. A frame folder is not
-    searched further (the authors' frames: 150 JPEGs a video, millions in all).
+    keeps the first path in sorted order, so the mapping is deterministic. A frame folder (numbered
+    images and no video file) is not searched further (the authors' frames: 150 JPEGs a video,
+    millions in all); a folder holding videos and numbered images is a folder of videos (one line
+    on stderr says so).
     """
     found: dict[str, Path] = {}
     for folder, subfolders, names in os.walk(root):
         subfolders.sort()
         here = Path(folder)
-        if here != Path(root) and any(FRAME_FILE.match(name) for name in names):
+        images = [name for name in names if FRAME_FILE.match(name)]
+        videos = [name for name in names if Path(name).suffix.lower() in VIDEO_EXTENSIONS]
+        if here != Path(root) and images and not videos:
             found.setdefault(here.name, here)
             subfolders.clear()
             continue
+        if images and videos:  # a class folder with a stray numbered image: not a frame folder
+            print(
+                f"warning: {here} holds {len(videos)} video file(s) and {len(images)} numbered "
+                f"image(s) (e.g. {sorted(images)[0]}): read as a folder of videos, the images "
+                "ignored (a frame folder holds images only)",
+                file=sys.stderr,
+            )
         for name in sorted(names):
             path = here / name
             if path.suffix.lower() in VIDEO_EXTENSIONS:

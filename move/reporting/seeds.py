@@ -92,28 +92,53 @@ class Cell:
         return float(np.mean(values)), std, len(values)
 
 
-def run_identity(results: dict) -> dict:
+def seed_drawn_split(results: dict) -> bool:
+    """True when the run's split was drawn by its own seed (``split.selection: random``, the
+    workflow's ``splits/<d>_ir<IR>_seed<k>.csv`` with k the run's seed): such seeds train on
+    other videos by design, the same number per class."""
+    path = Path((results.get("split") or {}).get("path") or "")
+    return path.name.endswith(f"_seed{results.get('seed')}.csv")
+
+
+def run_identity(results: dict, seed_drawn: bool = False) -> dict:
     """What must be equal across the seeds of one cell: settings but the per-run ones, the
-    features (their hash), the class groups and the split's shape."""
+    features (their hash), the class groups, the split's shape and its train videos (their
+    hash; ``seed_drawn``: splits drawn by each seed, their per-class train counts only). Results
+    of an older move, without the split's identity, are compared by their train-video count."""
     settings = {k: v for k, v in results.get("settings", {}).items() if k not in PER_RUN_SETTINGS}
-    return {
+    split = results.get("split") or {}
+    identity = {
         "settings": settings,
         "features": (results.get("features") or {}).get("sha256"),
         "groups": results.get("groups"),
         "n_classes": results.get("n_classes"),
         "n_test": results.get("n_test"),
+        "n_train": results.get("n_train"),
+        "split train counts": split.get("train_counts"),
     }
+    if not seed_drawn:
+        identity["split train videos"] = split.get("train_videos_sha256")
+    return identity
 
 
 def settings_difference(first: dict, second: dict) -> str:
     """The first setting two runs differ in beyond the seed ('' when none), e.g. 'settings.lr'."""
-    a, b = run_identity(first), run_identity(second)
+    seed_drawn = seed_drawn_split(first) and seed_drawn_split(second)
+    a, b = run_identity(first, seed_drawn), run_identity(second, seed_drawn)
     for key in a:
         if key == "settings":
             for name in sorted(set(a[key]) | set(b[key])):
                 if a[key].get(name) != b[key].get(name):
                     return f"settings.{name} ({a[key].get(name)!r} vs {b[key].get(name)!r})"
         elif a[key] != b[key]:
+            if key.startswith("split") and None in (a[key], b[key]):
+                continue  # a results file of an older move: its n_train is compared
+            if key == "n_train":
+                return f"n_train ({a[key]} vs {b[key]} train videos)"
+            if key == "split train counts":
+                return "the split's per-class train counts"
+            if key == "split train videos":
+                return "the split's train videos (another split: rebuild it once for every seed)"
             return key
     return ""
 

@@ -3,13 +3,15 @@
 - checkpoint ``<name>.pt``: model weights, settings, class labels and counts, groups; written by
   ``train``, read by ``evaluate``, the diagnostics and the plots (``load_checkpoint``).
 - progress ``<checkpoint>.partial``: everything to resume after an epoch (model, optimiser,
-  scheduler, method state, history, class labels); removed when the run ends.
+  scheduler, method state, history, class labels) and what it was made from (the settings'
+  fingerprint, the sha256 of the features and of the split); removed when the run ends.
 
 The results JSON beside them is ``move.training.results`` (no torch).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +19,10 @@ import numpy as np
 import torch
 
 from move.errors import MoveError
-from move.files import atomic_output
+from move.files import atomic_output, file_sha256
 from move.training.methods import get_method
 from move.training.model import VideoClassifier
+from move.training.results import cached_sha256
 from move.training.settings import TrainSettings
 
 
@@ -148,28 +151,60 @@ def progress_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".partial")
 
 
+def progress_inputs(features: str | Path, split: str | Path) -> dict[str, str]:
+    """The identity of a run's inputs kept in its resume state: the sha256 of the feature file
+    (cached beside it, ``cached_sha256``) and of the split CSV."""
+    return {"features": cached_sha256(Path(features)), "split": file_sha256(split)}
+
+
 def save_progress(
-    checkpoint: Path, progress: Progress, settings: TrainSettings, labels: list[str]
+    checkpoint: Path,
+    progress: Progress,
+    settings: TrainSettings,
+    labels: list[str],
+    inputs: dict[str, str],
 ) -> None:
-    """Write ``<checkpoint>.partial`` atomically (after every epoch)."""
-    state = vars(progress) | {"fingerprint": settings.fingerprint(), "labels": list(labels)}
+    """Write ``<checkpoint>.partial`` atomically (after every epoch), naming the settings and
+    the inputs (``progress_inputs``) it was made from."""
+    state = vars(progress) | {
+        "fingerprint": settings.fingerprint(),
+        "labels": list(labels),
+        "inputs": dict(inputs),
+    }
     with atomic_output(progress_path(checkpoint)) as tmp:
         torch.save(state, tmp)
 
 
 def load_progress(
-    checkpoint: Path, settings: TrainSettings, split: str | Path, labels: list[str]
+    checkpoint: Path,
+    settings: TrainSettings,
+    split: str | Path,
+    labels: list[str],
+    inputs: dict[str, str],
 ) -> Progress | None:
-    """The progress of an interrupted run with these settings, or None (other settings: ignored).
+    """The progress of an interrupted run with these settings and inputs, or None.
 
-    A progress file of the same settings but other classes is refused: resuming would train on
-    relabelled videos.
+    A progress file of other settings, or made from other features or another split (their
+    sha256; a state that records none is of an older move and counts as other inputs), is set
+    aside with one line on stderr: the run starts afresh and overwrites it. One of the same
+    settings and inputs but other classes is refused: resuming would train on relabelled videos.
     """
     partial = progress_path(checkpoint)
     if not partial.is_file():
         return None
     state = _torch_load(partial, "progress file", "delete it to start the run afresh")
     if state.get("fingerprint") != settings.fingerprint():
+        print(f"ignoring {partial}: made with other settings", file=sys.stderr)
+        return None
+    made_from = state.get("inputs") or {}
+    nouns = {"features": "another feature file", "split": f"another split than {split}"}
+    other = [noun for name, noun in nouns.items() if made_from.get(name) != inputs[name]]
+    if other:
+        print(
+            f"ignoring {partial}: made from {' and '.join(other)} (sha256 differs); starting "
+            "afresh",
+            file=sys.stderr,
+        )
         return None
     check_class_labels(partial, state.get("labels", labels), split, labels)
     fields = ("epoch", "history", "model", "optimizer", "scheduler", "method_state")

@@ -207,12 +207,11 @@ def train(
     problem = load_problem(split, features, head_min, tail_max)
     method, settings = resolve_settings(with_feature_dim_of(features, settings))
     run = Run(problem, features, settings, method)
-    saved = artefacts.load_progress(checkpoint, settings, split, problem.labels)
+    inputs = artefacts.progress_inputs(features, split)
+    saved = artefacts.load_progress(checkpoint, settings, split, problem.labels, inputs)
     if saved is not None:
         run.resume(saved)
         print(f"resuming {checkpoint} after epoch {saved.epoch}", file=sys.stderr)
-    elif artefacts.progress_path(checkpoint).is_file():
-        print(f"ignoring {artefacts.progress_path(checkpoint)}: other settings", file=sys.stderr)
     steps = len(run.train_loader)
     bar = tqdm(
         total=settings.epochs * steps,
@@ -227,15 +226,15 @@ def train(
         run.history.append(run.run_epoch(epoch, bar))
         due = time.monotonic() - saved_at >= 60 * settings.resume_every_minutes
         if due and epoch + 1 < settings.epochs:  # the last epoch's state is the checkpoint
-            artefacts.save_progress(checkpoint, run.progress(), settings, problem.labels)
+            artefacts.save_progress(checkpoint, run.progress(), settings, problem.labels, inputs)
             saved_at = time.monotonic()
     bar.close()
     groups = (head_min, tail_max)
     artefacts.save_checkpoint(checkpoint, run.model, settings, problem, groups)
-    inputs = {"features": features, "split": Path(split), "groups": groups}
     variant = method.variant(settings.aggregators)
     run_info = run_info or results.RunInfo()
-    document = results.results_document(settings, variant, problem, run.history, run_info, inputs)
+    recorded = {"features": features, "split": Path(split), "groups": groups}
+    document = results.results_document(settings, variant, problem, run.history, run_info, recorded)
     final = [r for r in run.history if "metrics" in r][-1]["metrics"]
     results.write_results(document, final, problem, out)
     artefacts.progress_path(checkpoint).unlink(missing_ok=True)

@@ -74,8 +74,23 @@ def results_document(
         "n_test": len(problem.test),
         "git_commit": git_commit(),
         "features": {"path": str(inputs["features"]), "sha256": cached_sha256(inputs["features"])},
-        "split": {"path": str(inputs["split"]), "sha256": file_sha256(inputs["split"])},
+        "split": {
+            "path": str(inputs["split"]),
+            "sha256": file_sha256(inputs["split"]),
+            "train_videos_sha256": train_videos_sha256(problem.train),
+            "train_counts": [int(n) for n in problem.train_counts],
+        },
     }
+
+
+def train_videos_sha256(train: pd.DataFrame) -> str:
+    """The identity of a split's train videos: the sha256 of its sorted ``video_id class_index``
+    lines (row order, test videos and the file's other bytes aside), so the tables over seeds
+    can tell two seeds trained on other videos (``move.reporting.seeds.run_identity``)."""
+    import hashlib
+
+    lines = sorted(f"{v} {c}" for v, c in zip(train.video_id, train.class_index, strict=True))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def per_class_path(out: Path) -> Path:

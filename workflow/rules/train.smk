@@ -6,6 +6,15 @@
 # (results/<dataset>_ir<IR>.json, results/videolt_<backbone>.json) are copies of the configured
 # backbone, variant and seed (rule main_result), never a second training.
 
+#
+# A killed train job leaves its resume state, results/<run>/<variant>/seed<k>.pt.partial. It is
+# deliberately not an output: Snakemake deletes a job's outputs before running it (and those of
+# an incomplete job under --rerun-incomplete), which would throw away every resume. Instead the
+# state names what it was made from (settings' fingerprint, sha256 of the features and the
+# split): the rerun of the same job resumes it; after an edited input (a rebuilt split, other
+# features) the job reruns, as Snakemake decides from its inputs, and `move train` sets the old
+# state aside in one line and trains afresh. `move train` holds <checkpoint>.lock meanwhile.
+
 
 rule train:
     input:
