@@ -49,6 +49,7 @@ PER_RUN_SETTINGS = (
     "resume_every_minutes",
     "checkpoint_dtype",
     "features_on_device",
+    "compile",
 )
 
 
@@ -96,6 +97,7 @@ def run_identity(results: dict) -> dict:
     """What must be equal across the seeds of one cell: settings but the per-run ones, the
     features (their hash), the class groups and the split's shape."""
     settings = {k: v for k, v in results.get("settings", {}).items() if k not in PER_RUN_SETTINGS}
+    settings.setdefault("precision", "float32")  # results written before the setting: float32
     return {
         "settings": settings,
         "features": (results.get("features") or {}).get("sha256"),
