@@ -12,6 +12,7 @@ from move.extraction import throughput
 from move.extraction.extract import (
     DecodedVideos,
     ExtractSettings,
+    crop_transform,
     decode_loader,
     extract_features,
     list_videos,
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 CPU = torch.device("cpu")
 # 12 segments of 8-frame videos: frames repeat (the positions path)
 SETTINGS = ExtractSettings(frames=12, resize=40, crop=32, batch_size=8, device="cpu")
+CROP = crop_transform(SETTINGS)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_jpeg_folders_decoded_by_the_device_path_are_the_cpu_paths_frames(frame_
     on_cpu = _frames(decode_loader(frame_videos, SETTINGS, CPU))
     count = DeviceDecodeCount()
     loader = decode_loader(frame_videos, SETTINGS, CPU, jpeg_on_device=True)
-    items = list(decode_on_device(loader, CPU, SETTINGS.resize, SETTINGS.crop, count))
+    items = list(decode_on_device(loader, CPU, CROP, count))
     assert [item["video_id"] for item in items] == list(frame_videos.video_id)  # order kept
     assert all("encoded" not in item and item["n_frames"] == 8 for item in items)
     for video_id, frames in _frames(items).items():
@@ -73,7 +75,7 @@ def test_jpegs_the_device_refuses_are_decoded_on_the_cpu(frame_videos, monkeypat
     monkeypatch.setattr(throughput, "_decode_jpegs", refusing_device)
     count = DeviceDecodeCount()
     loader = decode_loader(frame_videos.head(2), SETTINGS, CPU, jpeg_on_device=True)
-    items = list(decode_on_device(loader, CPU, SETTINGS.resize, SETTINGS.crop, count))
+    items = list(decode_on_device(loader, CPU, CROP, count))
     assert count == DeviceDecodeCount(on_device=0, on_cpu=2) and len(calls) == 4
     for video_id, frames in _frames(items).items():
         assert torch.equal(frames, reference[video_id])
@@ -87,7 +89,7 @@ def test_a_jpeg_no_decoder_reads_is_the_videos_failure_naming_its_folder(frame_v
     (folder / "img_00003.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     videos = pd.DataFrame([{"video_id": folder.name, "label": "x", "path": str(folder)}])
     loader = decode_loader(videos, SETTINGS, CPU, jpeg_on_device=True)
-    [item] = decode_on_device(loader, CPU, SETTINGS.resize, SETTINGS.crop)
+    [item] = decode_on_device(loader, CPU, CROP)
     assert item["frames"] is None and item["n_frames"] == 0
     assert item["error"].startswith(f"could not read frame images in {folder.name} (")
     assert "\n" not in item["error"]
@@ -119,7 +121,7 @@ def test_extraction_logs_the_measured_rates_and_writes_the_same_features(
     for workers in (0, 2):
         out = tmp_path / f"w{workers}.h5"
         run = ExtractSettings(**{**settings.__dict__, "num_workers": workers})
-        extract_features(videos, out, tmp_path / f"w{workers}.csv", run, progress=False)
+        extract_features(videos, out, tmp_path / f"w{workers}.csv", run, progress=True)
         with h5py.File(out, "r") as handle:
             features[workers] = {v: handle["videos"][v][()] for v in videos.video_id}
         log = capsys.readouterr().err

@@ -134,6 +134,11 @@ def resize_and_crop(frames: torch.Tensor, resize: int, crop: int) -> torch.Tenso
     return video[:, :, top : top + crop, left : left + crop].contiguous()
 
 
+def crop_transform(settings: ExtractSettings):
+    """``resize_and_crop`` at the settings' sizes, as a one-argument transform."""
+    return lambda frames: resize_and_crop(frames, settings.resize, settings.crop)
+
+
 def normalise_frames(frames: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
     """uint8 ``[N, 3, H, W]`` -> float32 ``(x / 255 - mean) / std``, on the frames' device.
 
@@ -236,18 +241,27 @@ def sized_workers(
     model: torch.nn.Module,
     device: torch.device,
     jpeg_on_device: bool = False,
+    log: bool = True,
 ) -> ExtractSettings:
     """``settings`` with as many decode workers as keep the backbone busy, at most its
     ``num_workers`` (``move.extraction.throughput.workers_for``): one worker's decode rate
-    measured on the first videos, the backbone's on one batch. The figures go to the log
-    (stderr). With 0 workers (decoding in this process) or nothing to do, nothing is measured."""
+    measured on the first videos, the backbone's on one full batch. With ``log`` the figures
+    go to stderr (the job's log, beside the progress bar). With 0 workers (decoding in this
+    process) or nothing to do, nothing is measured."""
     if settings.num_workers == 0 or videos.empty:
         return settings
-    dataset = DecodedVideos(videos, settings, jpeg_on_device)
-    decode_rate = measure_decode_rate(dataset)
-    backbone_rate = measure_backbone_rate(model, settings.batch_size, settings.crop, device)
+    decode_rate = measure_decode_rate(DecodedVideos(videos, settings, jpeg_on_device))
+    size = clip_batch_size(model, settings.batch_size)
+    frames = torch.zeros(size, 3, settings.crop, settings.crop, dtype=torch.uint8, device=device)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            forward_frames(model, normalise_frames(frames, IMAGENET_MEAN, IMAGENET_STD))
+
+    backbone_rate = measure_backbone_rate(forward, size, device)
     sizing = workers_for(decode_rate, backbone_rate, settings.num_workers)
-    print(sizing.line(settings.backbone, device), file=sys.stderr)
+    if log:
+        print(sizing.line(settings.backbone, device), file=sys.stderr)
     return dataclasses.replace(settings, num_workers=sizing.workers)
 
 
@@ -675,10 +689,10 @@ def extract_features(
     work = collect_finished_work(videos, out, failures, reuse, partial, attrs)
     todo = videos[~videos.video_id.isin(work.done())]
     jpeg_on_device = device.type == "cuda"  # JPEG frame folders decoded on the GPU
-    loading = sized_workers(todo, settings, model, device, jpeg_on_device)
+    loading = sized_workers(todo, settings, model, device, jpeg_on_device, log=progress)
     items = decode_loader(todo, loading, device, jpeg_on_device)
     if jpeg_on_device:
-        items = decode_on_device(items, device, settings.resize, settings.crop)
+        items = decode_on_device(items, device, crop_transform(settings))
     embedded = embed_videos(model, items, settings.batch_size, device, mean, std)
     buffered: list = []
     failed: list = []

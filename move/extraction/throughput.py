@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,15 +62,16 @@ def _decode_jpegs(jpegs: list[torch.Tensor], device: torch.device) -> list[torch
         return decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=device)
 
 
-def decode_video_jpegs(
-    encoded: dict, folder: str, device: torch.device, resize: int, crop: int
-) -> tuple[torch.Tensor, bool]:
-    """(uint8 ``[T, 3, crop, crop]`` frames on ``device``, whether the CPU decoded them): the
-    device decodes the JPEGs ``DEVICE_DECODE_CHUNK`` at a time, resizes and crops them; where it
-    refuses, the CPU decodes them (then the frames go to the device). Unreadable on both, or
-    frames of two sizes -> ``VideoDecodeError`` naming the folder."""
-    from move.extraction.extract import resize_and_crop
+Transform = Callable[[torch.Tensor], torch.Tensor]  # uint8 [k, H, W, 3] -> [k, 3, crop, crop]
 
+
+def decode_video_jpegs(
+    encoded: dict, folder: str, device: torch.device, transform: Transform
+) -> tuple[torch.Tensor, bool]:
+    """(``transform`` of the frames (resize and crop), on ``device``; whether the CPU decoded
+    them): the device decodes the JPEGs ``DEVICE_DECODE_CHUNK`` at a time and transforms them
+    there; where it refuses, the CPU decodes them (then the frames go to the device). Unreadable
+    on both, or frames of two sizes -> ``VideoDecodeError`` naming the folder."""
     jpegs, on_cpu = encoded["jpegs"], False
     try:
         images = [
@@ -88,7 +89,7 @@ def decode_video_jpegs(
     shapes = {tuple(image.shape) for image in images}
     if len(shapes) > 1:
         raise VideoDecodeError(f"frames of different sizes in {folder}: {sorted(shapes)}")
-    frames = resize_and_crop(torch.stack(images).permute(0, 2, 3, 1), resize, crop)
+    frames = transform(torch.stack(images).permute(0, 2, 3, 1))
     if len(jpegs) < len(encoded["positions"]):  # a short video repeats frames
         frames = frames[encoded["positions"].to(frames.device)]
     return frames, on_cpu
@@ -105,20 +106,19 @@ class DeviceDecodeCount:
 def decode_on_device(
     items: Iterable[dict],
     device: torch.device,
-    resize: int,
-    crop: int,
+    transform: Transform,
     count: DeviceDecodeCount | None = None,
 ) -> Iterator[dict]:
-    """The decode loader's items with every ``encoded`` JPEG folder decoded on ``device``
-    (``decode_video_jpegs``): ``frames``, or ``error`` for an unreadable folder; other items
-    (videos, PNG folders, failures) pass unchanged. Order is kept."""
+    """The decode loader's items with every ``encoded`` JPEG folder decoded on ``device`` and
+    transformed there (``decode_video_jpegs``): ``frames``, or ``error`` for an unreadable
+    folder; other items (videos, PNG folders, failures) pass unchanged. Order is kept."""
     count = count if count is not None else DeviceDecodeCount()
     for item in items:
         encoded = item.pop("encoded", None)
         if encoded is not None:
             folder = Path(item["path"]).name
             try:
-                frames, on_cpu = decode_video_jpegs(encoded, folder, device, resize, crop)
+                frames, on_cpu = decode_video_jpegs(encoded, folder, device, transform)
             except VideoDecodeError as error:
                 item.update(frames=None, n_frames=0, error=str(error))
             else:
@@ -183,26 +183,20 @@ def measure_decode_rate(dataset, tries: int = 3) -> float | None:
 
 
 def measure_backbone_rate(
-    model: torch.nn.Module, batch_size: int, crop: int, device: torch.device
+    forward: Callable[[], object], frames: int, device: torch.device
 ) -> float:
-    """Frames/s of the backbone on ``device`` as extraction runs it (``forward_frames``): one
-    full batch of ``crop`` frames, timed after a warm-up pass on CUDA (cuDNN picks kernels then)."""
-    from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD
-    from move.extraction.extract import clip_batch_size, forward_frames, normalise_frames
+    """Frames/s of one backbone pass ``forward()`` over ``frames`` frames on ``device``, timed
+    after a warm-up pass on CUDA (cuDNN picks its kernels then)."""
 
-    size = clip_batch_size(model, batch_size)
-    frames = torch.zeros(size, 3, crop, crop, dtype=torch.uint8, device=device)
-
-    def forward() -> float:
+    def seconds() -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         started = time.perf_counter()
-        with torch.inference_mode():
-            forward_frames(model, normalise_frames(frames, IMAGENET_MEAN, IMAGENET_STD))
+        forward()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return time.perf_counter() - started
 
     if device.type == "cuda":
-        forward()
-    return size / max(forward(), 1e-9)
+        seconds()
+    return frames / max(seconds(), 1e-9)
