@@ -398,7 +398,7 @@ def precision_variants(args, device, problem, path, batches, full_steps, loader_
             result[f"epoch_s {name} (max of compute and loader, scaled)"] = max(
                 step * full_steps, loader_epoch
             )
-            result[f"first_two_steps_s {name} (compiling)"] = (
+            result[f"warmup_s {name} (two steps; compiled: with compiling)"] = (
                 time.perf_counter() - started_all - float(np.sum(steps))
             )
             result[f"gpu_utilisation_percent {name}"] = float(np.mean(used)) if used else None
