@@ -190,7 +190,7 @@ def extraction_throughput(args, device, scratch: Path, videos, backbone_rate: fl
     sizing = workers_for(one_worker, backbone_rate, args.workers)
     started = time.perf_counter()
     out = scratch / "extracted.h5"
-    extract_features(videos, out, scratch / "extracted.failures.csv", settings, progress=False)
+    extract_features(videos, out, scratch / "extracted.failures.csv", settings)  # logs sizing
     extract_rate = len(videos) * settings.frames / (time.perf_counter() - started)
     folder = write_jpeg_folder(videos.path.iloc[0], scratch / "jpeg_frames" / "v0")
     jpegs = videos.head(1).assign(path=str(folder))
