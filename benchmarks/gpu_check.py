@@ -4,16 +4,20 @@ On one GPU (about 5 minutes on an H100/H200) it reports, as a markdown table and
 
 1. extraction: ResNet-50 frames/s on the device (bf16 + channels_last on CUDA, as `move extract`)
    against the decode rate of real-resolution videos (340x256, 10 s, written with PyAV) with the
-   decode workers a job of the profile gets;
+   decode workers a job of the profile gets; the workers ``move extract`` sizes from the two
+   rates, its end-to-end rate against the decode ceiling (workers x one worker's rate), and
+   JPEG frames (the authors' frame folders) decoded on the device against one CPU worker;
 2. GPU utilisation while the backbone runs (``torch.cuda.utilization``, where pynvml is there);
 3. the full-size MOVE training step (batch 128, 60 frames, 200 classes) and a full epoch at
    MiniKinetics200's IR 0.01 size (17,216 train videos): steps x step time, and the loader's
-   pass over synthetic float16 features at that size;
+   pass over synthetic float16 features at that size; step and epoch time for every
+   ``train.precision`` (float32, tf32, bf16), eager and compiled (``train.compile``), with the
+   GPU's utilisation while stepping;
 4. evaluation of the 4,999 test videos (150 frames): forwards x time, plus the test loader;
 5. checkpoint writes: the kept float16 checkpoint and the resume state;
 6. throughput with 1, 2 and 4 runs sharing the GPU (separate processes, MOVE steps/s in all);
-7. CPU-vs-device agreement: ResNet-50 feature cosine per frame, and the metrics of a short
-   training run on the CPU and on the device.
+7. CPU-vs-device agreement: ResNet-50 feature cosine per frame, the metrics of a short
+   training run on the CPU and on the device, and of a bf16 run against float32 on the device.
 
 ``--reduced`` shrinks every size (a tiny model, a few videos and steps) so the whole script runs
 on the CPU in about a minute (tests/test_benchmarks.py runs it so). Sizes scaled from a
@@ -55,6 +59,11 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=2000,
         help="videos written for the loader (scaled to full size)",
+    )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="leave out the compiled variants (torch.compile takes a minute or more per variant)",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -109,21 +118,22 @@ def extraction(args, device: torch.device, scratch: Path) -> dict:
                 utilisation.append(torch.cuda.utilization(device))
         except Exception:  # pynvml missing
             utilisation = []
-    decode = decode_rate(args, scratch)
+    videos = write_videos(args, scratch)
+    decode = decode_rate(args, videos)
     return {
         "backbone_frames_per_s": batch / seconds,
         "decode_frames_per_s": decode,
         "decode_workers": args.workers,
         "gpu_utilisation_percent": float(np.mean(utilisation)) if utilisation else None,
+        **extraction_throughput(args, device, scratch, videos, batch / seconds),
     }
 
 
-def decode_rate(args, scratch: Path) -> float:
-    """Frames/s of decoding, resizing and cropping real-resolution videos with the workers."""
+def write_videos(args, scratch: Path):
+    """Real-resolution test videos (340x256, H.264 written with PyAV): the listing extraction
+    takes (``video_id, label, split, path``)."""
     import av
     import pandas as pd
-
-    from move.extraction.extract import ExtractSettings, decode_loader
 
     folder = scratch / "videos"
     folder.mkdir(exist_ok=True)
@@ -141,13 +151,76 @@ def decode_rate(args, scratch: Path) -> float:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
             container.mux(stream.encode())
         rows.append((f"v{i}", "x", "train", str(path)))
-    videos = pd.DataFrame(rows, columns=["video_id", "label", "split", "path"])
+    return pd.DataFrame(rows, columns=["video_id", "label", "split", "path"])
+
+
+def extract_settings(args, device: torch.device, workers: int):
+    from move.extraction.extract import ExtractSettings
+
     frames = 150 if not args.reduced else 8
-    settings = ExtractSettings(frames=frames, num_workers=args.workers, device="cpu")
+    shape = {} if not args.reduced else {"resize": 72, "crop": 64, "batch_size": 8}
+    return ExtractSettings(frames=frames, num_workers=workers, device=str(device), **shape)
+
+
+def decode_rate(args, videos) -> float:
+    """Frames/s of decoding, resizing and cropping real-resolution videos with the workers."""
+    from move.extraction.extract import decode_loader
+
+    settings = extract_settings(args, torch.device("cpu"), args.workers)
     started = time.perf_counter()
     for _ in decode_loader(videos, settings, torch.device("cpu")):
         pass
-    return n_videos * frames / (time.perf_counter() - started)
+    return len(videos) * settings.frames / (time.perf_counter() - started)
+
+
+def extraction_throughput(args, device, scratch: Path, videos, backbone_rate: float) -> dict:
+    """``move extract`` end to end (random ResNet-50; its log names the workers it sized) against
+    the decode ceiling (the allowed workers x one worker's measured rate), and the JPEG frames
+    of a frame folder decoded on the device against one CPU worker decoding them."""
+    from move.extraction.extract import DecodedVideos, crop_transform, extract_features
+    from move.extraction.throughput import (
+        decode_video_jpegs,
+        encoded_jpeg_frames,
+        measure_decode_rate,
+        workers_for,
+    )
+
+    settings = extract_settings(args, device, args.workers)
+    one_worker = measure_decode_rate(DecodedVideos(videos, settings))
+    sizing = workers_for(one_worker, backbone_rate, args.workers)
+    started = time.perf_counter()
+    out = scratch / "extracted.h5"
+    extract_features(videos, out, scratch / "extracted.failures.csv", settings)  # logs sizing
+    extract_rate = len(videos) * settings.frames / (time.perf_counter() - started)
+    folder = write_jpeg_folder(videos.path.iloc[0], scratch / "jpeg_frames" / "v0")
+    jpegs = videos.head(1).assign(path=str(folder))
+    cpu_jpeg = measure_decode_rate(DecodedVideos(jpegs, settings))
+    encoded = encoded_jpeg_frames(folder, settings.frames)
+    transform = crop_transform(settings)
+    decode_video_jpegs(encoded, folder.name, device, transform)  # warm-up
+    seconds = timed(lambda: decode_video_jpegs(encoded, folder.name, device, transform), device)
+    return {
+        "decode_one_worker_frames_per_s": one_worker,
+        "decode_ceiling_frames_per_s": (one_worker or 0.0) * args.workers,
+        "sized_decode_workers": sizing.workers,
+        "decode_workers_to_keep_the_backbone_busy": sizing.needed,
+        "extract_frames_per_s (end to end, with model load)": extract_rate,
+        "jpeg_cpu_worker_frames_per_s": cpu_jpeg,
+        "jpeg_device_decode_frames_per_s": len(encoded["jpegs"]) / seconds,
+    }
+
+
+def write_jpeg_folder(video: str, folder: Path) -> Path:
+    """Every frame of ``video`` as ``img_00001.jpg`` ... at quality 95 (the authors' frames)."""
+    import decord
+    from torchvision.io import encode_jpeg
+
+    folder.mkdir(parents=True)
+    reader = decord.VideoReader(video)
+    for i in range(len(reader)):
+        image = torch.from_numpy(reader[i].asnumpy()).permute(2, 0, 1).contiguous()
+        (folder / f"img_{i + 1:05d}.jpg").write_bytes(encode_jpeg(image, quality=95).numpy())
+    return folder
 
 
 def sizes(args) -> dict:
@@ -271,6 +344,7 @@ def training(args, device: torch.device, scratch: Path) -> dict:
             "mb": (scratch / f"{name}.pt").stat().st_size / 1e6,
         }
     loader_epoch = loader_seconds * scale
+    variants = precision_variants(args, device, problem, path, batches, full_steps, loader_epoch)
     return {
         "step_ms": step * 1e3,
         "epoch_compute_s": step * full_steps,
@@ -284,7 +358,61 @@ def training(args, device: torch.device, scratch: Path) -> dict:
             for name, result in saved.items()
             for key, value in result.items()
         },
+        **variants,
     }
+
+
+def precision_variants(args, device, problem, path, batches, full_steps, loader_epoch) -> dict:
+    """Step time (median after two warm-up steps: a compiled model compiles in them), the full
+    epoch it gives (against the loader's), and the GPU's utilisation while stepping, for every
+    ``train.precision``, eager and compiled (unless ``--no-compile``)."""
+    from move.training.context import Batch
+    from move.training.loop import Run, train_step
+    from move.training.methods import resolve_settings
+    from move.training.precision import matmul_precision
+    from move.training.settings import PRECISIONS
+
+    result = {}
+    for compiled in (False,) if args.no_compile else (False, True):
+        for precision in PRECISIONS:
+            changes = {"precision": precision, "compile": compiled, "num_workers": 0}
+            method, settings = resolve_settings(train_settings(args, device, **changes))
+            torch.manual_seed(0)
+            run = Run(problem, path, settings, method)
+            name = f"{precision}{' compiled' if compiled else ''}"
+            steps, utilisation = [], []
+            started_all = time.perf_counter()
+            with matmul_precision(precision, device):
+                for i, (x, y, index, anchor) in enumerate(batches * 2):
+                    batch = Batch(x.to(device).float(), y.to(device), index, anchor.to(device))
+                    synchronize(device)
+                    started = time.perf_counter()
+                    train_step(run.model, run.method, batch, run.context, run.optimizer, None)
+                    synchronize(device)
+                    if i >= 2:
+                        steps.append(time.perf_counter() - started)
+                        utilisation.append(gpu_utilisation(device))
+            step = float(np.median(steps))
+            used = [u for u in utilisation if u is not None]
+            result[f"step_ms {name}"] = step * 1e3
+            result[f"epoch_s {name} (max of compute and loader, scaled)"] = max(
+                step * full_steps, loader_epoch
+            )
+            result[f"warmup_s {name} (two steps; compiled: with compiling)"] = (
+                time.perf_counter() - started_all - float(np.sum(steps))
+            )
+            result[f"gpu_utilisation_percent {name}"] = float(np.mean(used)) if used else None
+    return result
+
+
+def gpu_utilisation(device: torch.device) -> float | None:
+    """``torch.cuda.utilization`` of the device (None on the CPU, or without pynvml)."""
+    if device.type != "cuda":
+        return None
+    try:
+        return float(torch.cuda.utilization(device))
+    except Exception:  # pynvml missing
+        return None
 
 
 CHILD_STEPS = """
@@ -366,11 +494,17 @@ def agreement(args, device: torch.device, scratch: Path) -> dict:
             progress=False,
         )
         metrics[name] = results["final"]["mAP"]
+    settings = train_settings(
+        args, device, epochs=2, eval_every=1, num_workers=0, precision="bf16", **TINY_MODEL
+    )
+    bf16 = train(path, split, scratch / "bf16.json", scratch / "bf16.pt", settings, 10**9, 0, False)
     return {
         "feature_cosine_min": float(cosine.min()),
         "train_mAP_cpu": metrics["cpu"],
         "train_mAP_device": metrics["device"],
         "train_mAP_difference": abs(metrics["cpu"] - metrics["device"]),
+        "train_mAP_device_bf16": bf16["final"]["mAP"],
+        "train_mAP_bf16_difference": abs(bf16["final"]["mAP"] - metrics["device"]),
     }
 
 

@@ -17,7 +17,7 @@ def test_gpu_check_reduced_on_the_cpu(tmp_path):
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--reduced", "--device", "cpu",
          "--workers", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -33,3 +33,18 @@ def test_gpu_check_reduced_on_the_cpu(tmp_path):
         "4_runs_steps_per_s",
     }
     assert "| training: step_ms |" in done.stdout
+    # every train.precision, eager and compiled (tf32 is float32 on the CPU)
+    training = report["training"]
+    for precision in ("float32", "tf32", "bf16"):
+        for name in (precision, f"{precision} compiled"):
+            assert training[f"step_ms {name}"] > 0
+            assert training[f"epoch_s {name} (max of compute and loader, scaled)"] > 0
+            assert training[f"gpu_utilisation_percent {name}"] is None  # no GPU here
+    assert report["agreement"]["train_mAP_bf16_difference"] < 0.05
+    # extraction against the decode ceiling, the sized workers, JPEG frames on the "device"
+    extraction = report["extraction"]
+    assert extraction["decode_ceiling_frames_per_s"] > 0
+    assert extraction["sized_decode_workers"] == 1  # --workers 1 allows one
+    assert extraction["extract_frames_per_s (end to end, with model load)"] > 0
+    assert extraction["jpeg_device_decode_frames_per_s"] > 0
+    assert "frames/s per worker" in done.stderr  # the sizing's log line

@@ -7,9 +7,11 @@ Reads the videos listed in an annotations CSV (Kinetics columns) under a video r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import sys
 import warnings
 import zlib
 from collections import deque
@@ -42,6 +44,13 @@ from move.extraction.features import (
     write_video_features,
 )
 from move.extraction.settings import ExtractSettings
+from move.extraction.throughput import (
+    decode_on_device,
+    encoded_jpeg_frames,
+    measure_backbone_rate,
+    measure_decode_rate,
+    workers_for,
+)
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import kinetics_video_id
 from move.files import atomic_output, holding_lock, read_csv_input
@@ -125,6 +134,11 @@ def resize_and_crop(frames: torch.Tensor, resize: int, crop: int) -> torch.Tenso
     return video[:, :, top : top + crop, left : left + crop].contiguous()
 
 
+def crop_transform(settings: ExtractSettings):
+    """``resize_and_crop`` at the settings' sizes, as a one-argument transform."""
+    return lambda frames: resize_and_crop(frames, settings.resize, settings.crop)
+
+
 def normalise_frames(frames: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
     """uint8 ``[N, 3, H, W]`` -> float32 ``(x / 255 - mean) / std``, on the frames' device.
 
@@ -154,12 +168,16 @@ class DecodedVideos(Dataset):
     """Decodes one video per item into uint8 ``[T, 3, crop, crop]`` (runs in DataLoader workers).
 
     Normalisation is left to the device (``normalise_frames``), so a worker ships a quarter of
-    the bytes of float32 frames.
+    the bytes of float32 frames. With ``jpeg_on_device`` a JPEG frame folder is only read: the
+    item carries its chosen frames' bytes (``encoded``), which ``decode_on_device`` decodes.
     """
 
-    def __init__(self, videos: pd.DataFrame, settings: ExtractSettings):
+    def __init__(
+        self, videos: pd.DataFrame, settings: ExtractSettings, jpeg_on_device: bool = False
+    ):
         self.videos = videos.reset_index(drop=True)
         self.settings = settings
+        self.jpeg_on_device = jpeg_on_device
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -171,6 +189,10 @@ class DecodedVideos(Dataset):
         try:
             if not row.path:
                 raise VideoDecodeError("file missing")
+            encoded = encoded_jpeg_frames(row.path, s.frames) if self.jpeg_on_device else None
+            if encoded is not None:
+                item.update(encoded=encoded, frames=None, n_frames=encoded["n_frames"], error=None)
+                return item
             frames, n_frames = read_frames(
                 row.path,
                 s.frames,
@@ -202,18 +224,52 @@ def decode_workers(requested: int | None = None) -> int:
 
 
 def decode_loader(
-    videos: pd.DataFrame, settings: ExtractSettings, device: torch.device
+    videos: pd.DataFrame,
+    settings: ExtractSettings,
+    device: torch.device,
+    jpeg_on_device: bool = False,
 ) -> DataLoader:
-    """Decoded videos in list order: ``settings.num_workers`` worker processes, pinned on CUDA."""
+    """Decoded videos in list order: ``settings.num_workers`` worker processes, pinned on CUDA
+    (with ``jpeg_on_device``, JPEG frame folders only read, for ``decode_on_device``)."""
     workers = settings.num_workers
     return DataLoader(
-        DecodedVideos(videos, settings),
+        DecodedVideos(videos, settings, jpeg_on_device),
         batch_size=None,
         shuffle=False,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )
+
+
+def sized_workers(
+    videos: pd.DataFrame,
+    settings: ExtractSettings,
+    model: torch.nn.Module,
+    device: torch.device,
+    jpeg_on_device: bool = False,
+    log: bool = True,
+) -> ExtractSettings:
+    """``settings`` with as many decode workers as keep the backbone busy, at most its
+    ``num_workers`` (``move.extraction.throughput.workers_for``): one worker's decode rate
+    measured on the first videos, the backbone's on one full batch. With ``log`` the figures
+    go to stderr (the job's log, beside the progress bar). With 0 workers (decoding in this
+    process) or nothing to do, nothing is measured."""
+    if settings.num_workers == 0 or videos.empty:
+        return settings
+    decode_rate = measure_decode_rate(DecodedVideos(videos, settings, jpeg_on_device))
+    size = clip_batch_size(model, settings.batch_size)
+    frames = torch.zeros(size, 3, settings.crop, settings.crop, dtype=torch.uint8, device=device)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            forward_frames(model, normalise_frames(frames, IMAGENET_MEAN, IMAGENET_STD))
+
+    backbone_rate = measure_backbone_rate(forward, size, device)
+    sizing = workers_for(decode_rate, backbone_rate, settings.num_workers)
+    if log:
+        print(sizing.line(settings.backbone, device), file=sys.stderr)
+    return dataclasses.replace(settings, num_workers=sizing.workers)
 
 
 def clip_batch_size(model: torch.nn.Module, batch_size: int) -> int:
@@ -639,9 +695,12 @@ def extract_features(
         stale.unlink()
     work = collect_finished_work(videos, out, failures, reuse, partial, attrs)
     todo = videos[~videos.video_id.isin(work.done())]
-    embedded = embed_videos(
-        model, decode_loader(todo, settings, device), settings.batch_size, device, mean, std
-    )
+    jpeg_on_device = device.type == "cuda"  # JPEG frame folders decoded on the GPU
+    loading = sized_workers(todo, settings, model, device, jpeg_on_device, log=progress)
+    items = decode_loader(todo, loading, device, jpeg_on_device)
+    if jpeg_on_device:
+        items = decode_on_device(items, device, crop_transform(settings))
+    embedded = embed_videos(model, items, settings.batch_size, device, mean, std)
     buffered: list = []
     failed: list = []
     new = 0

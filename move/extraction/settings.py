@@ -31,7 +31,11 @@ class ExtractSettings:
     batch_size: int = field(default=64, metadata=_help("frames per forward pass"))
     num_workers: int = field(
         default=0,
-        metadata=_help("decoding worker processes (the CLI's default: one per CPU core, less one)"),
+        metadata=_help(
+            "decoding worker processes at most: as many are used as keep the backbone busy, "
+            "from one worker's and the backbone's rates measured at the start and logged "
+            "(the CLI's default: one per CPU core, less one)"
+        ),
     )
     device: str = field(default="auto", metadata=_help("auto, cpu or cuda[:N]"))
     dtype: str = field(

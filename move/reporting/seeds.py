@@ -49,6 +49,7 @@ PER_RUN_SETTINGS = (
     "resume_every_minutes",
     "checkpoint_dtype",
     "features_on_device",
+    "compile",
 )
 
 
@@ -106,6 +107,7 @@ def run_identity(results: dict, seed_drawn: bool = False) -> dict:
     hash; ``seed_drawn``: splits drawn by each seed, their per-class train counts only). Results
     of an older move, without the split's identity, are compared by their train-video count."""
     settings = {k: v for k, v in results.get("settings", {}).items() if k not in PER_RUN_SETTINGS}
+    settings.setdefault("precision", "float32")  # results written before the setting: float32
     split = results.get("split") or {}
     identity = {
         "settings": settings,

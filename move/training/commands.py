@@ -21,11 +21,18 @@ from move.training.methods import (
 )
 from move.training.registry import settings_schema
 from move.training.results import RunInfo, summary
-from move.training.settings import TrainSettings
+from move.training.settings import PRECISIONS, TrainSettings
 
 
-def settings_from_options(settings_json: str | None, seed: int | None, variant: str | None):
-    """TrainSettings from ``--settings`` JSON, with ``--seed`` and ``--method`` (a variant) on top."""
+def settings_from_options(
+    settings_json: str | None,
+    seed: int | None,
+    variant: str | None,
+    precision: str | None = None,
+    compiled: bool | None = None,
+):
+    """TrainSettings from ``--settings`` JSON, with ``--seed``, ``--method`` (a variant),
+    ``--precision`` and ``--compile`` on top."""
     try:
         values = json.loads(settings_json) if settings_json else {}
     except json.JSONDecodeError as error:
@@ -36,6 +43,10 @@ def settings_from_options(settings_json: str | None, seed: int | None, variant: 
         values["seed"] = seed
     if variant:
         values.update(variant_settings(variant))
+    if precision is not None:
+        values["precision"] = precision
+    if compiled is not None:
+        values["compile"] = compiled
     check_settings(values, "train", "train setting")  # the schema's ranges
     return train_settings(values)
 
@@ -77,7 +88,9 @@ def evaluate_command(
 
 def train_from_arguments(args: argparse.Namespace) -> str:
     """``move train``: settings from the options, then ``train_command``."""
-    settings = settings_from_options(args.settings, args.seed, args.method)
+    settings = settings_from_options(
+        args.settings, args.seed, args.method, args.precision, args.compile
+    )
     run = RunInfo(args.dataset, args.imbalance_ratio)
     paths = (args.features, args.split, args.out, args.checkpoint)
     groups = (args.head_min, args.tail_max)
@@ -131,6 +144,19 @@ def commands() -> list[Command]:
                     "--method",
                     help="method variant overriding --settings: a registered method, '<method>_agg' "
                     f"for its Agg variant (choices: {', '.join(variant_names())})",
+                ),
+                arg(
+                    "--precision",
+                    choices=PRECISIONS,
+                    help="precision of the training steps, overriding --settings: float32 (the "
+                    "authors', default), tf32 (CUDA only; none on a CPU) or bf16 (autocast); "
+                    "evaluation stays float32",
+                ),
+                arg(
+                    "--compile",
+                    action=argparse.BooleanOptionalAction,
+                    help="run the network compiled (torch.compile), overriding --settings; "
+                    "needs a C++ compiler (CPU) or Triton (CUDA), else trains uncompiled",
                 ),
                 arg("--dataset", help="dataset name recorded in the results (tables, plots)"),
                 arg(

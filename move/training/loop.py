@@ -27,6 +27,7 @@ from move.training.context import Batch, RunContext
 from move.training.evaluation import evaluate_model
 from move.training.loading import Problem, load_problem, make_loaders
 from move.training.methods import resolve_settings
+from move.training.precision import compile_model, forward_precision, matmul_precision
 from move.training.registry import Method
 from move.training.settings import TrainSettings
 from move.training.vicinity import tail_weighted_criterion
@@ -63,9 +64,14 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     grad_clip: float | None,
 ) -> float:
-    """One optimiser step on one batch: the method's transform and loss, clipping, update."""
-    logits, targets = method.transform(model, batch, context)
-    loss = method.loss(logits, targets, batch, context)
+    """One optimiser step on one batch: the method's transform and loss, clipping, update.
+
+    The forward pass runs in the run's precision (``train.precision``: bfloat16 autocast for
+    bf16); the loss always in float32 (``.float()`` is the same tensor for a float32 run).
+    """
+    with forward_precision(context.settings.precision, batch.x.device):
+        logits, targets = method.transform(model, batch, context)
+    loss = method.loss(logits.float(), targets, batch, context)
     if not torch.isfinite(loss):
         raise MoveError(
             f"training loss became {loss.item()} at epoch {context.epoch + 1}: lower train.lr "
@@ -94,16 +100,17 @@ def train_epoch(
     model.train()
     losses, load_time, compute_time = [], 0.0, 0.0
     tick = time.perf_counter()
-    for x, y, index, anchor in loader:
-        x = x.to(device, non_blocking=True).float()  # stored float16: half the bytes to move
-        batch = Batch(x, y.to(device, non_blocking=True), index, anchor.to(device))
-        loaded = time.perf_counter()
-        load_time += loaded - tick
-        losses.append(train_step(model, method, batch, context, optimizer, grad_clip))
-        tick = time.perf_counter()
-        compute_time += tick - loaded
-        bar.update(1)
-        bar.set_postfix(epoch=context.epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
+    with matmul_precision(context.settings.precision, device):
+        for x, y, index, anchor in loader:
+            x = x.to(device, non_blocking=True).float()  # stored float16: half the bytes to move
+            batch = Batch(x, y.to(device, non_blocking=True), index, anchor.to(device))
+            loaded = time.perf_counter()
+            load_time += loaded - tick
+            losses.append(train_step(model, method, batch, context, optimizer, grad_clip))
+            tick = time.perf_counter()
+            compute_time += tick - loaded
+            bar.update(1)
+            bar.set_postfix(epoch=context.epoch + 1, loss=f"{losses[-1]:.4f}", refresh=False)
     if method.end_of_epoch is not None:
         method.end_of_epoch(context)
     return {
@@ -127,6 +134,10 @@ class Run:
         self.device = resolve_device(settings.device)
         torch.manual_seed(settings.seed)
         self.model = artefacts.build_model(problem.n_classes, settings).to(self.device)
+        if settings.compile:
+            reason = compile_model(self.model, self.device)
+            if reason is not None:
+                print(reason, file=sys.stderr)
         options = method.options(settings.method_settings)
         self.train_loader, self.test_loader = make_loaders(
             problem, features, settings, method.sampler, options

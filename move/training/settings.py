@@ -20,12 +20,20 @@ from move.validation import check_batch_size
 
 GRAD_CLIP_WORDS = ("method", "none")
 CHECKPOINT_DTYPES = ("float32", "float16", "bfloat16")
+# Training precision (``move.training.precision``): float32 as the authors; tf32 lets CUDA matrix
+# products round their inputs to TF32 (no effect on the CPU); bf16 runs the forward pass under
+# bfloat16 autocast. It decides the numbers, so it is in the fingerprint (but float32, the
+# default, is left out of it: a float32 run keeps the fingerprint it had before the setting).
+PRECISIONS = ("float32", "tf32", "bf16")
+DEFAULT_PRECISION = "float32"
 # Settings that do not decide a run's numbers: a run resumed or a cell over seeds may differ in them.
+# ``compile`` (torch.compile) runs the same maths, fused: steps agree with eager within 1e-4.
 NOT_IN_FINGERPRINT = (
     "num_workers",
     "resume_every_minutes",
     "checkpoint_dtype",
     "features_on_device",
+    "compile",
 )
 
 
@@ -85,6 +93,10 @@ class TrainSettings:
     # Keep a split's features on a CUDA device when they take at most this share of its memory
     # (frames and batches then drawn there, the same values as the worker loader's); 0: never.
     features_on_device: float = 0.5
+    # Speed (``move.training.precision``): the precision of the training steps (evaluation stays
+    # float32) and whether the network's parts run compiled (torch.compile, inductor).
+    precision: str = DEFAULT_PRECISION
+    compile: bool = False
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainSettings:
@@ -122,6 +134,10 @@ class TrainSettings:
                 f"train setting checkpoint_dtype '{self.checkpoint_dtype}': use "
                 f"{', '.join(CHECKPOINT_DTYPES)}"
             )
+        if self.precision not in PRECISIONS:
+            raise MoveError(
+                f"train setting precision '{self.precision}': use {', '.join(PRECISIONS)}"
+            )
         if not 0 <= self.features_on_device <= 1:
             raise MoveError(
                 "train setting features_on_device is a share of the device's memory, 0 to 1"
@@ -150,11 +166,13 @@ class TrainSettings:
         return values
 
     def fingerprint(self) -> str:
-        """Hash of the settings that decide the result (not ``NOT_IN_FINGERPRINT``), checked on
-        resume."""
+        """Hash of the settings that decide the result (not ``NOT_IN_FINGERPRINT``; ``precision``
+        only when not float32), checked on resume."""
         values = self.to_dict()
         for key in NOT_IN_FINGERPRINT:
             values.pop(key)
+        if values["precision"] == DEFAULT_PRECISION:  # as before the setting existed
+            values.pop("precision")
         return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 

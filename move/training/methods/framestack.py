@@ -50,7 +50,7 @@ def framestack_transform(model, batch: Batch, context: RunContext):
         targets = torch.cat([mixed_y, targets[stacked:]])
     logits = model(x)
     with torch.no_grad():
-        scores = torch.sigmoid(model(batch.x)).cpu()
+        scores = torch.sigmoid(model(batch.x).float()).cpu()  # float32 under bf16 too
     context.state.setdefault("epoch_scores", []).append((scores, batch.targets.cpu()))
     return logits, targets
 
