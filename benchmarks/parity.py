@@ -268,14 +268,16 @@ def prepare_authors_code(checkout: Path, scratch: Path, clusters: int) -> tuple[
     if clusters == 64:
         return checkout, []
     target = scratch / f"{checkout.name}-clusters{clusters}"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(checkout, target, ignore=shutil.ignore_patterns(".git"))
+    if not target.is_dir():  # kept: runs of another harness process may be reading it
+        shutil.copytree(checkout, target, ignore=shutil.ignore_patterns(".git"))
     patches = []
-    for models in target.rglob("models/models.py"):
+    for models in sorted(target.rglob("models/models.py")):
         text = models.read_text()
-        if "cluster_size = 64" not in text:
+        if "cluster_size = 64" in text:
+            text = text.replace("cluster_size = 64", f"cluster_size = {clusters}")
+            models.write_text(text)
+        if f"cluster_size = {clusters}" not in text:
             raise SystemExit(f"{models}: no 'cluster_size = 64' to patch; run with --clusters 64")
-        models.write_text(text.replace("cluster_size = 64", f"cluster_size = {clusters}"))
         patches.append(f"{models.relative_to(scratch)}: cluster_size = 64 -> {clusters}")
     return target, patches
 

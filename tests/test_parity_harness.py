@@ -88,6 +88,7 @@ def test_the_clusters_patch_touches_a_scratch_copy_only(parity, tmp_path):
     assert len(patches) == 1 and "64 -> 4" in patches[0]
 
 
+@pytest.mark.slow  # trains: seconds alone, a minute on a loaded 2-core machine
 def test_our_side_runs_the_authors_settings_in_a_tiny_mode(parity, tmp_path):
     folder = parity.make_set(tmp_path / "set", parity.SetSpec(**TINY, signal=2.0))
     run = parity.RunSpec(
