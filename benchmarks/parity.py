@@ -437,9 +437,7 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     from move.training.model import VideoClassifier
     from move.training.vicinity import sample_interpolation_weight, tail_weighted_criterion
 
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    torch.nn.Module.cuda = lambda self, *a, **k: self
-    sys.path.insert(0, str(move_code / "VideoLT"))
+    use_authors_code(move_code / "VideoLT")
     from models import models as their_models  # the authors' modules
     from ops import Augment as their_augment
     from ops import losses as their_losses
@@ -540,6 +538,127 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     return lines
 
 
+def use_authors_code(folder: Path) -> None:
+    """Import the authors' top-level packages (``models``, ``ops``...) from ``folder``, on CPU."""
+    import torch
+
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    torch.nn.Module.cuda = lambda self, *a, **k: self
+    for name in [
+        n for n in sys.modules if n.split(".")[0] in ("models", "ops", "dataset", "tools")
+    ]:
+        del sys.modules[name]
+    sys.path.insert(0, str(folder))
+
+
+def compare_framestack_steps(videolt_code: Path, steps: int, batch: int, classes: int,
+                             seed: int) -> list[str]:  # fmt: skip
+    """``steps`` FrameStack steps of ``dy_main.py``'s pieces (``NonlinearClassifier``,
+    ``Augment.FrameStack``, ``FocalLoss``, clipping at 20) and of ``move``'s ``train_step``
+    (framestack, no aggregators) from the same weights, batches, per-class AP, partners and
+    dropout masks; then the test logits, and the per-class AP of the authors' ``APMeter`` against
+    ours on the same scores."""
+    import argparse as argparse_module
+
+    import torch
+
+    from move.datasets.synthetic import long_tailed_counts
+    from move.training.context import Batch, RunContext
+    from move.training.loop import train_step
+    from move.training.methods import resolve_settings
+    from move.training.metrics import per_class_average_precision
+    from move.training.model import VideoClassifier
+    from move.training.vicinity import tail_weighted_criterion
+
+    use_authors_code(videolt_code)
+    from models import models as their_models  # the authors' modules
+    from ops import Augment as their_augment
+    from ops import losses as their_losses
+    from ops.apmeter import APMeter
+
+    counts = np.array(long_tailed_counts(classes, 150, 0.05))
+    run = RunSpec(epochs=2, batch_size=batch, frames_train=60)
+    method, settings = resolve_settings(our_settings("framestack", run, seed))
+    torch.manual_seed(seed)
+    ours = VideoClassifier(classes, settings.model)
+    theirs = their_models.NonlinearClassifier(2048, classes)
+    theirs.load_state_dict(
+        {
+            "fc1.weight": ours.classifier[0].weight.detach().clone(),
+            "fc1.bias": ours.classifier[0].bias.detach().clone(),
+            "project.weight": ours.classifier[3].weight.detach().clone(),
+            "project.bias": ours.classifier[3].bias.detach().clone(),
+        }
+    )
+    our_optimizer = torch.optim.Adam(ours.parameters(), lr=1e-4)
+    their_optimizer = torch.optim.Adam(theirs.parameters(), lr=1e-4)
+    options = method.options(settings.method_settings)
+    tau = tail_weighted_criterion(torch.from_numpy(counts))
+    context = RunContext(settings, method, options, tau, counts, epoch=1)
+    criterion = their_losses.FocalLoss(argparse_module.Namespace(alpha=1, gamma=1), logits=True)
+    data = np.random.default_rng(seed)
+    class_ap = torch.from_numpy(data.random(classes).astype(np.float32))
+    lines = []
+    for step in range(steps):
+        labels = data.choice(classes, size=batch, p=counts / counts.sum())
+        x = torch.from_numpy(data.normal(size=(batch, 60, 2048)).astype(np.float32))
+        x[np.arange(batch), :, labels] += 3.0
+        y = torch.zeros(batch, classes)
+        y[np.arange(batch), labels] = 1.0
+        stacked = int(batch * options.share)
+        draw_seed = 10_000 + step
+        permutation = torch.randperm(stacked, generator=torch.Generator().manual_seed(draw_seed))
+        context.generator = torch.Generator().manual_seed(draw_seed)
+        context.state = {"class_ap": class_ap.clone()}
+        ours.train()
+        torch.manual_seed(step)
+        batch_data = Batch(x, y, torch.arange(batch), torch.full((batch,), -1))
+        our_loss = train_step(ours, method, batch_data, context, our_optimizer, 20.0)
+        our_grads = [p.grad.clone() for p in ours.classifier.parameters()]
+
+        theirs.train()
+        torch.manual_seed(step)
+        randperm = torch.randperm
+        try:  # hand our partners to their code
+            torch.randperm = lambda *a, _p=permutation, **k: _p.clone()
+            mixed_x, mixed_y = their_augment.FrameStack(x[:stacked], y[:stacked], 60, class_ap)
+        finally:
+            torch.randperm = randperm
+        _, output = theirs(torch.cat([mixed_x, x[stacked:]]))
+        their_loss = criterion(output, torch.cat([mixed_y, y[stacked:]]))
+        with torch.no_grad():
+            theirs(x)  # dy_main's running-AP forward (draws dropout as ours does)
+        their_loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 20)
+        their_grads = [p.grad.clone() for p in theirs.parameters()]
+        their_optimizer.step()
+        their_optimizer.zero_grad()
+        worst = max(
+            float((o - t).norm() / t.norm().clamp(min=1e-30))
+            for o, t in zip(our_grads, their_grads, strict=True)
+        )
+        lines.append(
+            f"step {step}: loss ours {our_loss:.7f} authors {their_loss.item():.7f} "
+            f"(rel. diff {abs(our_loss - their_loss.item()) / abs(their_loss.item()):.1e}); "
+            f"largest relative gradient difference {worst:.1e}"
+        )
+    ours.eval()
+    theirs.eval()
+    x = torch.from_numpy(data.normal(size=(2 * classes, 150, 2048)).astype(np.float32))
+    with torch.no_grad():
+        gap = (ours(x) - theirs(x)[1]).abs().max()
+    lines.append(f"test logits after {steps} steps: largest difference {float(gap):.1e}")
+    scores = data.random((200, classes)).astype(np.float32)
+    targets = (data.random((200, classes)) < 0.2).astype(np.int64)
+    meter = APMeter()
+    meter.add(torch.from_numpy(scores), torch.from_numpy(targets))
+    ap_gap = np.abs(meter.value().numpy() - per_class_average_precision(scores, targets)).max()
+    lines.append(
+        f"per-class AP, their APMeter vs ours (untied scores): largest difference {ap_gap:.1e}"
+    )  # noqa: E501
+    return lines
+
+
 def authors_grads(theirs: dict) -> dict:
     """The authors' gradients under our parameter names (the classifier's columns swapped back)."""
     import torch
@@ -602,7 +721,8 @@ def main(argv: list[str] | None = None) -> None:
         return drive(argv[1], argv[2], argv[3:])
     if argv[:1] == ["steps"]:
         steps = argparse.ArgumentParser(description="step-by-step comparison (base_main_Agg.py)")
-        steps.add_argument("--move-code", type=Path, required=True)
+        steps.add_argument("--move-code", type=Path, help="for the *_agg variants")
+        steps.add_argument("--videolt-code", type=Path, help="for framestack (dy_main.py)")
         steps.add_argument("--work", type=Path, required=True)
         steps.add_argument(
             "--variants", nargs="+", default=["plain_agg", "cb_loss_agg", "mixup_agg"]
@@ -615,8 +735,13 @@ def main(argv: list[str] | None = None) -> None:
         a = steps.parse_args(argv[1:])
         for variant in a.variants:
             print(f"{variant}:")
-            lines = compare_steps(a.move_code.resolve(), variant, a.steps, a.batch, a.classes,
-                                  a.epoch, a.seed, a.work)  # fmt: skip
+            if variant == "framestack":
+                lines = compare_framestack_steps(
+                    a.videolt_code.resolve(), a.steps, a.batch, a.classes, a.seed
+                )
+            else:
+                lines = compare_steps(a.move_code.resolve(), variant, a.steps, a.batch,
+                                      a.classes, a.epoch, a.seed, a.work)  # fmt: skip
             print("\n".join(f"  {line}" for line in lines), flush=True)
         return None
     if argv[:1] == ["ours"]:
