@@ -372,6 +372,7 @@ def test_extended_table_over_two_seeds_through_the_workflow(tmp_path):
     from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
     overrides = {**TINY_CONFIG, "seeds": [0, 1], "paper_table": {"rows": ["plain"]}}
+    overrides["backbones"] = ["resnet50"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged_config(overrides)))
     done = snakemake(tmp_path, "results/demo_extended.md")
     assert done.returncode == 0, done.stderr[-3000:]
