@@ -20,7 +20,7 @@ PATTERNS = [
     for p in (
         r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
         r"^results/(?P<d>[^/_]+)_(?P<table>table\.(md|csv)|all\.md)$",
-        r"^results/(?P<d>[^/_]+)_(paper|ablation)\.(md|csv)$",
+        r"^results/(?P<d>[^/_]+)_(paper|extended|ablation)\.(md|csv)$",
         r"^results/videolt_(?P<b>[^/.]+)\.(json|per_class\.csv)$",
         r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
         r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
@@ -71,7 +71,8 @@ def check_target(target: str, config: dict) -> None:
             raise MoveError(
                 f"target {target}: VideoLT has no imbalance ratios; its results are "
                 f"results/videolt_<backbone>.json (backbones: {', '.join(videolt_backbones)}), "
-                "results/videolt_paper.md and results/videolt_ablation.md"
+                "results/videolt_paper.md, results/videolt_extended.md and "
+                "results/videolt_ablation.md"
             )
         if (
             dataset not in (None, VIDEOLT)

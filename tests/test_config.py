@@ -84,4 +84,4 @@ def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
     assert demo.extract["shards"] == 1 and demo.extract["frames"] == 8  # own over global
     assert demo.train["epochs"] == 40 and demo.train["lr_milestones"] == [30]
     assert resolved.videolt["groups"] == {"head_min": 501, "tail_max": 100}
-    assert resolved.table_methods[0] == "plain" and len(resolved.table_methods) == 15
+    assert resolved.table_methods[0] == "plain" and len(resolved.table_methods) == 27

@@ -58,7 +58,9 @@ def test_schema_method_lists_are_the_registrys():
     assert table == list(variant_names())
     assert variant_names()[:2] == ("plain", "plain_agg") and "move_agg" not in variant_names()
     assert method_names() == (
-        "plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move"
+        "plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move",
+        "logit_adjusted_loss", "logit_adjustment_post_hoc", "crt", "tau_norm", "lws",
+        "weight_balancing",
     )  # fmt: skip
 
 
@@ -84,7 +86,7 @@ def test_variants_map_to_method_and_aggregators():
     assert variant_settings("cb_loss_agg") == {"method": "cb_loss", "aggregators": True}
     assert variant_settings("eql") == {"method": "eql", "aggregators": False}
     assert variant_settings("move") == {"method": "move", "aggregators": True}
-    assert len(variant_names()) == 15
+    assert len(variant_names()) == 27  # the paper's 15, then the extended table's 12
     with pytest.raises(MoveError, match="unknown method variant"):
         variant_settings("focal")
 

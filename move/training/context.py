@@ -33,7 +33,9 @@ class Batch:
 @dataclass
 class RunContext:
     """The run as the hooks see it: settings, the method resolved once and its own settings
-    (``options``, its dataclass), tau (Eq. 7), train counts, epoch, RNG, method state."""
+    (``options``, its dataclass), tau (Eq. 7), train counts, epoch, RNG, method state, the
+    number of training videos (a multi-label class prior n_c / videos needs it) and the network
+    (for ``end_of_epoch`` hooks that constrain weights, e.g. weight balancing's MaxNorm)."""
 
     settings: TrainSettings
     method: Method
@@ -43,3 +45,5 @@ class RunContext:
     epoch: int = 0
     generator: torch.Generator = field(default_factory=torch.Generator)
     state: dict[str, Any] = field(default_factory=dict)
+    videos: int = 0
+    model: Any = None

@@ -143,7 +143,15 @@ class Run:
             problem, features, settings, method.sampler, options
         )
         tau = tail_weighted_criterion(torch.from_numpy(problem.train_counts)).to(self.device)
-        self.context = RunContext(settings, method, options, tau, problem.train_counts)
+        self.context = RunContext(
+            settings,
+            method,
+            options,
+            tau,
+            problem.train_counts,
+            videos=len(problem.train),
+            model=self.model,
+        )
         self.stage = method.stage_of(0, options)
         self.configure(self.stage)
         self.history: list[dict] = []

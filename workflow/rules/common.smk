@@ -310,15 +310,29 @@ def paper_table_rows(table_dataset):
     return list(variant_names() if SETTINGS.paper_rows == "all" else paper_rows(table_dataset))
 
 
-def paper_table_results(wildcards):
-    """Input: every (row, run, seed) result of a paper table."""
-    rows = paper_table_rows(wildcards.table_dataset)
+def paper_table_results(wildcards, rows=None):
+    """Input: every (row, run, seed) result of a paper table (or of ``rows``)."""
+    rows = rows or paper_table_rows(wildcards.table_dataset)
     return [
         run.result(variant, seed)
         for run in table_runs(wildcards.table_dataset)
         for variant in rows
         for seed in SETTINGS.seeds
     ]
+
+
+def extended_table_rows(table_dataset):
+    """The extended table's variants: the paper table's rows, then the long-tail baselines since
+    2020 with and without aggregators (move.training.methods.EXTENDED_ORDER)."""
+    from move.training.methods import extended_variants
+
+    rows = paper_table_rows(table_dataset)
+    return rows + [variant for variant in extended_variants() if variant not in rows]
+
+
+def extended_table_results(wildcards):
+    """Input: every (row, run, seed) result of the extended table."""
+    return paper_table_results(wildcards, extended_table_rows(wildcards.table_dataset))
 
 
 def ablation_results(table_dataset):

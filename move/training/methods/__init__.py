@@ -1,4 +1,5 @@
-"""MOVE and the baselines of Tables 1-3, one file each, and the registry's queries.
+"""MOVE and the baselines of Tables 1-3, one file each, the long-tail baselines since (logit
+adjustment, decoupling, weight balancing: the extended table), and the registry's queries.
 
 Importing this package registers the built-in methods (it imports their files, as timm's
 ``models/__init__`` imports its families), then the methods other installed packages declare in
@@ -21,12 +22,15 @@ from move.errors import MoveError
 from move.training.methods import (  # noqa: F401  (each registers its method)
     cb_loss,
     cbs,
+    decoupling,
     eql,
     framestack,
     ldam_drw,
+    logit_adjustment,
     mixup,
     move,
     plain,
+    weight_balancing,
 )
 from move.training.registry import Method, register_method, registered
 from move.training.settings import TrainSettings
@@ -34,6 +38,10 @@ from move.training.settings import TrainSettings
 ENTRY_POINT_GROUP = "move.methods"
 # The paper's row order (Tables 1-3); methods registered elsewhere follow, as they registered.
 PAPER_ORDER = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack", "move")
+# The extended table's rows after the paper's: the long-tail baselines since 2020, in this order.
+EXTENDED_ORDER = (
+    "logit_adjusted_loss", "logit_adjustment_post_hoc", "crt", "tau_norm", "lws", "weight_balancing"
+)  # fmt: skip
 
 
 def _load_entry_points() -> None:
@@ -56,9 +64,14 @@ _load_entry_points()
 
 def _in_order() -> list[Method]:
     """The registered methods, the built-in ones in the paper's order first."""
-    rank = {name: i for i, name in enumerate(PAPER_ORDER)}
+    rank = {name: i for i, name in enumerate(PAPER_ORDER + EXTENDED_ORDER)}
     names = sorted(registered(), key=lambda name: rank.get(name, len(rank)))  # stable
     return [registered()[name] for name in names]
+
+
+def extended_variants() -> tuple[str, ...]:
+    """The variants of the long-tail baselines since 2020 (the extended table's added rows)."""
+    return tuple(v for name in EXTENDED_ORDER for v in get_method(name).variants())
 
 
 def method_names() -> tuple[str, ...]:
