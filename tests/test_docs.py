@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -27,20 +28,24 @@ RUN_ELSEWHERE = {
 }
 
 
-def shell_commands() -> list[tuple[str, str]]:
-    """(page, command) of every line of a ```bash / ```sh block (continuations joined,
-    comments dropped)."""
+def shell_blocks() -> list[tuple[str, list[str]]]:
+    """(page, commands) of every ```bash / ```sh block (continuations joined, comments
+    dropped): a block's commands run in order, as a reader would type them."""
     found = []
     for page in PAGES:
         for body in re.findall(r"```(?:bash|sh)\n(.*?)```", page.read_text(), re.S):
+            commands = []
             for line in re.sub(r"\\\n\s*", " ", body).splitlines():
                 command = re.sub(r"\s+#.*$", "", line).strip()
                 if command and not command.startswith("#"):
-                    found.append((page.relative_to(REPO).as_posix(), command))
+                    commands.append(command)
+            found.append((page.relative_to(REPO).as_posix(), commands))
     return found
 
 
-COMMANDS = shell_commands()
+BLOCKS = shell_blocks()
+COMMANDS = [(page, command) for page, commands in BLOCKS for command in commands]
+
 README_SNAKEMAKE = {c for p, c in COMMANDS if p == "README.md" and c.startswith("snakemake")}
 
 
@@ -134,9 +139,11 @@ def planned(command: str, tmp_path) -> subprocess.CompletedProcess:
         if "--report" in rest:
             rest = [w for w in rest if w != "--report"]
             rest = [w for w in rest if not w.endswith(".html")]
-        args = ["-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile", *configfiles]
+        if "--use-conda" in rest and shutil.which("conda") is None:
+            pytest.skip("conda is not installed here: `--use-conda` cannot be planned")
+        args = ["-s", str(REPO / "Snakefile"), "-d", str(tmp_path), *rest, "-n", "--nolock"]
         results = subprocess.run(
-            [sys.executable, "-m", "snakemake", *args, *rest, "-n", "--nolock", "--quiet"],
+            [sys.executable, "-m", "snakemake", *args, "--configfile", *configfiles],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -149,14 +156,26 @@ def planned(command: str, tmp_path) -> subprocess.CompletedProcess:
 
 
 def command_params():
+    """One case per documented command; a block's `export` / `echo` lines go with the commands
+    after them in that block. README's snakemake commands and every `move` command run in the
+    default suite, the rest (each a Snakemake planning, seconds) with --full."""
     seen, params = set(), []
-    for page, command in COMMANDS:
-        if command in seen or command in RUN_ELSEWHERE:
-            continue
-        seen.add(command)
-        words = shlex.split(command.replace("&&", " && "))
-        slow = [] if command in README_SNAKEMAKE or words[0] == "move" else [pytest.mark.slow]
-        params.append(pytest.param(command, marks=slow, id=f"{page}:{command[:60]}"))
+    for page, commands in BLOCKS:
+        setup = []
+        for command in commands:
+            if command.split()[0] in ("export", "echo"):
+                setup.append(command)
+                continue
+            if command in seen or command in RUN_ELSEWHERE:
+                continue
+            seen.add(command)
+            fast = command in README_SNAKEMAKE or command.startswith("move ")
+            full = " && ".join([*setup, command])
+            params.append(
+                pytest.param(
+                    full, marks=[] if fast else [pytest.mark.slow], id=f"{page}:{command[:60]}"
+                )
+            )
     return params
 
 
@@ -174,7 +193,9 @@ def test_documented_command_works(command, tmp_path):
     if words[0] == "python":
         # python -m move docs / benchmarks/*.py: the command answers --help
         done = subprocess.run(
-            [sys.executable, *words[1:3], "--help"] if words[1] == "-m" else [sys.executable, words[1], "--help"],
+            [sys.executable, *words[1:3], "--help"]
+            if words[1] == "-m"
+            else [sys.executable, words[1], "--help"],
             cwd=REPO,
             capture_output=True,
             text=True,

@@ -101,7 +101,13 @@ def _schema_rows(node: dict, schema: dict, path: list[str], config: dict, rows: 
         if shown and source == "config.yaml" and isinstance(default, dict):
             shown = "(below)"
         rows.append(
-            (".".join(path), _kind(node, schema), shown, _range(node, schema), node.get("description", ""))
+            (
+                ".".join(path),
+                _kind(node, schema),
+                shown,
+                _range(node, schema),
+                node.get("description", ""),
+            )
         )
     for name, child in node.get("properties", {}).items():
         _schema_rows(child, schema, [*path, name], config, rows)
