@@ -39,6 +39,11 @@ def _cell(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+def _prose(text: object) -> str:
+    """A table cell of prose: ``<dataset>`` shown as text, not read as an HTML tag."""
+    return _cell(text).replace("<", "&lt;")
+
+
 def _code(value: object) -> str:
     if value is None:
         return "`null`"
@@ -141,12 +146,10 @@ def configuration_page() -> str:
         "|---|---|---|---|---|",
     ]
     for key, kind, default, bounds, meaning in rows:
-        if key.count(".") >= 2 and key.split(".")[-2] in ("extract", "train") and "<name>" in key:
+        if key.startswith(("datasets.<name>.extract.", "datasets.<name>.train.", "videolt.train.")):
             continue  # the per-dataset sections repeat the top-level ones
-        if key.startswith("videolt.train."):
-            continue
         lines.append(
-            f"| `{key}` | {_cell(kind)} | {_cell(default)} | {_cell(bounds)} | {_cell(meaning)} |"
+            f"| `{key}` | {_cell(kind)} | {_cell(default)} | {_cell(bounds)} | {_prose(meaning)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -200,7 +203,7 @@ def methods_page() -> str:
                 bounds = "one of " + ", ".join(_code(v) for v in meta["enum"])
             lines.append(
                 f"| `{field.name}` | {hints[field.name].__name__} | {_code(field.default)} "
-                f"| {_cell(bounds)} | {_cell(meta.get('description', ''))} |"
+                f"| {_cell(bounds)} | {_prose(meta.get('description', ''))} |"
             )
         lines.append("")
     return "\n".join(lines)
