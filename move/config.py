@@ -50,6 +50,61 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     return schema
 
 
+_TEXT_PARSERS = {
+    "integer": int,
+    "number": float,
+    "boolean": {"true": True, "false": False}.__getitem__,
+}
+
+
+def _parse_text(text: str, types: list[str]):
+    """``text`` as the first of the schema's ``types`` it reads as, or ``None``."""
+    for kind in ("integer", "number", "boolean"):
+        if kind in types:
+            try:
+                return _TEXT_PARSERS[kind](text.strip().lower() if kind == "boolean" else text)
+            except (KeyError, ValueError):
+                continue
+    return None
+
+
+def _text_type_errors(errors):
+    """The type errors of ``errors`` and of their ``oneOf``/``anyOf`` branches, depth first."""
+    for error in errors:
+        if error.validator == "type" and isinstance(error.instance, str):
+            yield error
+        yield from _text_type_errors(error.context or [])
+
+
+def coerce_command_line_values(config: dict, schema: dict | None = None) -> dict:
+    """Turn numbers and booleans that arrive as text where the schema asks for one into that
+    type, in place; returns ``config``.
+
+    Snakemake's ``--config`` reads a value's lists and mappings with YAML's base loader, so
+    ``seeds=[0, 1, 2]`` arrives as ``['0', '1', '2']`` and ``train={epochs: 5}`` as
+    ``{'epochs': '5'}``; config.yaml read by Snakemake keeps its types and is left as it is.
+    Text that does not read as the type is left for validation to refuse, naming the key.
+    """
+    validator = jsonschema.Draft202012Validator(schema or load_schema())
+    for _ in range(1000):  # each pass fixes at least one value; a config has fewer
+        changed = False
+        for error in _text_type_errors(validator.iter_errors(config)):
+            types = error.validator_value
+            value = _parse_text(error.instance, [types] if isinstance(types, str) else types)
+            path = list(error.absolute_path)
+            if value is None or not path:
+                continue
+            parent = config
+            for part in path[:-1]:
+                parent = parent[part]
+            if parent[path[-1]] == error.instance:
+                parent[path[-1]] = value
+                changed = True
+        if not changed:
+            return config
+    return config
+
+
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> None:
     """Raise ``MoveError`` naming the first invalid key (the one deepest in the tree)."""
     validator = jsonschema.Draft202012Validator(schema or load_schema())

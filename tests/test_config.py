@@ -85,3 +85,26 @@ def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
     assert demo.train["epochs"] == 40 and demo.train["lr_milestones"] == [30]
     assert resolved.videolt["groups"] == {"head_min": 501, "tail_max": 100}
     assert resolved.table_methods[0] == "plain" and len(resolved.table_methods) == 27
+
+
+def test_numbers_given_as_text_through_config_are_read_as_numbers(config):
+    """Snakemake's --config hands list items and nested values over as text
+    (`seeds=[0, 1, 2]` -> ['0', '1', '2']): where the schema asks for a number, an integer or a
+    boolean, text that reads as one becomes one; other text is left for validation to refuse."""
+    from move.config import coerce_command_line_values
+
+    config["seeds"] = ["0", "1", "2", "3", "4"]
+    config["train"].update(epochs="5", lr="1e-4", aggregators="false", grad_clip="20")
+    config["datasets"]["demo"]["imbalance_ratios"] = ["0.1", "0.5"]
+    coerce_command_line_values(config)
+    assert config["seeds"] == [0, 1, 2, 3, 4]
+    assert (config["train"]["epochs"], config["train"]["lr"]) == (5, 1e-4)
+    assert config["train"]["aggregators"] is False and config["train"]["grad_clip"] == 20
+    assert config["datasets"]["demo"]["imbalance_ratios"] == [0.1, 0.5]
+    assert config["datasets"]["demo"]["videos"] == "data/demo/videos"  # text stays text
+    validate_config(config)
+
+    config["seeds"] = ["0", "one"]
+    coerce_command_line_values(config)
+    with pytest.raises(MoveError, match=r"config key 'seeds\[1\]': 'one' is not of type 'integer'"):
+        validate_config(config)

@@ -37,9 +37,11 @@ README_TARGET = re.compile(
 
 
 def readme_targets() -> set[str]:
-    """Targets of the `snakemake` commands in README.md (not the file given to --report)."""
+    """Targets of the `snakemake` commands in README.md and docs/ (not the file given to
+    --report)."""
     targets = set()
-    for line in (REPO / "README.md").read_text().splitlines():
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    for line in (line for page in pages for line in page.read_text().splitlines()):
         for command in re.findall(r"snakemake [^`\n]*", line):
             tokens = command.split()
             for before, token in zip(tokens, tokens[1:], strict=False):

@@ -2,8 +2,15 @@
 
 Writes ``<root>/videos/<label>/<youtube_id>_<start:06d>_<end:06d>.mp4`` (H.264 via PyAV) and
 ``<root>/annotations.csv`` with Kinetics-400's columns ``label,youtube_id,time_start,time_end,
-split``. Each class has its own colour, shape and direction of motion, so that even a frozen,
-randomly initialised CNN separates classes; per-video jitter keeps the task from being trivial.
+split``. Classes come in threes (a group), the way the paper's rows differ: a group owns two
+colours A and B and a shape; its first class shows a moving object in colour A in every frame, its
+second in colour B, its third switches from A to B at a random frame. A single frame shows the
+group (appearance, which averaging over frames keeps) and, for the first two, the class; only the
+sequence of frames tells the third class from the other two (a change over time, which a
+classifier averaging its frames' scores cannot see: the switching class's score is an average of
+the two steady classes' frame scores). So the frame-wise rows learn most classes and the rows with
+aggregators learn more. Per-video jitter (position, size, speed, brightness, background, noise)
+keeps the task from being trivial, and even a frozen, randomly initialised CNN sees the colours.
 """
 
 from __future__ import annotations
@@ -43,28 +50,47 @@ def class_name(index: int) -> str:
     return f"class_{index:03d}"
 
 
-def class_appearance(index: int, n_classes: int) -> tuple[np.ndarray, str, np.ndarray]:
-    """RGB colour (uint8), shape and unit motion direction of a class."""
-    hue = index / n_classes
-    colour = np.array(colorsys.hsv_to_rgb(hue, 0.9, 0.95)) * 255
-    angle = 2 * np.pi * ((index * 0.618034) % 1.0)
-    return (
-        colour.astype(np.uint8),
-        SHAPES[index % len(SHAPES)],
-        np.array([np.cos(angle), np.sin(angle)]),
+def class_group(index: int) -> tuple[int, int]:
+    """(group, member) of demo class ``index``: member 0 steady in colour A, 1 steady in colour
+    B, 2 switching from A to B."""
+    return divmod(index, 3)
+
+
+def group_colours(group: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Colours A and B (RGB uint8) of a group: hues spread over the wheel, a group's two half
+    a turn apart, so that no two colours of the demo are close."""
+    groups = -(-n_classes // 3)
+    hues = ((group / groups) * 0.5, (group / groups) * 0.5 + 0.5)
+    return tuple(
+        (np.array(colorsys.hsv_to_rgb(hue, 0.9, 0.95)) * 255).astype(np.uint8) for hue in hues
     )
 
 
+def class_appearance(index: int, n_classes: int) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
+    """Colours (RGB uint8) of the object before and after the switch (equal for a steady class),
+    its shape (the group's) and the class's unit motion direction."""
+    group, member = class_group(index)
+    first, second = group_colours(group, n_classes)
+    before, after = {0: (first, first), 1: (second, second), 2: (first, second)}[member]
+    angle = 2 * np.pi * ((index * 0.618034) % 1.0)
+    return before, after, SHAPES[group % len(SHAPES)], np.array([np.cos(angle), np.sin(angle)])
+
+
 def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
-    """Frames ``[frames, size, size, 3]`` (uint8) of one video of class ``index``."""
-    colour, shape, direction = class_appearance(index, spec.classes)
+    """Frames ``[frames, size, size, 3]`` (uint8) of one video of class ``index``.
+
+    A switching class changes colour after a random frame in ``[1, frames - 1)``, so both of its
+    colours show in every video of two frames or more.
+    """
+    before, after, shape, direction = class_appearance(index, spec.classes)
     size = spec.size
     yy, xx = np.mgrid[0:size, 0:size]
-    background = rng.integers(40, 110, size=3)
-    radius = size * rng.uniform(0.12, 0.2)
+    background = np.full(3, rng.integers(50, 100))
+    radius = size * rng.uniform(0.22, 0.32)
     speed = size * rng.uniform(0.02, 0.05)
     centre = rng.uniform(0.3, 0.7, size=2) * size
-    brightness = rng.uniform(0.8, 1.0)
+    brightness = rng.uniform(0.85, 1.0)
+    switch = int(rng.integers(1, spec.frames)) if spec.frames > 1 else spec.frames
     frames = np.empty((spec.frames, size, size, 3), dtype=np.uint8)
     for t in range(spec.frames):
         cy, cx = (centre + (t - spec.frames / 2) * speed * direction) % size
@@ -73,10 +99,10 @@ def render_video(index: int, spec: DemoSpec, rng: np.random.Generator) -> np.nda
         elif shape == "disc":
             mask = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
         else:
-            mask = (np.abs(yy - cy) < radius / 3) & (np.abs(xx - cx) < radius * 1.6)
+            mask = (np.abs(yy - cy) < radius / 2) & (np.abs(xx - cx) < radius * 1.6)
         noise = rng.integers(-12, 13, size=(size, size, 3))
         frame = np.clip(background + noise, 0, 255)
-        frame[mask] = colour * brightness
+        frame[mask] = (before if t < switch else after) * brightness
         frames[t] = frame
     return frames
 

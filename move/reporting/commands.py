@@ -131,6 +131,17 @@ def plot_arguments() -> list:
     ]
 
 
+def docs_command(args: argparse.Namespace) -> str:
+    """Write (or, with ``--check``, compare) the documentation's generated reference pages."""
+    from pathlib import Path
+
+    from move.reporting.docs import write_pages
+
+    paths = write_pages(Path(args.out), check=args.check)
+    verb = "up to date" if args.check else "wrote"
+    return f"{verb}: {', '.join(str(p) for p in paths)}"
+
+
 def commands() -> list[Command]:
     """This stage's commands, declared anew on each call (methods registered since are listed)."""
     return [
@@ -190,4 +201,24 @@ def commands() -> list[Command]:
             plot_command,
             dash_values=("--video",),
         ),
+        Command(
+            "docs",
+            "Write the documentation's reference pages generated from the code (configuration "
+            "from the schema, methods and backbones from their registries) into docs/reference/.",
+            [
+                arg("--out", default=str(_reference_dir()), help="folder of the pages"),
+                arg(
+                    "--check",
+                    action="store_true",
+                    help="write nothing; fail naming the pages that differ from the code's",
+                ),
+            ],
+            docs_command,
+        ),
     ]
+
+
+def _reference_dir():
+    from move.reporting.docs import REFERENCE_DIR
+
+    return REFERENCE_DIR

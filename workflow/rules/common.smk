@@ -11,6 +11,7 @@ import sys
 from move.config import (
     ablation_variants,
     cached_weights_source,
+    coerce_command_line_values,
     extract_weights,
     main_run,
     mirror_videos,
@@ -40,6 +41,9 @@ checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
 try:
+    # --config hands list items and nested values over as text ('seeds=[0, 1, 2]' gives
+    # ['0', '1', '2']): numbers and booleans where the schema asks for them are read as such.
+    coerce_command_line_values(config)
     validate_config(config, source="config")
     # Snakemake tells a Snakefile its targets only after planning them: the command line's words
     # that look like our target paths are checked here, before any job is planned.
