@@ -472,6 +472,8 @@ def test_every_subcommand_fails_in_one_line_without_traceback(name, tmp_path, ca
         argv += ["--size", "33", "--quiet"]  # odd frame size: refused before any video
     if name == "check-config":
         argv += [str(missing / "config.yaml")]
+    if name == "docs":
+        argv += ["--check", "--out", str(missing)]  # no pages there: stale, nothing written
     code = main(argv)
     err = capsys.readouterr().err.strip()
     assert code == 1, (argv, err)

@@ -44,6 +44,20 @@ def _prose(text: object) -> str:
     return _cell(text).replace("<", "&lt;")
 
 
+def _docstring_markdown(doc: str) -> str:
+    """A docstring as Markdown: its paragraphs and ``- `` list items kept, each one line."""
+    blocks = []
+    for paragraph in doc.split("\n\n"):
+        items: list[str] = []
+        for line in paragraph.splitlines():
+            if line.startswith("- ") or not items:
+                items.append(line.strip())
+            else:
+                items[-1] += " " + line.strip()
+        blocks.append("\n".join(items))
+    return "\n\n".join(block for block in blocks if block)
+
+
 def _code(value: object) -> str:
     if value is None:
         return "`null`"
@@ -156,7 +170,10 @@ def configuration_page() -> str:
 
 def methods_page() -> str:
     """Every registered method: its variants, summary, authors' clipping and settings."""
+    import importlib
+
     from move.training.methods import get_method, method_names
+    from move.training.registry import declaring_module
 
     lines = [
         GENERATED,
@@ -169,13 +186,20 @@ def methods_page() -> str:
         "methods work: [MOVE and its baselines](../methods/index.md).",
         "",
     ]
+    described: dict[str, str] = {}  # module docstring -> the first method it was written under
     for method in map(get_method, method_names()):
-        doc = inspect.getdoc(inspect.getmodule(method.loss)) or ""
+        module = declaring_module(method.name)
+        doc = inspect.getdoc(importlib.import_module(module)) if module else None
+        doc = doc or method.summary or method.display
+        if doc in described:
+            doc = f"One module with `{described[doc]}`: see its section above."
+        else:
+            described[doc] = method.name
         clip = "none" if method.grad_clip is None else f"{method.grad_clip:g}"
         lines += [
             f"## `{method.name}`: {method.display}",
             "",
-            " ".join(doc.split()),
+            _docstring_markdown(doc),
             "",
             f"- table variants: {', '.join(f'`{v}`' for v in method.variants())}",
             f"- needs the aggregators: {'yes' if method.needs_aggregators else 'no'}",

@@ -17,6 +17,7 @@ which loads both first. No torch here: planning lists the methods.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,10 +138,13 @@ class Method:
 
 
 _REGISTRY: dict[str, Method] = {}
+_MODULES: dict[str, str] = {}  # method name -> the module that registered it
 
 
-def register_method(method: Method) -> Method:
-    """Add a method to the registry (its name must be new, lower case, digits and underscores)."""
+def register_method(method: Method, module: str | None = None) -> Method:
+    """Add a method to the registry (its name must be new, lower case, digits and underscores).
+    ``module``: where it is declared (default: the calling module), whose docstring the methods
+    reference page shows."""
     if not method.name.replace("_", "").isalnum() or method.name != method.name.lower():
         raise ValueError(f"method name {method.name!r}: use lower-case letters, digits and _")
     if method.name.endswith("_agg"):
@@ -151,12 +155,19 @@ def register_method(method: Method) -> Method:
         raise ValueError(f"method {method.name!r}: settings must be a dataclass")
     settings_schema(method.settings)  # refuses field types the schema cannot state
     _REGISTRY[method.name] = method
+    _MODULES[method.name] = module or sys._getframe(1).f_globals.get("__name__", "")
     return method
+
+
+def declaring_module(name: str) -> str:
+    """The module a registered method was declared in (e.g. 'move.training.methods.cbs')."""
+    return _MODULES.get(name, "")
 
 
 def unregister_method(name: str) -> None:
     """Remove a method (tests that register an example method clean up with this)."""
     _REGISTRY.pop(name, None)
+    _MODULES.pop(name, None)
 
 
 def registered() -> dict[str, Method]:

@@ -56,7 +56,7 @@ def _load_entry_points() -> None:
                 f"cannot be loaded ({type(error).__name__}: {error}): fix or uninstall its package"
             ) from None
         if isinstance(loaded, Method) and loaded.name not in registered():
-            register_method(loaded)
+            register_method(loaded, module=entry.module)
 
 
 _load_entry_points()

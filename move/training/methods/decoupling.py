@@ -1,7 +1,8 @@
 """Decoupling representation and classifier (Kang et al., "Decoupling representation and
-classifier for long-tailed recognition", ICLR 2020), as their code (facebookresearch/
-classifier-balancing): stage one learns representation and classifier with instance-balanced
-sampling; stage two, in the same training job from ``retrain_epoch`` on, adjusts the classifier.
+classifier for long-tailed recognition", ICLR 2020), as their code
+(facebookresearch/classifier-balancing): stage one learns representation and classifier with
+instance-balanced sampling; stage two, in the same training job from ``retrain_epoch`` on,
+adjusts the classifier.
 
 "The classifier" is the network's last linear layer W, b (their ``DotProduct_Classifier``'s
 ``fc``); "the representation" everything before it (aggregators, the hidden layer of
