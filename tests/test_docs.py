@@ -78,6 +78,18 @@ def test_the_reference_pages_cover_every_key_method_and_backbone():
     assert all(f"## `{name}`" in backbones for name in BACKBONES)
 
 
+def test_code_blocks_close_with_a_bare_fence():
+    """A closing fence with a language (```text) does not close a Markdown code block: the rest
+    of the page would render as code."""
+    for page in PAGES:
+        inside = False
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                assert not inside or line.strip() == "```", f"{page.name}:{number}: {line.strip()}"
+                inside = not inside
+        assert not inside, f"{page.name}: a code block is never closed"
+
+
 def test_commands_are_found_in_readme_and_docs():
     pages = {page for page, _ in COMMANDS}
     assert {"README.md", "docs/cluster.md", "docs/figures.md", "docs/quickstart.md"} <= pages

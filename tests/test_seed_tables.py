@@ -124,6 +124,22 @@ def test_each_cell_is_the_mean_and_std_over_seeds_with_the_paper_beside(table_3_
     move_row = next(line for line in block if line.startswith("| MOVE (ours) | ✓ |"))
     assert move_row.split(" | ")[2] == text
     assert "Seeds 0, 1, 2" in lines[2]
+    assert lines[0] == "# minikinetics: the paper's table over seeds"
+
+
+def test_a_table_with_later_baselines_says_so_in_its_heading(tmp_path):
+    """The extended table (paper rows, then the baselines since 2020) is not titled the paper's."""
+    paths = [
+        write_run(tmp_path / f"{method}.json", {"method": method}, 0, [0.5] * 6)
+        for method in ("plain", "crt")
+    ]
+    done, md, _ = paper_table(tmp_path, paths, "--rows", "plain_agg", "crt_agg")
+    assert done.returncode == 0, done.stderr
+    heading = md.read_text().splitlines()[0]
+    assert (
+        heading
+        == "# minikinetics: the paper's table and the long-tail baselines since 2020 over seeds"
+    )
 
 
 def test_a_cell_refuses_runs_of_other_settings_and_repeated_seeds(table_3_runs):

@@ -206,7 +206,7 @@ def commands() -> list[Command]:
             "Write the documentation's reference pages generated from the code (configuration "
             "from the schema, methods and backbones from their registries) into docs/reference/.",
             [
-                arg("--out", default=str(_reference_dir()), help="folder of the pages"),
+                output_file("--out", default=str(_reference_dir()), help="folder of the pages"),
                 arg(
                     "--check",
                     action="store_true",

@@ -22,7 +22,7 @@ from move.errors import MoveError
 from move.files import write_text_atomic
 from move.reporting.paper import paper_ablation, paper_result
 from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant
-from move.training.methods import variant_of
+from move.training.methods import extended_variants, variant_of
 from move.training.results import read_results
 
 PROTOCOLS = {
@@ -221,7 +221,11 @@ def paper_table(paths: Iterable[str | Path], rows: list[str]) -> tuple[str, pd.D
         else [(None, metric, name) for metric, name in GROUP_METRICS.items()]
     )
     n_all = max((len(cell.runs) for cell in cells.values()), default=0)
-    records, lines = [], [intro(dataset, cells, n_all)]
+    later = [variant for variant in rows if variant in extended_variants()]
+    title = (
+        "the paper's table and the long-tail baselines since 2020" if later else "the paper's table"
+    )
+    records, lines = [], [intro(dataset, cells, n_all, title)]
     for protocol, meaning in PROTOCOLS.items():
         for backbone in backbones:
             lines += [f"## {protocol}: {meaning} — {backbone}", ""]
@@ -288,8 +292,14 @@ def record(dataset, backbone, ratio, variant, protocol, metric, stats, paper, ce
     }
 
 
-def intro(dataset: str | None, cells: dict[CellKey, Cell], n_all: int) -> str:
-    """The heading: the dataset, the seeds, how a cell reads, where the averaged files are."""
+def intro(
+    dataset: str | None,
+    cells: dict[CellKey, Cell],
+    n_all: int,
+    title: str = "the paper's table",
+) -> str:
+    """The heading (``title``: which table): the dataset, the seeds, how a cell
+    reads, where the averaged files are."""
     seeds = sorted({seed for cell in cells.values() for seed in cell.seeds})
     leaked = sorted(
         {
@@ -308,7 +318,7 @@ def intro(dataset: str | None, cells: dict[CellKey, Cell], n_all: int) -> str:
         else ""
     )
     return (
-        f"# {dataset}: the paper's table over seeds\n\n{warning}"
+        f"# {dataset}: {title} over seeds\n\n{warning}"
         f"Seeds {', '.join(map(str, seeds))}: each cell is the mean ± sample std (ddof 1) over "
         f"n = {n_all} seeds (marked where a cell has fewer), then in brackets the paper's number "
         "and (ours − paper) in units of our std (the raw difference for one seed). The CSV "
