@@ -1,9 +1,9 @@
-"""Stage 2, backbones: frame feature extractors created by name, with their weights.
+"""Building a registered backbone with its weights, and loading checkpoint files into it.
 
-``create_backbone(name, weights)`` is the one door in (as timm's ``create_model``). Every
-backbone maps frames ``[N, 3, H, W]`` to penultimate features ``[N, 2048]`` through
-``forward_features``. Weights are a name (``imagenet``, ``kinetics``) or URL, downloaded once and
-verified by ``move.extraction.weights``, a local checkpoint file, or ``none`` (seeded random init).
+``create_backbone(name, weights)`` is the one door in (as timm's ``create_model``): the entry of
+``move.extraction.backbones.get_backbone(name)`` builds the network, seeded, and loads the
+weights: a name or URL (downloaded once and verified by ``move.extraction.weights``), a local
+checkpoint file, or ``none`` (seeded random init).
 """
 
 from __future__ import annotations
@@ -15,113 +15,20 @@ import torch
 from torch import nn
 
 from move.errors import MoveError
+from move.extraction.backbones import get_backbone
 from move.extraction.weights import Weights, resolve_weights
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class TimmBackbone(nn.Module):
-    """A timm image model without its classifier: pooled last-stage features per frame."""
-
-    def __init__(self, timm_name: str):
-        super().__init__()
-        import timm
-
-        self.model = timm.create_model(timm_name, pretrained=False, num_classes=0)
-        self.feature_dim = self.model.num_features
-
-    def forward_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames ``[N, 3, H, W]`` (normalised) -> features ``[N, feature_dim]``."""
-        return self.model(frames)
-
-    forward = forward_features
-
-
-def temporal_shift(x: torch.Tensor, n_segment: int, shift_div: int = 8) -> torch.Tensor:
-    """Shift 1/shift_div of the channels one segment back and 1/shift_div one segment forward.
-
-    ``x`` is ``[clips * n_segment, C, H, W]`` (segments of a clip consecutive). Channels
-    ``[0, C/div)`` take the *next* segment's values, ``[C/div, 2C/div)`` the *previous*
-    segment's; the rest are unchanged; vacated ends are zero (TSM, Lin et al. 2019).
-    """
-    nt, channels, height, width = x.shape
-    x = x.view(nt // n_segment, n_segment, channels, height, width)
-    fold = channels // shift_div
-    out = torch.zeros_like(x)
-    out[:, :-1, :fold] = x[:, 1:, :fold]
-    out[:, 1:, fold : 2 * fold] = x[:, :-1, fold : 2 * fold]
-    out[:, :, 2 * fold :] = x[:, :, 2 * fold :]
-    return out.view(nt, channels, height, width)
-
-
-class TemporalShift(nn.Module):
-    """Wraps a conv: temporal shift, then the conv (as ``.net``, the official TSM key name)."""
-
-    def __init__(self, net: nn.Module, n_segment: int, shift_div: int):
-        super().__init__()
-        self.net, self.n_segment, self.shift_div = net, n_segment, shift_div
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(temporal_shift(x, self.n_segment, self.shift_div))
-
-
-class TSMBackbone(nn.Module):
-    """ResNet-50 with a residual-branch ("blockres") temporal shift before each block's conv1.
-
-    Takes frames of consecutive clips of ``n_segment`` segments and gives one feature per
-    segment. A frame count that is not a multiple of ``n_segment`` is padded by repeating the
-    last frame (outputs for the padding are dropped), so any T works; T = ``n_segment``
-    reproduces the official 8-segment test setting exactly.
-    """
-
-    def __init__(self, n_segment: int = 8, shift_div: int = 8):
-        super().__init__()
-        import timm
-
-        self.n_segment, self.shift_div = n_segment, shift_div
-        self.base_model = timm.create_model("resnet50", pretrained=False, num_classes=0)
-        self.feature_dim = self.base_model.num_features
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            for block in getattr(self.base_model, name):
-                block.conv1 = TemporalShift(block.conv1, n_segment, shift_div)
-
-    def forward_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames ``[N, 3, H, W]`` (clips of ``n_segment`` in order) -> ``[N, feature_dim]``."""
-        n = frames.shape[0]
-        pad = -n % self.n_segment
-        if pad:
-            frames = torch.cat([frames, frames[-1:].expand(pad, *frames.shape[1:])])
-        return self.base_model(frames)[:n]
-
-    forward = forward_features
-
-
-BACKBONES = {
-    "resnet50": lambda: TimmBackbone("resnet50"),
-    "resnet101": lambda: TimmBackbone("resnet101"),
-    "tsm_resnet50": lambda: TSMBackbone(n_segment=8, shift_div=8),
-}
-
-
-def available_backbones() -> list[str]:
-    """Names ``create_backbone`` accepts."""
-    return sorted(BACKBONES)
 
 
 def create_backbone(name: str, weights: Weights | str | Path | None = None) -> nn.Module:
     """Build backbone ``name`` in eval mode with ``weights`` (name, URL, file, resolved, or none)."""
-    if name not in BACKBONES:
-        raise MoveError(
-            f"unknown backbone '{name}': choose one of {', '.join(available_backbones())}"
-        )
+    entry = get_backbone(name)
     if not isinstance(weights, Weights):
         weights = verified_weights(name, weights)  # before building: a bad name fails fast
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # 'none' = random init, but the same one every run (resume, shards)
-        model = BACKBONES[name]()
+        model = entry.build()
     if weights.path is not None:
-        load_backbone_weights(model, weights.path)
+        (entry.load_weights or load_backbone_weights)(model, weights.path)
     return model.eval()
 
 
@@ -132,7 +39,8 @@ def checkpoint_check(backbone: str) -> Callable[[Path], None]:
 
     def check(path: Path) -> None:
         try:
-            load_backbone_weights(create_backbone(backbone, None), path)
+            model = create_backbone(backbone, None)
+            (get_backbone(backbone).load_weights or load_backbone_weights)(model, path)
         except MoveError as error:
             raise MoveError(str(error).replace(f"weights file {path} ", "")) from None
 
@@ -184,7 +92,7 @@ def remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, to
     load; keys that match nothing are kept so that the mismatch is reported.
     """
     by_canonical = {canonical_key(k): k for k in model.state_dict()}
-    heads = ("fc.", "new_fc.", "head.")
+    heads = ("fc.", "new_fc.", "head.", "classifier.")
     remapped = {}
     for key, value in state.items():
         canonical = canonical_key(key)
