@@ -81,7 +81,7 @@ def url_overrides() -> dict[tuple[str, str], str]:
     overrides = {}
     for entry in os.environ.get(WEIGHTS_URLS_ENV, "").split():
         key, sep, url = entry.partition("=")
-        backbone, _, name = key.partition(":")
+        backbone, _, name = key.rpartition(":")
         if not sep or not is_url(url) or name not in named_weights(backbone):
             raise MoveError(
                 f"environment variable {WEIGHTS_URLS_ENV}: {entry!r} is not "

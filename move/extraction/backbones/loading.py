@@ -105,7 +105,13 @@ def remap_keys(state: dict[str, torch.Tensor], model: nn.Module) -> dict[str, to
 
 def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     """Load ``path`` into ``model`` strictly; a mismatch lists the missing/unexpected keys."""
-    state = remap_keys(read_state_dict(path), model)
+    load_fitting_state(model, read_state_dict(path), path)
+
+
+def load_fitting_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load the checkpoint ``state`` (read from ``path``) into ``model`` strictly, keys renamed
+    and heads dropped (``remap_keys``); a mismatch lists the missing/unexpected keys."""
+    state = remap_keys(state, model)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -75,20 +75,43 @@ def build(model: str):
 
 
 def load_timm_weights(network, model: str, path) -> None:
-    """Load a timm checkpoint file through timm (its checkpoint filter, classifier dropped)."""
-    import timm
+    """Load a timm checkpoint file (``.pth`` or ``.safetensors``) as timm reads it: its model's
+    ``checkpoint_filter_fn`` (CLIP, DINOv2 and other converted checkpoints), classifier dropped,
+    then strictly (``load_fitting_state``): a checkpoint of another model is refused."""
+    import sys
 
+    from move.extraction.backbones.loading import load_fitting_state, read_state_dict
+
+    with open(path, "rb") as file:
+        safetensors = file.read(9)[8:] == b"{"  # a JSON header after its 8-byte length
+    if safetensors:  # by content: a download is checked before it has its name
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except Exception as error:
+            raise MoveError(
+                f"weights file {path} is not a readable safetensors file "
+                f"({type(error).__name__}): download it again"
+            ) from None
+    else:
+        state = read_state_dict(path)
+    filter_fn = getattr(sys.modules[type(network.model).__module__], "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        try:
+            state = filter_fn(state, network.model)
+        except Exception as error:
+            raise MoveError(
+                f"weights file {path} does not fit the backbone timm:{model} (timm's checkpoint "
+                f"filter: {type(error).__name__}): check extract.backbone matches the checkpoint"
+            ) from None
+    classifiers = pretrained_config(model).classifier or ()
+    heads = tuple(f"{c}." for c in ([classifiers] if isinstance(classifiers, str) else classifiers))
+    state = {k: v for k, v in state.items() if not k.startswith(heads)}
     try:
-        loaded = timm.create_model(
-            model, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(path)}
-        )
-        network.model.load_state_dict(loaded.state_dict())
-    except Exception as error:
-        raise MoveError(
-            f"weights file {path} does not fit the backbone timm:{model} "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}): check "
-            "extract.backbone matches the checkpoint"
-        ) from None
+        load_fitting_state(network, state, path)
+    except MoveError as error:
+        raise MoveError(str(error).replace("the backbone", f"the backbone timm:{model}")) from None
 
 
 register_family(
