@@ -294,3 +294,16 @@ def test_an_out_of_tree_backbone_extracts_through_the_workflow(tmp_path):
         assert (handle.attrs["crop"], handle.attrs["resize"]) == (32, 40)  # the entry's own
     results = json.loads((work / "results" / "demo_ir0.5.json").read_text())
     assert results["backbone"] == "tiny_cnn"
+
+
+def test_r3d_18_is_one_entry_of_the_video_family():
+    """ResNet3D-18, added as one line of torchvision_video.MODELS: a clip model of 512 features."""
+    entry = get_backbone("r3d_18")
+    assert entry.per_clip and entry.weights["kinetics"].trained_on == KINETICS_400
+    assert entry.weights["kinetics"].url.endswith("/r3d_18-b3b3357e.pth")
+    model = create_backbone("r3d_18", "none")
+    with torch.inference_mode():
+        features = model.forward_features(torch.randn(20, 3, 32, 32))  # a clip of 16, one of 4
+    assert features.shape == (20, 512)
+    assert torch.equal(features[0], features[15]) and not torch.equal(features[15], features[16])
+    assert "r3d_18" in load_schema()["$defs"]["backbones"]["items"]["anyOf"][0]["enum"]

@@ -1,4 +1,4 @@
-"""torchvision's video models (R(2+1)D-18, S3D, MViTv2-S, Swin3D-T): 3D networks fed clips of
+"""torchvision's video models (R(2+1)D-18, ResNet3D-18, S3D, MViTv2-S, Swin3D-T): 3D networks fed clips of
 16 consecutive sampled frames, one feature per clip (the pooled input of the classifier), with
 torchvision's Kinetics-400 weights and their test-time preprocessing (resize, crop, mean, std of
 each model's ``weights.transforms()``). Kinetics-trained: on a Kinetics subset the leak guard
@@ -35,6 +35,8 @@ def video_model(name: str, feature_dim: int, head: str):
 MODELS = (
     ("r2plus1d_18", "fc", 512, 128, 112, KINETICS_MEAN, KINETICS_STD, "r2plus1d_18-91a641e6.pth",
      "R(2+1)D-18"),
+    ("r3d_18", "fc", 512, 128, 112, KINETICS_MEAN, KINETICS_STD, "r3d_18-b3b3357e.pth",
+     "ResNet3D-18"),
     ("s3d", "classifier", 1024, 256, 224, KINETICS_MEAN, KINETICS_STD, "s3d-d76dad2f.pth", "S3D"),
     ("mvit_v2_s", "head", 768, 256, 224, (0.45, 0.45, 0.45), (0.225, 0.225, 0.225),
      "mvit_v2_s-ae3be167.pth", "MViTv2-S"),
