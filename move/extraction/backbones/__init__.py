@@ -9,8 +9,9 @@ registers its backbones on import, or a ``Backbone``). Every list of backbones (
 CLI help, planning checks, docs) reads the queries below. Adding a backbone is one entry in a
 family file, or one new file: see docs/development/adding-a-backbone.md.
 
-No torch at import (planning reads the registry); ``create_backbone`` and the networks are
-loaded from ``loading`` and ``networks`` when first asked for.
+No torch at import (planning reads the registry); ``create_backbone``, the checkpoint loading
+and the networks are loaded from ``loading``, ``checkpoints`` and ``networks`` when first
+asked for.
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ def backbone_pattern() -> str:
 def backbone_schema() -> dict:
     """The JSON schema of a backbone name: the named ones' enum or a family's pattern."""
     named: dict[str, Any] = {"enum": list(backbone_names())}
-    families = [{"type": "string", "pattern": f"^{f.prefix}:{f.pattern}$"} for f in _families()]
+    families = [
+        {"type": "string", "pattern": f"^{f.prefix}:{f.pattern}$", "title": f"{f.prefix}:<model>"}
+        for f in _families()
+    ]
     return {"anyOf": [named, *families]} if families else named
 
 
@@ -114,10 +118,11 @@ _LAZY = {
     "create_backbone": "loading",
     "checkpoint_check": "loading",
     "verified_weights": "loading",
-    "read_state_dict": "loading",
-    "canonical_key": "loading",
-    "remap_keys": "loading",
-    "load_backbone_weights": "loading",
+    "read_state_dict": "checkpoints",
+    "canonical_key": "checkpoints",
+    "remap_keys": "checkpoints",
+    "load_backbone_weights": "checkpoints",
+    "load_fitting_state": "checkpoints",
     "TimmBackbone": "networks",
     "TSMBackbone": "networks",
     "TemporalShift": "networks",

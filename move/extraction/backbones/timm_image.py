@@ -80,7 +80,7 @@ def load_timm_weights(network, model: str, path) -> None:
     then strictly (``load_fitting_state``): a checkpoint of another model is refused."""
     import sys
 
-    from move.extraction.backbones.loading import load_fitting_state, read_state_dict
+    from move.extraction.backbones.checkpoints import load_fitting_state, read_state_dict
 
     with open(path, "rb") as file:
         safetensors = file.read(9)[8:] == b"{"  # a JSON header after its 8-byte length
