@@ -81,7 +81,10 @@ def settings_arguments(
     for name in names:
         spec = fields[name]
         default = (defaults or {}).get(name, spec.default)
-        options: dict[str, Any] = {"type": hints[name], "default": default}
+        kind = hints[name]
+        if type(None) in typing.get_args(kind):  # int | None: an int, None the default's meaning
+            kind = next(k for k in typing.get_args(kind) if k is not type(None))
+        options: dict[str, Any] = {"type": kind, "default": default}
         options["help"] = f"{spec.metadata.get('help', '')} (default: {default})".lstrip()
         if "choices" in spec.metadata:
             options["choices"] = spec.metadata["choices"]

@@ -47,7 +47,36 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
     rows = schema["properties"]["paper_table"]["properties"]["rows"]["oneOf"][1]
     rows["items"]["enum"] = list(variant_names())
+    _fill_backbones(schema)
     return schema
+
+
+def _fill_backbones(schema: dict) -> None:
+    """Every backbone key and list of the schema from ``move.extraction.backbones``: a named
+    backbone or ``<prefix>:<model>`` of a family; ``extract.weights`` and a dataset's
+    ``features`` take a key per named backbone (weights defaulting to its named weights) and
+    per family pattern."""
+    from move.extraction.backbones import backbone_names, backbone_schema, get_backbone
+
+    name = backbone_schema()
+    families = [rule["pattern"] for rule in name.get("anyOf", [])[1:]]
+    dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]
+    schema["$defs"]["backbones"]["items"] = name
+    for rule in (
+        schema["properties"]["backbone"],
+        dataset["backbone"],
+        dataset["ablation_backbone"],
+    ):
+        rule.update(name)
+    weights = schema["$defs"]["extract"]["properties"]["weights"]
+    weights["properties"] = {
+        b: {"type": "string", "default": get_backbone(b).default_weights()}
+        for b in backbone_names()
+    }
+    weights["patternProperties"] = {pattern: {"type": "string"} for pattern in families}
+    features = dataset["features"]
+    features["properties"] = {b: {"$ref": "#/$defs/path_or_null"} for b in backbone_names()}
+    features["patternProperties"] = {p: {"$ref": "#/$defs/path_or_null"} for p in families}
 
 
 _TEXT_PARSERS = {
@@ -279,12 +308,17 @@ def extract_weights(config: dict, dataset: str, backbone: str) -> str:
 
 
 def kinetics_trained(backbone: str, weights: str) -> bool:
-    """Whether ``weights`` of ``backbone`` were trained on Kinetics-400 (TSM's ``kinetics``, by
-    name or by its published URL)."""
-    from move.extraction.weights import NAMED_WEIGHTS
+    """Whether ``weights`` of ``backbone`` (a name, or a named weight's URL) were trained on
+    Kinetics-400: what the registry entry's named weights say they were trained on
+    (``NamedWeights.trained_on``), whatever the backbone or weights are called."""
+    from move.extraction.backbones import get_backbone
+    from move.extraction.registry import KINETICS_400
 
-    url = NAMED_WEIGHTS.get(backbone, {}).get("kinetics")
-    return url is not None and weights in ("kinetics", url)
+    try:
+        entry = get_backbone(backbone)
+    except MoveError:
+        return False
+    return entry.trained_on(weights) == KINETICS_400
 
 
 def is_kinetics_subset(config: dict, dataset: str) -> bool:
@@ -297,11 +331,20 @@ def is_kinetics_subset(config: dict, dataset: str) -> bool:
 def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
     """(backbone, name or URL) of the configured weights downloaded as ``file_name`` (rule
     fetch_weights): the named weights of every backbone and every URL in any extract section."""
-    from move.extraction.weights import NAMED_WEIGHTS, weights_cache_dir, weights_file, weights_url
+    from move.extraction.weights import (
+        NAMED_WEIGHTS,
+        default_weights,
+        weights_cache_dir,
+        weights_file,
+        weights_url,
+    )
 
     candidates = [(backbone, name) for backbone, names in NAMED_WEIGHTS.items() for name in names]
-    for dataset in config.get("datasets", {}):
+    configured = [config.get("backbone"), *(config.get("backbones") or [])]
+    for dataset, entry in config.get("datasets", {}).items():
         candidates += (stage_settings(config, dataset, "extract").get("weights") or {}).items()
+        configured += [entry.get("backbone"), *(entry.get("backbones") or [])]
+    candidates += [(b, default_weights(b)) for b in configured if b and ":" in b]  # families
     for backbone, weights in candidates:
         try:
             path = weights_file(backbone, weights) if weights_url(backbone, weights) else None

@@ -1,5 +1,5 @@
 """The workflow's targets checked at planning: a file asked for names a configured dataset, a known
-backbone and an imbalance ratio in (0, 1] written the one way rules write it, or the run stops
+backbone (of the registry, ``move.extraction.backbones``) and an imbalance ratio in (0, 1] written the one way rules write it, or the run stops
 before any job with one line naming the problem and the fix.
 
 Reads only the target paths and the config (``snakemake -n`` calls it; no torch).
@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from move.errors import MoveError
-from move.extraction.weights import NAMED_WEIGHTS
+from move.extraction.backbones import backbone_pattern, backbones_help
 
 VIDEOLT = "videolt"
 # Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b).
@@ -59,7 +59,6 @@ def check_ratio(text: str, target: str) -> None:
 def check_target(target: str, config: dict) -> None:
     """Refuse a target naming an unknown dataset or backbone, or a bad imbalance ratio."""
     datasets = sorted(config.get("datasets", {}))
-    backbones = sorted(NAMED_WEIGHTS)
     for pattern in PATTERNS:
         match = pattern.match(target)
         if match is None:
@@ -88,10 +87,9 @@ def check_target(target: str, config: dict) -> None:
                 f"target {target}: dataset '{dataset}' is not configured (config key 'datasets' "
                 f"has {', '.join(datasets)}): add it to config.yaml or fix the name"
             )
-        if backbone is not None and backbone not in backbones:
+        if backbone is not None and not re.match(backbone_pattern(), backbone):
             raise MoveError(
-                f"target {target}: unknown backbone '{backbone}' (choose one of "
-                f"{', '.join(backbones)})"
+                f"target {target}: unknown backbone '{backbone}' (choose one of {backbones_help()})"
             )
         if ratio is not None:
             check_ratio(ratio, target)

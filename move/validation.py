@@ -21,6 +21,15 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 def describe_error(error: jsonschema.ValidationError, noun: str = "config key") -> str:
     """One line naming the config key (or setting: ``noun``), the bad value and what is allowed."""
     key = _key_path(error)
+    parent = error.parent
+    if parent is not None and parent.validator == "anyOf":  # an enum, or a named pattern
+        choices = [str(c) for rule in parent.validator_value for c in rule.get("enum", [])]
+        choices += [rule["title"] for rule in parent.validator_value if "title" in rule]
+        if choices and not isinstance(parent.instance, (dict, list)):
+            return (
+                f"{noun} '{_key_path(parent)}': {parent.instance!r} is not allowed "
+                f"(choose one of {', '.join(choices)})"
+            )
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))

@@ -274,10 +274,15 @@ def test_official_urls_and_config_defaults():
     assert NAMED_WEIGHTS["resnet101"]["imagenet"].endswith("/models/resnet101-5d3b4d8f.pth")
     assert NAMED_WEIGHTS["tsm_resnet50"]["kinetics"].endswith("/" + TSM_FILE)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    assert config["extract"]["weights"] == {b: default_weights(b) for b in NAMED_WEIGHTS}
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    listed = schema["$defs"]["extract"]["properties"]["weights"]["properties"]
-    assert {b: entry["default"] for b, entry in listed.items()} == config["extract"]["weights"]
+    paper = ("resnet50", "resnet101", "tsm_resnet50")  # config.yaml names the paper's backbones
+    assert config["extract"]["weights"] == {b: default_weights(b) for b in paper}
+    from move.config import load_schema  # the schema's weights are the registry's
+
+    listed = load_schema()["$defs"]["extract"]["properties"]["weights"]["properties"]
+    assert {b: entry["default"] for b, entry in listed.items()} == {
+        b: default_weights(b) for b in NAMED_WEIGHTS
+    }
+    assert {b: listed[b]["default"] for b in paper} == config["extract"]["weights"]
     assert not config["extract"]["allow_random_weights"]
 
 

@@ -81,11 +81,14 @@ def merge_features_command(args: argparse.Namespace) -> str:
 
 
 def commands() -> list[Command]:
-    """This stage's commands, declared anew on each call (methods registered since are listed)."""
+    """This stage's commands, declared anew on each call (backbones registered since are listed)."""
+    from move.extraction.backbones import backbones_help
+
     return [
         Command(
             "extract",
-            "Decode T uniformly sampled frames per video and write 2048-d backbone features to HDF5.",
+            "Decode T uniformly sampled frames per video and write backbone features to HDF5 "
+            "(one per frame; a video model's: one per clip).",
             [
                 input_file(
                     "--annotations",
@@ -130,8 +133,12 @@ def commands() -> list[Command]:
             "fetch-weights",
             "Download named weights (or a URL) once into torch.hub's cache and verify their sha256.",
             [
-                arg("backbone", help="resnet50, resnet101 or tsm_resnet50"),
-                arg("weights", help="imagenet (resnet50/101), kinetics (tsm_resnet50) or a URL"),
+                arg("backbone", help=backbones_help()),
+                arg(
+                    "weights",
+                    help="a named weight of the backbone (imagenet: resnet50/101; kinetics: "
+                    "tsm_resnet50 and the video models; timm: timm:<model>) or a URL",
+                ),
             ],
             fetch_weights_command,
         ),

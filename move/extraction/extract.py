@@ -31,12 +31,7 @@ from move.datasets.kinetics import find_video_files
 from move.datasets.splits import check_annotation_rows, check_annotation_values
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
-from move.extraction.backbones import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    create_backbone,
-    verified_weights,
-)
+from move.extraction.backbones import create_backbone, get_backbone, verified_weights
 from move.extraction.features import (
     VIDEOS,
     create_feature_file,
@@ -260,10 +255,11 @@ def sized_workers(
     decode_rate = measure_decode_rate(DecodedVideos(videos, settings, jpeg_on_device))
     size = clip_batch_size(model, settings.batch_size)
     frames = torch.zeros(size, 3, settings.crop, settings.crop, dtype=torch.uint8, device=device)
+    entry = get_backbone(settings.backbone)
 
     def forward() -> None:
         with torch.inference_mode():
-            forward_frames(model, normalise_frames(frames, IMAGENET_MEAN, IMAGENET_STD))
+            forward_frames(model, normalise_frames(frames, entry.mean, entry.std))
 
     backbone_rate = measure_backbone_rate(forward, size, device)
     sizing = workers_for(decode_rate, backbone_rate, settings.num_workers)
@@ -273,7 +269,8 @@ def sized_workers(
 
 
 def clip_batch_size(model: torch.nn.Module, batch_size: int) -> int:
-    """Frames per forward pass: for TSM a multiple of ``n_segment``, so clips never straddle batches."""
+    """Frames per forward pass: for TSM and clip models a multiple of ``n_segment`` (the frames
+    one pass takes together), so clips never straddle batches."""
     n_segment = getattr(model, "n_segment", 1)
     return max(n_segment, batch_size // n_segment * n_segment)
 
@@ -308,14 +305,16 @@ def embed_frames(
 ) -> np.ndarray:
     """Run the backbone over normalised ``[T, 3, H, W]`` frames in batches -> float32 ``[T, D]``.
 
-    For TSM the batch is a multiple of its ``n_segment`` so clips never straddle batches.
+    For TSM the batch is a multiple of its ``n_segment`` so clips never straddle batches; a clip
+    model (``per_clip``) gives one row per clip.
     """
     size = clip_batch_size(model, batch_size)
     outputs = [
         forward_frames(model, frames[start : start + size].to(device, non_blocking=True))
         for start in range(0, len(frames), size)
     ]
-    return torch.cat(outputs).numpy()
+    step = getattr(model, "n_segment", 1) if getattr(model, "per_clip", False) else 1
+    return torch.cat(outputs)[::step].numpy()
 
 
 @torch.inference_mode()
@@ -334,8 +333,9 @@ def embed_videos(
     (non-blocking from pinned memory) and are normalised there. Every pass has exactly that
     many frames (the last one is padded by repeating a frame), so a frame's features do not
     depend on which videos share its batch: a resumed or sharded run writes the same bits.
-    For TSM each video is padded to whole clips by repeating its last frame (what
-    ``TSMBackbone`` does) and the padding's outputs are dropped.
+    For TSM and clip models each video is padded to whole clips by repeating its last frame
+    (what ``TSMBackbone`` does) and the padding's outputs are dropped; a clip model
+    (``per_clip``) gives one row per clip: ``[ceil(T / clip), D]``.
     """
     n_segment = getattr(model, "n_segment", 1)
     size = clip_batch_size(model, batch_size)
@@ -355,10 +355,10 @@ def embed_videos(
             queued += len(padded)
         while queued >= size:
             queued -= _embed_waiting(model, waiting, size, mean, std)
-        yield from _finished(waiting)
+        yield from _finished(waiting, model)
     while queued:
         queued -= _embed_waiting(model, waiting, size, mean, std)
-    yield from _finished(waiting)
+    yield from _finished(waiting, model)
 
 
 def _embed_waiting(
@@ -385,11 +385,13 @@ def _embed_waiting(
     return taken
 
 
-def _finished(waiting: deque) -> Iterator[tuple[dict, np.ndarray | None]]:
-    """Pop and yield the leading videos all of whose frames are embedded."""
+def _finished(waiting: deque, model: torch.nn.Module) -> Iterator[tuple[dict, np.ndarray | None]]:
+    """Pop and yield the leading videos all of whose frames are embedded (a clip model's: one
+    row per clip, its first frame's, which every frame of the clip repeats)."""
+    step = getattr(model, "n_segment", 1) if getattr(model, "per_clip", False) else 1
     while waiting and (waiting[0][1] is None or len(waiting[0][1]) == 0):
         item, _, outputs, n = waiting.popleft()
-        yield item, (None if item["frames"] is None else torch.cat(outputs)[:n].numpy())
+        yield item, (None if item["frames"] is None else torch.cat(outputs)[:n:step].numpy())
 
 
 def shard_of(video_id: str, count: int) -> int:
@@ -681,13 +683,15 @@ def extract_features(
     """
     out, failures = Path(out), Path(failures)
     out.parent.mkdir(parents=True, exist_ok=True)
+    settings = settings.for_backbone()  # resize and crop unset: the backbone's input size
+    entry = get_backbone(settings.backbone)
     device = resolve_device(settings.device)
     weights = verified_weights(settings.backbone, settings.weights)  # named: downloaded once
     model = create_backbone(settings.backbone, weights).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     weights_sha = weights.sha256
-    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    mean, std = entry.mean, entry.std  # the backbone's normalisation (timm's pretrained_cfg)
     attrs = _run_attrs(settings, weights_sha, mean, std)
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from move.config import check_settings
+from move.extraction.backbones import backbones_help, get_backbone
 
 
 def _help(text: str) -> dict:
@@ -17,17 +18,22 @@ def _help(text: str) -> dict:
 class ExtractSettings:
     """How frames are sampled and preprocessed, and how the backbone runs."""
 
-    backbone: str = field(default="resnet50", metadata=_help("resnet50, resnet101 or tsm_resnet50"))
+    backbone: str = field(default="resnet50", metadata=_help(backbones_help()))
     weights: str = field(
         default="none",
         metadata=_help(
-            "imagenet (resnet50/101), kinetics (tsm_resnet50), a URL or a local checkpoint "
-            "(downloads are cached in torch.hub's folder and verified), or 'none' (random init)"
+            "a named weight of the backbone (imagenet: resnet50/101; kinetics: tsm_resnet50 and "
+            "the video models; timm: timm:<model>), a URL or a local checkpoint (downloads are "
+            "cached in torch.hub's folder and verified), or 'none' (random init)"
         ),
     )
     frames: int = field(default=8, metadata=_help("frames T per video"))
-    resize: int = field(default=256, metadata=_help("shorter side before cropping"))
-    crop: int = field(default=224, metadata=_help("centre crop size"))
+    resize: int | None = field(
+        default=None, metadata=_help("shorter side before cropping (None: the backbone's)")
+    )
+    crop: int | None = field(
+        default=None, metadata=_help("centre crop size (None: the backbone's input size)")
+    )
     batch_size: int = field(default=64, metadata=_help("frames per forward pass"))
     num_workers: int = field(
         default=0,
@@ -50,4 +56,15 @@ class ExtractSettings:
     )
 
     def __post_init__(self) -> None:
-        check_settings(dataclasses.asdict(self), "extract", "extract setting")  # schema ranges
+        values = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        check_settings(values, "extract", "extract setting")  # schema ranges
+
+    def for_backbone(self) -> ExtractSettings:
+        """These settings with an unset resize or crop taken from the backbone's entry (its
+        input size, and the shorter side its preprocessing resizes to)."""
+        entry = get_backbone(self.backbone)
+        return dataclasses.replace(
+            self,
+            resize=entry.resize if self.resize is None else self.resize,
+            crop=entry.input_size if self.crop is None else self.crop,
+        )

@@ -1,8 +1,8 @@
 """Stage 2, backbone weights by name: where each comes from, the download cache, verification.
 
-``extract.weights.<backbone>`` is a name (``imagenet`` for ResNet-50/101: torchvision's ImageNet
-weights, which the authors' extraction loaded; ``kinetics`` for TSM-R50: the official TSM
-Kinetics-400 checkpoint), a URL, a local checkpoint file, or ``none`` (seeded random init).
+``extract.weights.<backbone>`` is a name (the registry's named weights of that backbone:
+``imagenet`` for ResNet-50/101: torchvision's ImageNet weights, which the authors' extraction
+loaded; ``kinetics`` for TSM-R50 and torchvision's video models; ``timm`` for ``timm:<model>``), a URL, a local checkpoint file, or ``none`` (seeded random init).
 Named and URL weights are downloaded once into torch.hub's cache (``$TORCH_HOME/hub/checkpoints``)
 and verified: a file name carrying a sha256 prefix (``resnet50-19c8e357.pth``) must match it,
 as torch.hub checks; otherwise the sha256 of the first download is recorded beside the file
@@ -20,16 +20,10 @@ from pathlib import Path
 
 from move.downloads import download, is_url, read_record, record_path, url_file_name, write_record
 from move.errors import MoveError
+from move.extraction.backbones import backbone_names, get_backbone
+from move.extraction.registry import NamedWeights
 from move.files import file_sha256
 
-NAMED_WEIGHTS: dict[str, dict[str, str]] = {
-    "resnet50": {"imagenet": "https://download.pytorch.org/models/resnet50-19c8e357.pth"},
-    "resnet101": {"imagenet": "https://download.pytorch.org/models/resnet101-5d3b4d8f.pth"},
-    "tsm_resnet50": {
-        "kinetics": "https://hanlab.mit.edu/projects/tsm/models/"
-        "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
-    },
-}
 WEIGHTS_URLS_ENV = "MOVE_WEIGHTS_URLS"
 HASH_IN_NAME = re.compile(r"-([a-f0-9]+)\.")  # torch.hub's rule: resnet50-19c8e357.pth
 
@@ -42,9 +36,28 @@ class Weights:
     sha256: str
 
 
+def named_weights(backbone: str) -> dict[str, NamedWeights]:
+    """The named weights of ``backbone`` in the registry (none for an unknown backbone)."""
+    try:
+        return dict(get_backbone(backbone).weights)
+    except MoveError:
+        return {}
+
+
+def __getattr__(name: str) -> dict[str, dict[str, str]]:
+    """``NAMED_WEIGHTS``: named backbone -> weights name -> URL, read from the registry."""
+    if name == "NAMED_WEIGHTS":
+        return {
+            backbone: {weights: named.url for weights, named in named_weights(backbone).items()}
+            for backbone in backbone_names()
+            if named_weights(backbone)
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_weights(backbone: str) -> str:
     """The named weights a real dataset uses for ``backbone`` (imagenet, kinetics), else none."""
-    return next(iter(NAMED_WEIGHTS.get(backbone, {})), "none")
+    return next(iter(named_weights(backbone)), "none")
 
 
 def is_random(weights: str | Path | None) -> bool:
@@ -68,8 +81,8 @@ def url_overrides() -> dict[tuple[str, str], str]:
     overrides = {}
     for entry in os.environ.get(WEIGHTS_URLS_ENV, "").split():
         key, sep, url = entry.partition("=")
-        backbone, _, name = key.partition(":")
-        if not sep or not is_url(url) or name not in NAMED_WEIGHTS.get(backbone, {}):
+        backbone, _, name = key.rpartition(":")
+        if not sep or not is_url(url) or name not in named_weights(backbone):
             raise MoveError(
                 f"environment variable {WEIGHTS_URLS_ENV}: {entry!r} is not "
                 "<backbone>:<name>=<url> for a named weight (e.g. "
@@ -83,10 +96,10 @@ def weights_url(backbone: str, weights: str) -> str | None:
     """The URL ``weights`` stands for (a name, or a URL itself); None for a path or none."""
     if is_url(weights):
         return weights
-    named = NAMED_WEIGHTS.get(backbone, {})
+    named = named_weights(backbone)
     if weights in named:
-        return url_overrides().get((backbone, weights), named[weights])
-    known = {name for names in NAMED_WEIGHTS.values() for name in names}
+        return url_overrides().get((backbone, weights), named[weights].url)
+    known = {name for other in backbone_names() for name in named_weights(other)}
     if weights in known:
         choices = ", ".join([*named, "a checkpoint path", "a URL", "none"])
         raise MoveError(f"weights '{weights}' do not exist for {backbone}: use {choices}")
@@ -114,15 +127,23 @@ def cache_name(backbone: str, weights: str) -> str:
     (``MOVE_WEIGHTS_URLS``) whose file name carries no sha256 prefix is cached under the
     published name, whose prefix is then checked (a mirror never turns the hash check off)."""
     url = weights_url(backbone, weights)
+    named = named_weights(backbone).get(weights)
+    if named and named.file_name:
+        return named.file_name
     name = url_file_name(url)
-    published = NAMED_WEIGHTS.get(backbone, {}).get(weights)
-    if published and not HASH_IN_NAME.search(name):
-        return url_file_name(published)
+    if named and not HASH_IN_NAME.search(name):
+        return url_file_name(named.url)
     return name
 
 
-def _check_hash(digest: str, path: Path, origin: str, cached: bool) -> None:
-    """Refuse ``digest`` unless it fits the prefix in ``path``'s name and the recorded sha256."""
+def _check_hash(digest: str, path: Path, origin: str, cached: bool, published: str = "") -> None:
+    """Refuse ``digest`` unless it fits the prefix in ``path``'s name, the registry's published
+    sha256 (or prefix) and the recorded sha256."""
+    if published and not digest.startswith(published.lower()):
+        fix = "delete it to download it again" if cached else f"save the right file as {path}"
+        raise MoveError(
+            f"{origin}: sha256 {digest[:16]}... is not the published {published[:16]}...: {fix}"
+        )
     match = HASH_IN_NAME.search(path.name)
     if match and not digest.startswith(match[1]):
         fix = (
@@ -159,9 +180,11 @@ def fetch_weights(backbone: str, weights: str, check: Callable[[Path], None]) ->
     url = weights_url(backbone, weights)
     path = weights_cache_dir() / cache_name(backbone, weights)
     what = f"{backbone} '{weights}' weights" if weights != url else f"{backbone} weights"
+    named = named_weights(backbone).get(weights)
+    published = named.sha256 if named and url == named.url else ""
     if path.is_file():  # re-verified as a download is: hash, then content
         digest = file_sha256(path)
-        _check_hash(digest, path, f"cached {path}", cached=True)
+        _check_hash(digest, path, f"cached {path}", cached=True, published=published)
         try:
             check(path)
         except MoveError as error:
@@ -174,7 +197,7 @@ def fetch_weights(backbone: str, weights: str, check: Callable[[Path], None]) ->
             path,
             what,
             fix,
-            lambda digest: _check_hash(digest, path, origin, cached=False),
+            lambda digest: _check_hash(digest, path, origin, cached=False, published=published),
             check=check,
         )
     if not HASH_IN_NAME.search(path.name) and read_record(path) is None:

@@ -1,6 +1,6 @@
 """The documentation's reference pages, generated from the code: the configuration (from the
 schema), the methods (from the method registry and their settings dataclasses) and the backbones
-(from ``move.extraction.backbones.BACKBONES`` and ``move.extraction.weights.NAMED_WEIGHTS``).
+(from the backbone registry, ``move.extraction.backbones``).
 
 ``move docs`` writes them to ``docs/reference/``; ``move docs --check`` fails when a page on disk
 differs from what the code gives (a test runs it), so the pages never go stale. Every generator
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -234,40 +235,64 @@ def methods_page() -> str:
 
 
 def backbones_page() -> str:
-    """Every backbone ``move extract`` builds and the named weights each can load."""
-    from move.extraction.backbones import BACKBONES
-    from move.extraction.weights import NAMED_WEIGHTS, default_weights
+    """Every backbone of the registry (``move.extraction.backbones``), each family, and the
+    named weights each can load, with what they were trained on."""
+    from move.extraction.backbones import backbone_names, get_backbone, registered_families
+    from move.extraction.registry import declaring_module
 
     lines = [
         GENERATED,
         "",
         "# Backbones reference",
         "",
-        "Every backbone of `move.extraction.backbones.BACKBONES` (the config's `backbone`,",
-        "`backbones` and `extract.weights.<backbone>` name them) and the named weights of",
-        "`move.extraction.weights.NAMED_WEIGHTS`. Besides a name, `extract.weights` takes a URL,",
-        "a local checkpoint or `none` (seeded random init: the demo only). How weights are",
-        "fetched and verified: [the feature files page](../layouts/features.md).",
+        "Every backbone of the registry `move.extraction.backbones` (the config's `backbone`,",
+        "`backbones` and `extract.weights.<backbone>` name them, as does `move extract",
+        "--backbone`), each family of backbones named `<family>:<model>`, and their named",
+        "weights. Besides a name, `extract.weights` takes a URL, a local checkpoint or `none`",
+        "(seeded random init: the demo only). `resize` and `crop` left unset are the backbone's",
+        "own. How weights are fetched and verified:",
+        "[the feature files page](../layouts/features.md); how to add a backbone:",
+        "[Adding a backbone](../development/adding-a-backbone.md).",
         "",
     ]
-    for name in sorted(BACKBONES):
-        model = BACKBONES[name]()
-        doc = " ".join((inspect.getdoc(type(model)) or "").split())
+    for name in backbone_names():
+        entry = get_backbone(name)
+        per = (
+            f"one per clip of {entry.frames_per_pass} frames" if entry.per_clip else "one per frame"
+        )
+        together = f", {entry.frames_per_pass} frames per pass" if entry.frames_per_pass > 1 else ""
         lines += [
             f"## `{name}`",
             "",
-            f"{doc}",
+            entry.summary,
             "",
-            f"- class: `{type(model).__module__}.{type(model).__name__}`",
-            f"- feature size: {getattr(model, 'feature_dim', 2048)}",
-            f"- default weights: `{default_weights(name)}`",
+            f"- declared in: `{declaring_module(name)}`",
+            f"- features: {entry.feature_dim}-d, {per}{together}",
+            f"- input: shorter side resized to {entry.resize}, centre crop {entry.input_size}",
+            f"- normalisation: mean `{entry.mean}`, std `{entry.std}`",
+            f"- default weights: `{entry.default_weights()}`",
             "",
-            "| weights name | URL |",
-            "|---|---|",
+            "| weights name | trained on | URL | sha256 |",
+            "|---|---|---|---|",
         ]
-        for weights, url in NAMED_WEIGHTS.get(name, {}).items():
-            lines.append(f"| `{weights}` | <{url}> |")
+        for weights, named in entry.weights.items():
+            sha = f"`{named.sha256}`" if named.sha256 else "recorded at the first download"
+            lines.append(f"| `{weights}` | {named.trained_on} | <{named.url}> | {sha} |")
         lines.append("")
+    for family in registered_families().values():
+        lines += [
+            f"## `{family.prefix}:<model>`",
+            "",
+            f"{family.summary[0].upper()}{family.summary[1:]} (e.g. `{family.example}`).",
+            "",
+            f"- declared in: `{declaring_module(family.prefix + ':')}`",
+            f"- model names: `{family.pattern}`",
+            "",
+            " ".join(
+                (inspect.getdoc(sys.modules[declaring_module(family.prefix + ":")]) or "").split()
+            ),
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from move.config import kinetics_trained
 from move.errors import MoveError
+from move.extraction.backbones import PAPER_ORDER
 from move.files import write_text_atomic
 from move.reporting.paper import paper_ablation, paper_result
 from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant
@@ -189,7 +190,7 @@ def difference(mean: float, std: float | None, paper: float) -> str:
     return f"{mean - paper:+.3f}"
 
 
-BACKBONE_ORDER = ("resnet50", "resnet101", "tsm_resnet50")  # the paper's blocks, left to right
+BACKBONE_ORDER = PAPER_ORDER  # the paper's blocks, left to right
 
 
 def backbone_order(backbone: str) -> tuple[int, str]:

@@ -70,15 +70,18 @@ NPY_PAIRS = "|".join(
     for backbone in entry.npy_features
 ) or "(?!)"
 
+# a backbone in a file name: a registered one or <family>:<model> (timm:vit_base_patch16_clip_224.openai)
+BACKBONE_FILE_PATTERN = r"[A-Za-z0-9_]+(?::[A-Za-z0-9_\-]+(?:\.(?!shard[0-9])[A-Za-z0-9_\-]+)*)?"
+
 wildcard_constraints:
     dataset=DATASET_NAMES,  # VideoLT has its own rules
     npy_pair=NPY_PAIRS,
     # a training run: a dataset's features of a backbone at an imbalance ratio, or VideoLT's
-    run=f"(?:{DATASET_NAMES})/[A-Za-z0-9_]+/ir{IR_PATTERN}|videolt/[A-Za-z0-9_]+",
+    run=f"(?:{DATASET_NAMES})/{BACKBONE_FILE_PATTERN}/ir{IR_PATTERN}|videolt/[A-Za-z0-9_]+",
     # a short run name (results/<short>.json): the configured backbone, method and seed
     short=f"(?:{DATASET_NAMES})_ir{IR_PATTERN}|videolt_[A-Za-z0-9_]+",
     table_dataset=f"{DATASET_NAMES}|videolt",
-    backbone="[A-Za-z0-9_]+",
+    backbone=BACKBONE_FILE_PATTERN,
     ir=IR_PATTERN,
 
 
@@ -98,6 +101,22 @@ def dataset_input(key):
 def settings(stage):
     """Params function: the effective settings of a stage for the wildcard's dataset."""
     return lambda wildcards: getattr(dataset_settings(wildcards.dataset), stage)
+
+
+def extract_sizes(wildcards):
+    """Params: resize and crop of a (dataset, backbone): the extract settings', else the
+    backbone's own (its registry entry: input size and the shorter side it resizes to)."""
+    from move.extraction.backbones import get_backbone
+
+    extract = dataset_settings(wildcards.dataset).extract
+    try:
+        entry = get_backbone(wildcards.backbone)
+    except MoveError as error:
+        stop(error)
+    return {
+        "resize": extract.get("resize") or entry.resize,
+        "crop": extract.get("crop") or entry.input_size,
+    }
 
 
 def groups(wildcards):

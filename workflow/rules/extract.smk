@@ -18,6 +18,7 @@ rule extract_shard:
         n="[0-9]+",
     params:
         extract=settings("extract"),
+        sizes=extract_sizes,
         videos=dataset_input("videos"),
         weights=backbone_weights,
         workers=lambda wildcards, threads: max(0, threads - 1),
@@ -37,7 +38,7 @@ rule extract_shard:
         " --out {output.features} --failures {output.failures}"
         " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
-        " --frames {params.extract[frames]} --resize {params.extract[resize]} --crop {params.extract[crop]}"
+        " --frames {params.extract[frames]} --resize {params.sizes[resize]} --crop {params.sizes[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
         " --threads {threads} --device {params.extract[device]} --dtype {params.extract[dtype]}"
         " --min-decoded-share {params.extract[min_decoded_share]}"

@@ -1,0 +1,151 @@
+"""Stage 2, backbones: the registry's families, one file each, and its queries.
+
+Importing this package registers the built-in backbones (it imports their family files, as
+timm's ``models/__init__`` imports its families): the ImageNet ResNets the paper uses
+(``resnets``), TSM (``tsm``), torchvision's Kinetics-trained video models (``torchvision_video``)
+and any timm image model as ``timm:<name>`` (``timm_image``). Then the backbones other installed
+packages declare in the entry-point group ``move.backbones`` (an entry point names a module that
+registers its backbones on import, or a ``Backbone``). Every list of backbones (config schema,
+CLI help, planning checks, docs) reads the queries below. Adding a backbone is one entry in a
+family file, or one new file: see docs/development/adding-a-backbone.md.
+
+No torch at import (planning reads the registry); ``create_backbone``, the checkpoint loading
+and the networks are loaded from ``loading``, ``checkpoints`` and ``networks`` when first
+asked for.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from move.errors import MoveError
+from move.extraction.backbones import (  # noqa: F401  (each registers its backbones)
+    resnets,
+    timm_image,
+    torchvision_video,
+    tsm,
+)
+from move.extraction.registry import (
+    Backbone,
+    BackboneFamily,
+    register_backbone,
+    register_family,
+    registered,
+    registered_families,
+)
+
+ENTRY_POINT_GROUP = "move.backbones"
+# The paper's backbones first (Tables 1-3), then the others as they registered.
+PAPER_ORDER = ("resnet50", "resnet101", "tsm_resnet50")
+
+
+def load_entry_points() -> None:
+    """Register the backbones of other packages (group ``move.backbones``); a broken one stops
+    with one line naming it."""
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception as error:
+            raise MoveError(
+                f"backbone entry point '{entry.name} = {entry.value}' (group "
+                f"{ENTRY_POINT_GROUP}) cannot be loaded ({type(error).__name__}: {error}): fix "
+                "or uninstall its package"
+            ) from None
+        if isinstance(loaded, Backbone) and loaded.name not in registered():
+            register_backbone(loaded, module=entry.module)
+        elif isinstance(loaded, BackboneFamily) and loaded.prefix not in registered_families():
+            register_family(loaded, module=entry.module)
+
+
+load_entry_points()
+
+
+def backbone_names() -> tuple[str, ...]:
+    """Every named backbone: the paper's first, then the others in registration order."""
+    rank = {name: i for i, name in enumerate(PAPER_ORDER)}
+    return tuple(sorted(registered(), key=lambda name: rank.get(name, len(rank))))
+
+
+def family_prefixes() -> tuple[str, ...]:
+    """The prefixes of the backbone families (``timm`` for ``timm:<name>``)."""
+    return tuple(registered_families())
+
+
+def get_backbone(name: str) -> Backbone:
+    """The entry of backbone ``name`` (a registered name or ``<prefix>:<model>``); unknown ->
+    ``MoveError`` listing the choices."""
+    if name in registered():
+        return registered()[name]
+    prefix, sep, model = name.partition(":")
+    if sep and prefix in registered_families():
+        return registered_families()[prefix].describe(model)
+    families = ", ".join(f"{f.prefix}:<model> (e.g. {f.example})" for f in _families())
+    raise MoveError(
+        f"unknown backbone '{name}': choose one of {', '.join(backbone_names())}"
+        + (f", or {families}" if families else "")
+    )
+
+
+def _families() -> list[BackboneFamily]:
+    return list(registered_families().values())
+
+
+def backbone_pattern() -> str:
+    """Regular expression of every backbone name: a named one or ``<prefix>:<model>``."""
+    names = "|".join(backbone_names())
+    families = "|".join(f"{f.prefix}:{f.pattern}" for f in _families())
+    return f"^(?:{names}{'|' + families if families else ''})$"
+
+
+def backbone_schema() -> dict:
+    """The JSON schema of a backbone name: the named ones' enum or a family's pattern."""
+    named: dict[str, Any] = {"enum": list(backbone_names())}
+    families = [
+        {"type": "string", "pattern": f"^{f.prefix}:{f.pattern}$", "title": f"{f.prefix}:<model>"}
+        for f in _families()
+    ]
+    return {"anyOf": [named, *families]} if families else named
+
+
+def backbones_help() -> str:
+    """One line for ``--help``: the named backbones and the families."""
+    families = [f"{f.prefix}:<model> (e.g. {f.example})" for f in _families()]
+    return ", ".join([*backbone_names(), *families])
+
+
+_LAZY = {
+    "create_backbone": "loading",
+    "checkpoint_check": "loading",
+    "verified_weights": "loading",
+    "read_state_dict": "checkpoints",
+    "canonical_key": "checkpoints",
+    "remap_keys": "checkpoints",
+    "load_backbone_weights": "checkpoints",
+    "load_fitting_state": "checkpoints",
+    "TimmBackbone": "networks",
+    "TSMBackbone": "networks",
+    "TemporalShift": "networks",
+    "ClipBackbone": "networks",
+    "temporal_shift": "networks",
+}
+
+
+def available_backbones() -> list[str]:
+    """The named backbones ``create_backbone`` accepts (families accept ``<prefix>:<model>``)."""
+    return sorted(backbone_names())
+
+
+def __getattr__(name: str) -> Any:
+    """The torch parts (``create_backbone``, the networks), imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    if name == "BACKBONES":  # name -> builder of every named backbone (older callers)
+        return {name: registered()[name].build for name in backbone_names()}
+    if name in ("IMAGENET_MEAN", "IMAGENET_STD"):
+        from move.extraction.backbones import resnets
+
+        return getattr(resnets, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
