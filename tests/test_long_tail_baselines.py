@@ -363,15 +363,17 @@ def test_extended_table_plans_each_method_aggregators_backbone_ir_and_seed_once(
 
 
 @pytest.mark.slow
-def test_extended_table_over_two_seeds_through_the_workflow(tmp_path):
+def test_extended_table_through_the_workflow(tmp_path):
     """The extended table built end to end: the paper rows asked for and every new baseline with
-    and without aggregators, each cell the mean ± std of its two seeds."""
+    and without aggregators, each trained once. One seed keeps this under the full suite's budget
+    (26 trainings took 515 s under load); cells over several seeds are the paper table's code,
+    tested in test_workflow_seeds.py, and planning each (variant, seed) once is tested above."""
     import pandas as pd
     import yaml
 
     from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
-    overrides = {**TINY_CONFIG, "seeds": [0, 1], "paper_table": {"rows": ["plain"]}}
+    overrides = {**TINY_CONFIG, "seeds": [0], "paper_table": {"rows": ["plain"]}}
     overrides["backbones"] = ["resnet50"]
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(merged_config(overrides)))
     done = snakemake(tmp_path, "results/demo_extended.md")
@@ -380,15 +382,12 @@ def test_extended_table_over_two_seeds_through_the_workflow(tmp_path):
     assert table.variant.drop_duplicates().tolist() == ["plain", *extended_variants()]
     runs = tmp_path / "results/demo/resnet50/ir0.5"
     for variant in ("plain", *extended_variants()):
-        values = [
-            json.loads((runs / variant / f"seed{seed}.json").read_text())["final"]["tail_mAP"]
-            for seed in (0, 1)
-        ]
+        result = json.loads((runs / variant / "seed0.json").read_text())
         cell = table[
             (table.variant == variant) & (table.protocol == "final") & (table.metric == "mAP")
         ]
-        assert len(cell) == 1 and cell.iloc[0]["n"] == 2, variant
-        assert all(value is not None for value in values)
+        assert len(cell) == 1 and cell.iloc[0]["n"] == 1, variant
+        assert cell.iloc[0]["mean"] == pytest.approx(result["final"]["mAP"], abs=5e-4), variant
     markdown = (tmp_path / "results/demo_extended.md").read_text()
     for display in ("Logit-adjusted loss", "cRT", "τ-norm", "LWS", "Weight balancing"):
         assert f"| {display} | ✗ |" in markdown and f"| {display} | ✓ |" in markdown
