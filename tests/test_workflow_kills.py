@@ -6,13 +6,11 @@ only when their gzip stream is whole."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import yaml
 from move.downloads import TIMEOUT_ENV
 from move.files import file_sha256
 from tests.snakemake_runs import REPO, TINY_CONFIG, merged_config
+from tests.test_mirror import write_lists
 
 # Loaded by every Python started with this folder first on PYTHONPATH: while MOVE_TEST_HANG is
 # set, a training run hangs right after writing a resume state (its pid in that file), so the
@@ -160,37 +159,6 @@ def test_killed_training_resumes_but_not_after_its_split_was_edited(tmp_path):
 # --- the Kinetics mirror ---------------------------------------------------------------------
 
 
-def serve_mirror(server, corrupt: str | None = None) -> tuple[list[str], dict[str, bytes]]:
-    """``train/part_{0,1}.tar.gz`` and ``val/part_{0,1}.tar.gz`` (the mirror's names: one name
-    in both folders) and a path list of each; the lists' URLs and every video's bytes. Random
-    video bytes are stored by gzip as they are, so 40 bytes changed in ``corrupt`` still inflate
-    and only the gzip trailer's CRC tells."""
-    lists, videos = [], {}
-    for folder in ("train", "val"):
-        (server.folder / folder).mkdir(exist_ok=True)
-        lines = []
-        for part in range(2):
-            buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-                for j in range(3):
-                    video_id = f"{folder[:2]}{part}{j}-abcdef_{j:06d}_{j + 10:06d}"
-                    videos[video_id] = data = os.urandom(20_000)
-                    info = tarfile.TarInfo(f"{folder}/{video_id}.mp4")
-                    info.size = len(data)
-                    archive.addfile(info, io.BytesIO(data))
-            name, payload = f"{folder}/part_{part}.tar.gz", bytearray(buffer.getvalue())
-            if name == corrupt:
-                middle = len(payload) // 2
-                payload[middle : middle + 40] = bytes(
-                    b ^ 0xFF for b in payload[middle : middle + 40]
-                )
-            (server.folder / name).write_bytes(bytes(payload))
-            lines.append(server.url(name))
-        (server.folder / f"k400_{folder}_path.txt").write_text("\n".join(lines) + "\n")
-        lists.append(server.url(f"k400_{folder}_path.txt"))
-    return lists, videos
-
-
 def mirrored_config(work: Path, path_lists: list[str], videos: dict) -> dict:
     """A dataset whose videos come from the mirror (rule fetch_kinetics), all ``videos`` listed."""
     annotations = work / "annotations.csv"
@@ -220,7 +188,7 @@ def test_killed_fetch_rerun_with_the_val_list_added_fetches_both_shards_of_one_n
     (train/part_0 recorded), the val path list added to the config, rerun: val/part_0 is fetched
     although a shard of its name is recorded, and every listed video is kept, byte for byte. On
     4e1bccc the rerun skipped val/part_0 and lost its videos silently."""
-    lists, videos = serve_mirror(local_server)
+    lists, videos = write_lists(local_server)
     work = tmp_path / "work"
     work.mkdir()
     config = mirrored_config(work, lists[:1], videos)
@@ -249,7 +217,7 @@ def test_a_shard_failing_its_crc_stops_the_job_and_the_rerun_keeps_the_original(
     log naming the shard and the CRC, none of its videos kept and the folder not marked
     complete; the mirror serves it whole again, rerun: every video is the original. On 4e1bccc
     the job succeeded with a changed video and the rerun had nothing to do."""
-    lists, videos = serve_mirror(local_server, corrupt="train/part_1.tar.gz")
+    lists, videos = write_lists(local_server, corrupt="train/part_1.tar.gz")
     work = tmp_path / "work"
     work.mkdir()
     mirrored_config(work, lists, videos)
@@ -265,7 +233,7 @@ def test_a_shard_failing_its_crc_stops_the_job_and_the_rerun_keeps_the_original(
     ]
     assert changed == []
 
-    lists, videos_now = serve_mirror(local_server)  # the whole shard again (new random bytes)
+    lists, videos_now = write_lists(local_server)  # the whole shard again (new random bytes)
     finish(start(work, env, COMPLETE))
     kept = {path.stem: path.read_bytes() for path in (work / FOLDER).glob("*.mp4")}
     assert kept.keys() == videos.keys()
