@@ -16,7 +16,6 @@ asked for.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import Any
 
 from move.errors import MoveError
@@ -34,6 +33,7 @@ from move.extraction.registry import (
     registered,
     registered_families,
 )
+from move.plugins import loaded_entry_points
 
 ENTRY_POINT_GROUP = "move.backbones"
 # The paper's backbones first (Tables 1-3), then the others as they registered.
@@ -43,15 +43,7 @@ PAPER_ORDER = ("resnet50", "resnet101", "tsm_resnet50")
 def load_entry_points() -> None:
     """Register the backbones of other packages (group ``move.backbones``); a broken one stops
     with one line naming it."""
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-        except Exception as error:
-            raise MoveError(
-                f"backbone entry point '{entry.name} = {entry.value}' (group "
-                f"{ENTRY_POINT_GROUP}) cannot be loaded ({type(error).__name__}: {error}): fix "
-                "or uninstall its package"
-            ) from None
+    for entry, loaded in loaded_entry_points(ENTRY_POINT_GROUP, "backbone"):
         if isinstance(loaded, Backbone) and loaded.name not in registered():
             register_backbone(loaded, module=entry.module)
         elif isinstance(loaded, BackboneFamily) and loaded.prefix not in registered_families():

@@ -16,9 +16,9 @@ gradient norm at 20 (their ``--gd 20``), MOVE clips nothing. No torch at import.
 from __future__ import annotations
 
 import dataclasses
-from importlib.metadata import entry_points
 
 from move.errors import MoveError
+from move.plugins import loaded_entry_points
 from move.training.methods import (  # noqa: F401  (each registers its method)
     cb_loss,
     cbs,
@@ -47,14 +47,7 @@ EXTENDED_ORDER = (
 def _load_entry_points() -> None:
     """Register the methods of other packages (group ``move.methods``); a broken one stops with
     one line naming it."""
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-        except Exception as error:
-            raise MoveError(
-                f"method entry point '{entry.name} = {entry.value}' (group {ENTRY_POINT_GROUP}) "
-                f"cannot be loaded ({type(error).__name__}: {error}): fix or uninstall its package"
-            ) from None
+    for entry, loaded in loaded_entry_points(ENTRY_POINT_GROUP, "method"):
         if isinstance(loaded, Method) and loaded.name not in registered():
             register_method(loaded, module=entry.module)
 
