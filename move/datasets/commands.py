@@ -28,8 +28,8 @@ def demo_videos_command(args: argparse.Namespace) -> str:
 
 def missing_videos(args: argparse.Namespace):
     """Annotations, missing videos and the summary line, stopping when too many are missing."""
+    from move.annotations import read_annotations
     from move.datasets.splits import missing_from_features
-    from move.extraction.extract import read_annotations
 
     table = read_annotations(args.annotations)
     missing, line = missing_from_features(
@@ -115,8 +115,8 @@ def videolt_convert_command(args: argparse.Namespace) -> str:
 
 def npy_features_command(args: argparse.Namespace) -> str:
     """Convert per-video .npy features of an annotated dataset to HDF5."""
+    from move.annotations import read_annotations
     from move.datasets.npy_features import convert_npy_features
-    from move.extraction.extract import read_annotations
 
     counts = convert_npy_features(
         args.features_dir, read_annotations(args.annotations), args.out, args.backbone,
