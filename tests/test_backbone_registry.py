@@ -15,9 +15,14 @@ import pytest
 import torch
 import yaml
 
-from move.config import extract_weights, kinetics_trained, load_schema, validate_config
+from move.config import load_schema, validate_config
 from move.errors import MoveError
-from move.extraction.backbones import backbone_names, create_backbone, get_backbone
+from move.extraction.backbones import (
+    backbone_names,
+    create_backbone,
+    get_backbone,
+    kinetics_trained,
+)
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
 from move.extraction.features import open_feature_file, read_video_features, video_ids
 from move.extraction.registry import (
@@ -29,6 +34,7 @@ from move.extraction.registry import (
     unregister_backbone,
 )
 from move.extraction.video import read_frames
+from move.planning import extract_weights
 from move.reporting import docs
 from move.targets import check_target
 from tests.conftest import REPO

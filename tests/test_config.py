@@ -71,7 +71,7 @@ def test_missing_config_file(tmp_path):
 
 
 def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
-    from move.config import resolve
+    from move.planning import resolve
 
     config = dict(config)
     config["datasets"] = {name: dict(entry) for name, entry in config["datasets"].items()}

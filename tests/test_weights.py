@@ -19,7 +19,6 @@ import pytest
 import torch
 import yaml
 
-from move.config import extract_weights
 from move.downloads import TIMEOUT_ENV, record_path
 from move.errors import MoveError
 from move.extraction.backbones import create_backbone, verified_weights
@@ -32,6 +31,7 @@ from move.extraction.weights import (
     weights_file,
 )
 from move.files import file_sha256
+from move.planning import extract_weights
 from tests.conftest import REPO, save_with_hash_name
 
 TSM_FILE = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
