@@ -24,7 +24,6 @@ from move.extraction.backbones import (
     kinetics_trained,
 )
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
-from move.extraction.features import open_feature_file, read_video_features, video_ids
 from move.extraction.registry import (
     IMAGENET_1K,
     KINETICS_400,
@@ -34,6 +33,7 @@ from move.extraction.registry import (
     unregister_backbone,
 )
 from move.extraction.video import read_frames
+from move.features import open_feature_file, read_video_features, video_ids
 from move.planning import extract_weights
 from move.reporting import docs
 from move.targets import check_target

@@ -55,7 +55,7 @@ def split_command(args: argparse.Namespace) -> str:
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     if args.features is not None:
-        from move.extraction.features import check_stored_features
+        from move.features import check_stored_features
 
         present = table[~table.video_id.isin(set(missing.video_id))]
         labels = dict(zip(present.video_id, present.label.astype(str), strict=True))

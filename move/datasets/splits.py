@@ -311,7 +311,7 @@ def missing_from_features(
 ) -> tuple[pd.DataFrame, str]:
     """Annotated videos without features (with extraction's failure reasons) and the summary
     line; stops when more than ``max_missing_share`` are missing. No feature file: none missing."""
-    from move.extraction.features import open_feature_file, video_ids
+    from move.features import open_feature_file, video_ids
 
     if features is None:  # a split from the lists alone
         return find_missing(table, set(table.video_id)), "no feature file given"

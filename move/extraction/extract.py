@@ -1,7 +1,7 @@
 """Stage 2, extraction: decode videos and write per-frame backbone features to HDF5.
 
 Reads the videos listed in an annotations CSV (Kinetics columns) under a video root; writes
-``features/<dataset>/<backbone>.h5`` (layout in ``move.extraction.features``) and
+``features/<dataset>/<backbone>.h5`` (layout in ``move.features``) and
 ``<backbone>.failures.csv`` listing every video that could not be decoded, with the reason.
 """
 
@@ -31,12 +31,6 @@ from move.annotations import read_annotations
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.extraction.backbones import create_backbone, get_backbone, verified_weights
-from move.extraction.features import (
-    VIDEOS,
-    create_feature_file,
-    open_feature_file,
-    write_video_features,
-)
 from move.extraction.settings import ExtractSettings
 from move.extraction.throughput import (
     decode_on_device,
@@ -47,6 +41,12 @@ from move.extraction.throughput import (
 )
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import find_video_files
+from move.features import (
+    VIDEOS,
+    create_feature_file,
+    open_feature_file,
+    write_video_features,
+)
 from move.files import atomic_output, holding_lock, read_csv_input
 
 HDF5_MARGIN = 1 << 20  # bytes of room for HDF5 metadata beyond the features
