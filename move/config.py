@@ -267,6 +267,11 @@ def check_config_command(args) -> str:
     return f"{args.config}: valid"
 
 
+def section_keys(section: str) -> tuple[str, ...]:
+    """The keys of the schema's ``$defs.<section>`` (``extract``, ``train``) in the schema's order."""
+    return tuple(_shipped_schema()["$defs"][section]["properties"])
+
+
 def with_defaults(instance, schema: dict, root: dict):
     """``instance`` (a config or a part of it) with every ``default`` its schema declares filled
     in where the key is absent, recursively (objects, ``additionalProperties`` maps, ``$ref``)."""

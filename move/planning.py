@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from move.config import dataset_config, load_schema, stage_settings, with_defaults
+from move.config import dataset_config, load_schema, section_keys, stage_settings, with_defaults
 from move.errors import MoveError
 from move.extraction.backbones import kinetics_trained
 from move.extraction.weights import (
@@ -87,6 +87,16 @@ def cached_weights_source(config: dict, file_name: str) -> tuple[str, str]:
     raise MoveError(f"no configured weights are downloaded as {file_name}: check extract.weights")
 
 
+def in_schema_order(values: dict, section: str) -> dict:
+    """``values`` (a stage's settings) with the keys of the schema's ``$defs.<section>`` first,
+    in the schema's order, then the others as given: a planned command's settings read the same
+    whether config.yaml states a key or leaves it to its default, and wherever it states it."""
+    known = [key for key in section_keys(section) if key in values]
+    return {key: values[key] for key in known} | {
+        key: value for key, value in values.items() if key not in known
+    }
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     """One dataset's effective settings: the schema's defaults applied once, the global
@@ -160,8 +170,8 @@ def resolve(config: dict) -> Resolved:
             lists=dict(entry.get("lists") or {}),
             kinetics_annotations=(sources,) if isinstance(sources, str) else tuple(sources),
             class_order=entry.get("class_order"),
-            extract=stage_settings(config, name, "extract"),
-            train=stage_settings(config, name, "train"),
+            extract=in_schema_order(stage_settings(config, name, "extract"), "extract"),
+            train=in_schema_order(stage_settings(config, name, "train"), "train"),
             npy_features={b: f for b, f in (entry.get("features") or {}).items() if f},
             kinetics_mirror=dict(entry.get("kinetics_mirror") or {}),
         )
@@ -176,7 +186,9 @@ def resolve(config: dict) -> Resolved:
         table_methods=tuple((config.get("table") or {}).get("methods") or variant_names()),
         paper_rows=paper_rows if isinstance(paper_rows, str) else tuple(paper_rows),
         videolt=videolt,
-        videolt_train={**config.get("train", {}), **(videolt.get("train") or {})},
+        videolt_train=in_schema_order(
+            {**config.get("train", {}), **(videolt.get("train") or {})}, "train"
+        ),
         demo=config.get("demo", {}),
     )
 
@@ -280,7 +292,7 @@ def variant_train_settings(train: dict, variant: str) -> dict:
     method = get_method(values["method"])
     values[method.name] = dataclasses.asdict(method.options(values.get(method.name)))
     others = set(method_names()) - {method.name}
-    return {key: value for key, value in values.items() if key not in others}
+    return in_schema_order({k: v for k, v in values.items() if k not in others}, "train")
 
 
 def ablation_variants(train: dict) -> dict[str, str]:

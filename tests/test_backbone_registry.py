@@ -174,7 +174,7 @@ def test_a_backbone_in_one_file_is_in_the_schema_help_checks_and_docs(tiny_cnn_r
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["datasets"]["demo"]["backbones"] = ["tiny_cnn"]
-    config["extract"]["weights"]["tiny_cnn"] = "none"
+    config["extract"]["weights"] = {"tiny_cnn": "none"}
     validate_config(config)
     assert "tiny_cnn" in load_schema()["$defs"]["backbones"]["items"]["anyOf"][0]["enum"]
     config["datasets"]["demo"]["backbones"] = ["tiny_cnn_unknown"]

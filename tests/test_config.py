@@ -55,7 +55,9 @@ def test_enum_error_lists_allowed_values(config):
 def test_dataset_settings_override_global_ones(config):
     merged = stage_settings(config, "demo", "train")
     assert merged["epochs"] == config["datasets"]["demo"]["train"]["epochs"]
-    assert merged["move"] == config["train"]["move"]
+    assert merged["lr"] == config["datasets"]["demo"]["train"]["lr"]
+    assert merged["num_workers"] == config["datasets"]["demo"]["train"]["num_workers"]
+    assert merged["codebook"] == config["train"]["codebook"]  # global, the demo sets none
     with pytest.raises(MoveError, match="known: demo"):
         stage_settings(config, "nope", "train")
 
@@ -75,8 +77,8 @@ def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
 
     config = dict(config)
     config["datasets"] = {name: dict(entry) for name, entry in config["datasets"].items()}
-    config["datasets"]["minikinetics"].pop("max_missing_share")
-    config["videolt"] = {k: v for k, v in config["videolt"].items() if k != "groups"}
+    assert "max_missing_share" not in config["datasets"]["minikinetics"]
+    assert "groups" not in config["videolt"]
     resolved = resolve(config)
     mini, demo = resolved.datasets["minikinetics"], resolved.datasets["demo"]
     assert mini.max_missing_share == 0.05  # the schema's default, stated there only
@@ -108,3 +110,41 @@ def test_numbers_given_as_text_through_config_are_read_as_numbers(config):
     coerce_command_line_values(config)
     with pytest.raises(MoveError, match=r"config key 'seeds\[1\]': 'one' is not of type 'integer'"):
         validate_config(config)
+
+
+def restated_defaults(instance, rule: dict, schema: dict, path: str = "") -> list[str]:
+    """Keys of ``instance`` whose value equals the default its schema ``rule`` declares, found
+    through ``$ref``, ``properties`` and ``additionalProperties`` maps."""
+    if "$ref" in rule:
+        rule = {**schema["$defs"][rule["$ref"].removeprefix("#/$defs/")], **rule}
+        rule.pop("$ref")
+    if not isinstance(instance, dict):
+        return []
+    found = []
+    properties = rule.get("properties", {})
+    extra = rule.get("additionalProperties")
+    for key, value in instance.items():
+        child = properties.get(key, extra if isinstance(extra, dict) else None)
+        if child is None:
+            continue
+        resolved = child
+        if "$ref" in child:
+            resolved = {**schema["$defs"][child["$ref"].removeprefix("#/$defs/")], **child}
+        if "default" in resolved and resolved["default"] == value:
+            found.append(f"{path}{key}: {value!r}")
+        else:
+            found += restated_defaults(value, child, schema, f"{path}{key}.")
+    return found
+
+
+def test_the_shipped_config_restates_no_default():
+    """config.yaml holds what differs from the schema's defaults (which docs/reference/
+    configuration.md lists): a default restated there would hide which values are choices."""
+    from move.config import load_schema
+
+    schema = load_schema()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert restated_defaults({"a": {"b": 1, "c": 2}}, {"properties": {"a": {"properties": {
+        "b": {"default": 1}, "c": {"default": 3}}}}}, schema) == ["a.b: 1"]  # fmt: skip
+    restated = restated_defaults(config, schema, schema)
+    assert not restated, f"config.yaml restates schema defaults (drop them): {restated}"

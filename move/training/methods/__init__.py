@@ -135,10 +135,10 @@ def fill_schema(schema: dict) -> dict:
     from move.training.registry import settings_schema
 
     train = schema["$defs"]["train"]["properties"]
-    for stale in train["method"].get("enum", []):  # sections of methods no longer registered
-        train.pop(stale, None)
+    for stale in set(train["method"].get("enum", [])) - set(method_names()):
+        train.pop(stale, None)  # the section of a method no longer registered
     train["method"]["enum"] = list(method_names())
-    for name in method_names():
+    for name in method_names():  # a section keeps its place in the file (the settings' order)
         method = get_method(name)
         train[name] = settings_schema(method.settings, f"settings of {method.display}")
     schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
