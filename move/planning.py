@@ -144,9 +144,33 @@ class Resolved:
     demo: dict
 
 
+def merged(base: dict, own: dict | None) -> dict:
+    """``base`` (a stage's top-level settings) with ``own`` (a dataset's) over it; a mapping
+    (``weights``, a method's section) is merged key by key."""
+    values = dict(base)
+    for key, value in (own or {}).items():
+        inner = values.get(key)
+        both = isinstance(value, dict) and isinstance(inner, dict)
+        values[key] = {**inner, **value} if both else value
+    return values
+
+
+def overridden(config: dict, raw: dict, dataset: str, stage: str) -> dict:
+    """A dataset's settings of ``stage``: the top-level section of ``config`` (defaults filled)
+    with the dataset's own section as written in ``raw`` (no defaults) over it."""
+    own = ((raw.get("datasets") or {}).get(dataset) or {}).get(stage)
+    return merged(config.get(stage) or {}, own)
+
+
 def resolve(config: dict) -> Resolved:
     """A validated config with the schema's defaults applied once, per dataset (what every rule
-    reads: no rule restates a default)."""
+    reads: no rule restates a default).
+
+    The defaults fill the top-level ``extract`` / ``train`` sections; a dataset's own sections
+    (and ``videolt.train``) override those keys they state, and only those: a default never
+    overrides a top-level value (``overridden``).
+    """
+    raw = config
     schema = load_schema()
     config = with_defaults(config, schema, schema)
     datasets = {}
@@ -170,8 +194,8 @@ def resolve(config: dict) -> Resolved:
             lists=dict(entry.get("lists") or {}),
             kinetics_annotations=(sources,) if isinstance(sources, str) else tuple(sources),
             class_order=entry.get("class_order"),
-            extract=in_schema_order(stage_settings(config, name, "extract"), "extract"),
-            train=in_schema_order(stage_settings(config, name, "train"), "train"),
+            extract=in_schema_order(overridden(config, raw, name, "extract"), "extract"),
+            train=in_schema_order(overridden(config, raw, name, "train"), "train"),
             npy_features={b: f for b, f in (entry.get("features") or {}).items() if f},
             kinetics_mirror=dict(entry.get("kinetics_mirror") or {}),
         )
@@ -187,7 +211,7 @@ def resolve(config: dict) -> Resolved:
         paper_rows=paper_rows if isinstance(paper_rows, str) else tuple(paper_rows),
         videolt=videolt,
         videolt_train=in_schema_order(
-            {**config.get("train", {}), **(videolt.get("train") or {})}, "train"
+            merged(config.get("train", {}), (raw.get("videolt") or {}).get("train")), "train"
         ),
         demo=config.get("demo", {}),
     )

@@ -57,7 +57,9 @@ def test_dataset_settings_override_global_ones(config):
     assert merged["epochs"] == config["datasets"]["demo"]["train"]["epochs"]
     assert merged["lr"] == config["datasets"]["demo"]["train"]["lr"]
     assert merged["num_workers"] == config["datasets"]["demo"]["train"]["num_workers"]
-    assert merged["codebook"] == config["train"]["codebook"]  # global, the demo sets none
+    config = copy.deepcopy(config)
+    config["train"]["lr_gamma"] = 0.5
+    assert stage_settings(config, "demo", "train")["lr_gamma"] == 0.5  # global: the demo sets none
     with pytest.raises(MoveError, match="known: demo"):
         stage_settings(config, "nope", "train")
 
@@ -140,11 +142,61 @@ def restated_defaults(instance, rule: dict, schema: dict, path: str = "") -> lis
 def test_the_shipped_config_restates_no_default():
     """config.yaml holds what differs from the schema's defaults (which docs/reference/
     configuration.md lists): a default restated there would hide which values are choices."""
-    from move.config import load_schema
+    from move.config import load_schema, with_defaults
 
     schema = load_schema()
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     assert restated_defaults({"a": {"b": 1, "c": 2}}, {"properties": {"a": {"properties": {
         "b": {"default": 1}, "c": {"default": 3}}}}}, schema) == ["a.b: 1"]  # fmt: skip
-    restated = restated_defaults(config, schema, schema)
-    assert not restated, f"config.yaml restates schema defaults (drop them): {restated}"
+    sections = {"extract", "train"}  # a dataset's own ones override the top-level ones
+    restated = restated_defaults(
+        {k: v for k, v in config.items() if k not in ("datasets", "videolt")}, schema, schema
+    )
+    for name, entry in [*config["datasets"].items(), ("videolt", config["videolt"])]:
+        rules = schema["properties"]["datasets"]["additionalProperties"]
+        if name == "videolt":
+            rules = schema["properties"]["videolt"]
+        own = {k: v for k, v in entry.items() if k not in sections}
+        restated += restated_defaults(own, rules, schema, f"{name}.")
+        for section in sections & set(entry):  # stating the top-level's value again
+            top = with_defaults(config.get(section, {}), schema["$defs"][section], schema)
+            restated += [
+                f"{name}.{section}.{key}: {value!r}"
+                for key, value in entry[section].items()
+                if top.get(key) == value
+            ]
+    assert not restated, f"config.yaml restates defaults (drop them): {restated}"
+
+
+def test_the_schemas_train_defaults_are_the_settings_dataclasses():
+    """A default the schema states for a train key is ``TrainSettings``' (or ``ModelSettings``')
+    own: config.yaml leaving a key out trains what ``move train`` without it trains."""
+    import dataclasses
+
+    from move.config import load_schema
+    from move.training.settings import ModelSettings, TrainSettings
+
+    own = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    own |= {f.name: f.default for f in dataclasses.fields(ModelSettings)}
+    rules = load_schema()["$defs"]["train"]["properties"]
+    stated = {key: rule["default"] for key, rule in rules.items() if "default" in rule}
+    assert {"epochs", "lr", "method", "frames_test"} <= set(stated)
+    for key, default in stated.items():
+        expected = list(own[key]) if isinstance(own[key], tuple) else own[key]
+        assert default == expected, (key, default, expected)
+
+
+def test_a_default_never_overrides_a_top_level_value(config):
+    """A dataset's own train / extract section overrides the keys it states, and only those."""
+    from move.planning import resolve
+
+    config = copy.deepcopy(config)
+    config["train"] |= {"method": "cb_loss", "lr_gamma": 0.5}
+    config["extract"] |= {"min_decoded_share": 0.25}
+    demo = resolve(config).datasets["demo"]
+    assert demo.train["method"] == "cb_loss" and demo.train["lr_gamma"] == 0.5
+    assert demo.train["epochs"] == 40  # its own
+    assert demo.extract["min_decoded_share"] == 0.25 and demo.extract["frames"] == 8
+    assert demo.extract["weights"]["resnet50"] == "none"  # its own weights over the defaults
+    assert demo.extract["weights"]["tsm_resnet50"] == "none"
+    assert resolve(config).datasets["minikinetics"].extract["weights"]["resnet50"] == "imagenet"
