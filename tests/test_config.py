@@ -168,24 +168,6 @@ def test_the_shipped_config_restates_no_default():
     assert not restated, f"config.yaml restates defaults (drop them): {restated}"
 
 
-def test_the_schemas_train_defaults_are_the_settings_dataclasses():
-    """A default the schema states for a train key is ``TrainSettings``' (or ``ModelSettings``')
-    own: config.yaml leaving a key out trains what ``move train`` without it trains."""
-    import dataclasses
-
-    from move.config import load_schema
-    from move.training.settings import ModelSettings, TrainSettings
-
-    own = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
-    own |= {f.name: f.default for f in dataclasses.fields(ModelSettings)}
-    rules = load_schema()["$defs"]["train"]["properties"]
-    stated = {key: rule["default"] for key, rule in rules.items() if "default" in rule}
-    assert {"epochs", "lr", "method", "frames_test"} <= set(stated)
-    for key, default in stated.items():
-        expected = list(own[key]) if isinstance(own[key], tuple) else own[key]
-        assert default == expected, (key, default, expected)
-
-
 def test_a_default_never_overrides_a_top_level_value(config):
     """A dataset's own train / extract section overrides the keys it states, and only those."""
     from move.planning import resolve
