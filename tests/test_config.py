@@ -182,3 +182,19 @@ def test_a_default_never_overrides_a_top_level_value(config):
     assert demo.extract["weights"]["resnet50"] == "none"  # its own weights over the defaults
     assert demo.extract["weights"]["tsm_resnet50"] == "none"
     assert resolve(config).datasets["minikinetics"].extract["weights"]["resnet50"] == "imagenet"
+
+
+def test_the_workflow_schema_is_the_packages_and_snakemakes_validate_fills_its_defaults():
+    """One schema file: workflow/schemas/ (where the Snakemake workflow template keeps it) links
+    to the package's, and ``snakemake.utils.validate`` reads it and fills the defaults
+    config.yaml leaves out."""
+    from snakemake.utils import validate
+
+    from move.config import SCHEMA_PATH
+
+    linked = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert linked.resolve() == SCHEMA_PATH.resolve()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert "epochs" not in config["train"]
+    validate(config, str(linked), set_default=True)
+    assert config["train"]["epochs"] == 100 and config["extract"]["shards"] == 1
