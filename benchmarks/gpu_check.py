@@ -233,7 +233,7 @@ def features(args, scratch: Path) -> tuple[Path, Path, int]:
     import pandas as pd
 
     from move.datasets.splits import write_csv_atomic
-    from move.extraction.features import create_feature_file, write_video_features
+    from move.features import create_feature_file, write_video_features
 
     size = sizes(args)
     train = (

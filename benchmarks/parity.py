@@ -103,7 +103,7 @@ def make_set(folder: Path, spec: SetSpec) -> Path:
     ``npy/<video>.npy``, ``labels/{train,test,validate,count-labels-train}.lst`` (VideoLT's
     formats) and ``features.h5`` + ``split.csv`` (move's). The classes are indexed head to tail."""
     from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
-    from move.extraction.features import open_feature_file, read_video_features
+    from move.features import open_feature_file, read_video_features
 
     folder.mkdir(parents=True, exist_ok=True)
     stamp = folder / "set.json"

@@ -103,7 +103,7 @@ def split_args(root: Path, out: str) -> list:
 def stage_features(root: Path) -> str:
     import pandas as pd
 
-    from move.extraction.features import create_feature_file, write_video_features
+    from move.features import create_feature_file, write_video_features
 
     split = pd.read_csv(root / "split_lists.csv", dtype=str)
     rng = np.random.default_rng(0)

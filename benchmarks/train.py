@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
 def write_features(folder: Path, args: argparse.Namespace) -> None:
     """Random float16 features (content does not matter for speed) and a train/test split."""
     from move.datasets.splits import write_csv_atomic
-    from move.extraction.features import create_feature_file, write_video_features
+    from move.features import create_feature_file, write_video_features
 
     rng = np.random.default_rng(0)
     n = args.train_videos + args.test_videos

@@ -85,7 +85,7 @@ def write_feature_file(
     separable: bool = True,
 ) -> Path:
     """An HDF5 feature file in move's layout with class-dependent random features."""
-    from move.extraction.features import create_feature_file, write_video_features
+    from move.features import create_feature_file, write_video_features
 
     rng = np.random.default_rng(seed)
     names = sorted(set(labels.values()))

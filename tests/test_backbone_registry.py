@@ -15,11 +15,15 @@ import pytest
 import torch
 import yaml
 
-from move.config import extract_weights, kinetics_trained, load_schema, validate_config
+from move.config import load_schema, validate_config
 from move.errors import MoveError
-from move.extraction.backbones import backbone_names, create_backbone, get_backbone
+from move.extraction.backbones import (
+    backbone_names,
+    create_backbone,
+    get_backbone,
+    kinetics_trained,
+)
 from move.extraction.extract import ExtractSettings, extract_features, list_videos
-from move.extraction.features import open_feature_file, read_video_features, video_ids
 from move.extraction.registry import (
     IMAGENET_1K,
     KINETICS_400,
@@ -29,6 +33,8 @@ from move.extraction.registry import (
     unregister_backbone,
 )
 from move.extraction.video import read_frames
+from move.features import open_feature_file, read_video_features, video_ids
+from move.planning import extract_weights
 from move.reporting import docs
 from move.targets import check_target
 from tests.conftest import REPO
@@ -168,7 +174,7 @@ def test_a_backbone_in_one_file_is_in_the_schema_help_checks_and_docs(tiny_cnn_r
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["datasets"]["demo"]["backbones"] = ["tiny_cnn"]
-    config["extract"]["weights"]["tiny_cnn"] = "none"
+    config["extract"]["weights"] = {"tiny_cnn": "none"}
     validate_config(config)
     assert "tiny_cnn" in load_schema()["$defs"]["backbones"]["items"]["anyOf"][0]["enum"]
     config["datasets"]["demo"]["backbones"] = ["tiny_cnn_unknown"]

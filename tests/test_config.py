@@ -55,7 +55,11 @@ def test_enum_error_lists_allowed_values(config):
 def test_dataset_settings_override_global_ones(config):
     merged = stage_settings(config, "demo", "train")
     assert merged["epochs"] == config["datasets"]["demo"]["train"]["epochs"]
-    assert merged["move"] == config["train"]["move"]
+    assert merged["lr"] == config["datasets"]["demo"]["train"]["lr"]
+    assert merged["num_workers"] == config["datasets"]["demo"]["train"]["num_workers"]
+    config = copy.deepcopy(config)
+    config["train"]["lr_gamma"] = 0.5
+    assert stage_settings(config, "demo", "train")["lr_gamma"] == 0.5  # global: the demo sets none
     with pytest.raises(MoveError, match="known: demo"):
         stage_settings(config, "nope", "train")
 
@@ -71,12 +75,12 @@ def test_missing_config_file(tmp_path):
 
 
 def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
-    from move.config import resolve
+    from move.planning import resolve
 
     config = dict(config)
     config["datasets"] = {name: dict(entry) for name, entry in config["datasets"].items()}
-    config["datasets"]["minikinetics"].pop("max_missing_share")
-    config["videolt"] = {k: v for k, v in config["videolt"].items() if k != "groups"}
+    assert "max_missing_share" not in config["datasets"]["minikinetics"]
+    assert "groups" not in config["videolt"]
     resolved = resolve(config)
     mini, demo = resolved.datasets["minikinetics"], resolved.datasets["demo"]
     assert mini.max_missing_share == 0.05  # the schema's default, stated there only
@@ -108,3 +112,89 @@ def test_numbers_given_as_text_through_config_are_read_as_numbers(config):
     coerce_command_line_values(config)
     with pytest.raises(MoveError, match=r"config key 'seeds\[1\]': 'one' is not of type 'integer'"):
         validate_config(config)
+
+
+def restated_defaults(instance, rule: dict, schema: dict, path: str = "") -> list[str]:
+    """Keys of ``instance`` whose value equals the default its schema ``rule`` declares, found
+    through ``$ref``, ``properties`` and ``additionalProperties`` maps."""
+    if "$ref" in rule:
+        rule = {**schema["$defs"][rule["$ref"].removeprefix("#/$defs/")], **rule}
+        rule.pop("$ref")
+    if not isinstance(instance, dict):
+        return []
+    found = []
+    properties = rule.get("properties", {})
+    extra = rule.get("additionalProperties")
+    for key, value in instance.items():
+        child = properties.get(key, extra if isinstance(extra, dict) else None)
+        if child is None:
+            continue
+        resolved = child
+        if "$ref" in child:
+            resolved = {**schema["$defs"][child["$ref"].removeprefix("#/$defs/")], **child}
+        if "default" in resolved and resolved["default"] == value:
+            found.append(f"{path}{key}: {value!r}")
+        else:
+            found += restated_defaults(value, child, schema, f"{path}{key}.")
+    return found
+
+
+def test_the_shipped_config_restates_no_default():
+    """config.yaml holds what differs from the schema's defaults (which docs/reference/
+    configuration.md lists): a default restated there would hide which values are choices."""
+    from move.config import load_schema, with_defaults
+
+    schema = load_schema()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert restated_defaults({"a": {"b": 1, "c": 2}}, {"properties": {"a": {"properties": {
+        "b": {"default": 1}, "c": {"default": 3}}}}}, schema) == ["a.b: 1"]  # fmt: skip
+    sections = {"extract", "train"}  # a dataset's own ones override the top-level ones
+    restated = restated_defaults(
+        {k: v for k, v in config.items() if k not in ("datasets", "videolt")}, schema, schema
+    )
+    for name, entry in [*config["datasets"].items(), ("videolt", config["videolt"])]:
+        rules = schema["properties"]["datasets"]["additionalProperties"]
+        if name == "videolt":
+            rules = schema["properties"]["videolt"]
+        own = {k: v for k, v in entry.items() if k not in sections}
+        restated += restated_defaults(own, rules, schema, f"{name}.")
+        for section in sections & set(entry):  # stating the top-level's value again
+            top = with_defaults(config.get(section, {}), schema["$defs"][section], schema)
+            restated += [
+                f"{name}.{section}.{key}: {value!r}"
+                for key, value in entry[section].items()
+                if top.get(key) == value
+            ]
+    assert not restated, f"config.yaml restates defaults (drop them): {restated}"
+
+
+def test_a_default_never_overrides_a_top_level_value(config):
+    """A dataset's own train / extract section overrides the keys it states, and only those."""
+    from move.planning import resolve
+
+    config = copy.deepcopy(config)
+    config["train"] |= {"method": "cb_loss", "lr_gamma": 0.5}
+    config["extract"] |= {"min_decoded_share": 0.25}
+    demo = resolve(config).datasets["demo"]
+    assert demo.train["method"] == "cb_loss" and demo.train["lr_gamma"] == 0.5
+    assert demo.train["epochs"] == 40  # its own
+    assert demo.extract["min_decoded_share"] == 0.25 and demo.extract["frames"] == 8
+    assert demo.extract["weights"]["resnet50"] == "none"  # its own weights over the defaults
+    assert demo.extract["weights"]["tsm_resnet50"] == "none"
+    assert resolve(config).datasets["minikinetics"].extract["weights"]["resnet50"] == "imagenet"
+
+
+def test_the_workflow_schema_is_the_packages_and_snakemakes_validate_fills_its_defaults():
+    """One schema file: workflow/schemas/ (where the Snakemake workflow template keeps it) links
+    to the package's, and ``snakemake.utils.validate`` reads it and fills the defaults
+    config.yaml leaves out."""
+    from snakemake.utils import validate
+
+    from move.config import SCHEMA_PATH
+
+    linked = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert linked.resolve() == SCHEMA_PATH.resolve()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert "epochs" not in config["train"]
+    validate(config, str(linked), set_default=True)
+    assert config["train"]["epochs"] == 100 and config["extract"]["shards"] == 1

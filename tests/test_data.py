@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from move.errors import MoveError
-from move.extraction.features import create_feature_file, write_video_features
+from move.features import create_feature_file, write_video_features
 from move.training.data import (
     FeatureDataset,
     feature_loader,

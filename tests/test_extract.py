@@ -15,7 +15,7 @@ from move.extraction.extract import (
     preprocess_frames,
     set_compute_threads,
 )
-from move.extraction.features import open_feature_file, read_video_features, video_ids
+from move.features import open_feature_file, read_video_features, video_ids
 from tests.conftest import run_move
 
 SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)

@@ -388,7 +388,7 @@ def test_disk_full_writing_a_split_keeps_the_previous_split(tmp_path):
         columns=["label", "youtube_id", "time_start", "time_end", "split"],
     )  # fmt: skip
     annotations.to_csv(tmp_path / "ann.csv", index=False)
-    from move.extraction.video_files import kinetics_video_id
+    from move.annotations import kinetics_video_id
 
     ids = {kinetics_video_id(v, 0, 10): label for v, label in labels.items()}
     features = write_feature_file(tmp_path / "f.h5", ids, frames=2, dim=4)

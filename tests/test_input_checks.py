@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from move.annotations import kinetics_video_id
 from move.cli import main
 from move.config import validate_config
 from move.errors import MoveError
-from move.extraction.video_files import kinetics_video_id
 from move.training.loop import train
 from move.training.settings import TrainSettings
 from tests.conftest import (

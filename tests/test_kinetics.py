@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
-from move.datasets.kinetics import fetch_list, find_video_files, list_annotations, parse_kinetics_id
+from move.datasets.kinetics import fetch_list, list_annotations, parse_kinetics_id
 from move.errors import MoveError
+from move.extraction.video_files import find_video_files
 from tests.conftest import run_move
 
 NAMES = ["abseiling", "bowling", "cooking egg"]

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from move.datasets.npy_features import convert_npy_features
-from move.extraction.features import open_feature_file
+from move.features import open_feature_file
 from tests.conftest import tiny_train
 from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 

@@ -40,7 +40,7 @@ def test_set_in_both_layouts_holds_the_same_videos(parity, tmp_path):
     counts = (folder / "labels" / "count-labels-train.lst").read_text().splitlines()
     assert counts[0] == "class000 0 8.0" and len(counts) == 4  # <name> <index> <count>.0
     assert [float(line.split()[2]) for line in counts] == [8.0, 5.0, 3.0, 2.0]
-    from move.extraction.features import open_feature_file, read_video_features
+    from move.features import open_feature_file, read_video_features
 
     array = np.load(folder / "npy" / f"{video}.npy")
     assert array.dtype == np.float32 and array.shape == (5, 16)

@@ -126,7 +126,10 @@ def test_config_has_table4_switches_and_methods_and_rejects_unknown_ones():
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     validate_config(config)
     switches = {key for row in ABLATION_ROWS.values() for key in row if key != "move"}
-    assert switches <= set(config["train"]) | {"method", "aggregators"}
+    from move.config import load_schema
+
+    rules = load_schema()["$defs"]["train"]["properties"]  # each a switch, on by default (MOVE)
+    assert all(rules[key]["default"] in (True, "move") for key in switches), switches
     move_switches = {key for row in ABLATION_ROWS.values() for key in row.get("move", {})}
     assert move_switches == {"dfs", "extrapolation", "interpolation"}
     assert "table" not in config  # every registered variant, in the paper's order

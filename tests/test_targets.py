@@ -91,7 +91,8 @@ LEAK = "weights were trained on Kinetics-400's labelled train videos"
 
 
 def test_kinetics_trained_weights_on_a_kinetics_subset_are_refused_unless_allowed():
-    from move.config import extract_weights, kinetics_trained
+    from move.extraction.backbones import kinetics_trained
+    from move.planning import extract_weights
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     with pytest.raises(MoveError, match=LEAK) as error:

@@ -11,7 +11,7 @@ import pytest
 
 from move.datasets.videolt import convert_videolt, read_videolt_list
 from move.errors import MoveError
-from move.extraction.features import open_feature_file, read_video_features
+from move.features import open_feature_file, read_video_features
 from tests.conftest import VIDEOLT_CLASSES, VIDEOLT_DIM, VIDEOLT_NAMES, make_release
 
 

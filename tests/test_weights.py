@@ -19,7 +19,6 @@ import pytest
 import torch
 import yaml
 
-from move.config import extract_weights
 from move.downloads import TIMEOUT_ENV, record_path
 from move.errors import MoveError
 from move.extraction.backbones import create_backbone, verified_weights
@@ -32,6 +31,7 @@ from move.extraction.weights import (
     weights_file,
 )
 from move.files import file_sha256
+from move.planning import extract_weights
 from tests.conftest import REPO, save_with_hash_name
 
 TSM_FILE = "TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth"
@@ -275,15 +275,17 @@ def test_official_urls_and_config_defaults():
     assert NAMED_WEIGHTS["tsm_resnet50"]["kinetics"].endswith("/" + TSM_FILE)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     paper = ("resnet50", "resnet101", "tsm_resnet50")  # config.yaml names the paper's backbones
-    assert config["extract"]["weights"] == {b: default_weights(b) for b in paper}
+    assert "weights" not in config["extract"]  # each backbone's named weights, the default
     from move.config import load_schema  # the schema's weights are the registry's
 
     listed = load_schema()["$defs"]["extract"]["properties"]["weights"]["properties"]
     assert {b: entry["default"] for b, entry in listed.items()} == {
         b: default_weights(b) for b in NAMED_WEIGHTS
     }
-    assert {b: listed[b]["default"] for b in paper} == config["extract"]["weights"]
-    assert not config["extract"]["allow_random_weights"]
+    assert {b: listed[b]["default"] for b in paper} == {
+        "resnet50": "imagenet", "resnet101": "imagenet", "tsm_resnet50": "kinetics"
+    }  # fmt: skip
+    assert "allow_random_weights" not in config["extract"]  # false, the default
 
 
 def test_random_weights_are_refused_on_real_datasets_only():
@@ -292,7 +294,7 @@ def test_random_weights_are_refused_on_real_datasets_only():
     with pytest.raises(MoveError, match="trained on Kinetics-400's labelled train videos"):
         extract_weights(config, "minikinetics", "tsm_resnet50")  # the leak (test_targets.py)
     assert extract_weights(config, "demo", "resnet50") == "none"  # the demo allows it
-    config["extract"]["weights"]["resnet50"] = "none"
+    config["extract"]["weights"] = {"resnet50": "none"}
     with pytest.raises(MoveError) as error:
         extract_weights(config, "minikinetics", "resnet50")
     assert str(error.value) == (

@@ -28,8 +28,8 @@ def demo_videos_command(args: argparse.Namespace) -> str:
 
 def missing_videos(args: argparse.Namespace):
     """Annotations, missing videos and the summary line, stopping when too many are missing."""
+    from move.annotations import read_annotations
     from move.datasets.splits import missing_from_features
-    from move.extraction.extract import read_annotations
 
     table = read_annotations(args.annotations)
     missing, line = missing_from_features(
@@ -55,7 +55,7 @@ def split_command(args: argparse.Namespace) -> str:
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     if args.features is not None:
-        from move.extraction.features import check_stored_features
+        from move.features import check_stored_features
 
         present = table[~table.video_id.isin(set(missing.video_id))]
         labels = dict(zip(present.video_id, present.label.astype(str), strict=True))
@@ -115,8 +115,8 @@ def videolt_convert_command(args: argparse.Namespace) -> str:
 
 def npy_features_command(args: argparse.Namespace) -> str:
     """Convert per-video .npy features of an annotated dataset to HDF5."""
+    from move.annotations import read_annotations
     from move.datasets.npy_features import convert_npy_features
-    from move.extraction.extract import read_annotations
 
     counts = convert_npy_features(
         args.features_dir, read_annotations(args.annotations), args.out, args.backbone,

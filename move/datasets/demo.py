@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from move.annotations import kinetics_video_id
 from move.datasets.splits import write_csv_atomic
 from move.errors import MoveError
-from move.extraction.video_files import kinetics_video_id
 from move.files import atomic_output
 
 SHAPES = ("square", "disc", "bar")

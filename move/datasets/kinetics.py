@@ -6,18 +6,18 @@ writes ``data/<dataset>/list_annotations.csv`` (Kinetics columns plus ``video_id
 authors' ``class_index``, in list order) that extraction and splitting read. Also fetches list
 files once from a URL or path, recording their sha256 in ``<list>.sha256`` and refusing a list
 whose content later differs (the authors' published files, the default sources, are pinned by
-their known sha256), and finds video files of any common Kinetics layout.
+their known sha256). (Video files of any Kinetics layout: ``move.extraction.video_files``.)
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from move.annotations import KINETICS_ID, kinetics_video_id
 from move.downloads import (
     check_sha256,
     check_text,
@@ -27,10 +27,8 @@ from move.downloads import (
     write_record,
 )
 from move.errors import MoveError
-from move.extraction.video_files import index_video_files, kinetics_video_id
 from move.files import file_sha256, read_csv_input
 
-KINETICS_ID = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 LIST_ANNOTATION_COLUMNS = [
     "label",
     "youtube_id",
@@ -247,26 +245,3 @@ def list_annotations(
     lists["time_end"] = [p[2] for p in parsed]
     lists["label"] = lists.class_index.map(names)
     return lists[LIST_ANNOTATION_COLUMNS]
-
-
-def find_video_files(video_ids: Iterable[str], root: str | Path) -> dict[str, Path]:
-    """Video id -> file under ``root`` in any common Kinetics layout, for the ids that have one.
-
-    Matches ``<split>/<label>/<id>.<ext>``, ``<label>/<id>.<ext>`` and flat folders by file stem,
-    and falls back to files named by the bare YouTube id (``<youtube_id>.<ext>``). Extensions are
-    those of ``move.extraction.video_files.VIDEO_EXTENSIONS``, any case. A stem found twice keeps the first path
-    in sorted order.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise MoveError(f"video folder {root} not found: check the dataset's 'videos' in config")
-    stems = index_video_files(root)
-    found = {}
-    for video_id in video_ids:
-        path = stems.get(video_id)
-        if path is None:
-            match = KINETICS_ID.match(video_id)
-            path = stems.get(match["youtube_id"]) if match else None
-        if path is not None:
-            found[video_id] = path
-    return found

@@ -40,7 +40,7 @@ NOT_IN_SHARDS = "not_in_shards.csv"
 def listed_video_ids(annotations: str | Path) -> set[str]:
     """The video ids an annotations CSV lists (its ``video_id`` column, else built from
     ``youtube_id``, ``time_start``, ``time_end``)."""
-    from move.extraction.video_files import kinetics_video_id
+    from move.annotations import kinetics_video_id
     from move.files import read_csv_input
 
     fix = "give the dataset's annotations CSV (data/<d>/list_annotations.csv)"

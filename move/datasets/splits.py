@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from move.annotations import file_line, refuse_listed_twice, refuse_two_names
 from move.errors import MoveError
 from move.files import atomic_output, read_csv_input
 
 SPLIT_COLUMNS = ["video_id", "class_index", "label", "split"]
-ANNOTATION_SPLITS = ("train", "val", "test")  # val and test rows form the test split
 
 
 def long_tail_counts(n_classes: int, n_max: int, imbalance_ratio: float) -> np.ndarray:
@@ -266,64 +266,6 @@ def read_split(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def _line(table: pd.DataFrame, mask: pd.Series) -> int:
-    """File line of the first row where ``mask`` holds (line 1 is the header)."""
-    return int(np.flatnonzero(mask.to_numpy())[0]) + 2
-
-
-def _refuse_listed_twice(table: pd.DataFrame, path: Path, what: str, fix: str) -> None:
-    """A video id on two rows (two labels, or in train and test) is one line naming both."""
-    twice = table.video_id.duplicated(keep=False)
-    if twice.any():
-        video_id = table.video_id[twice].iloc[0]
-        lines = [int(i) + 2 for i in np.flatnonzero((table.video_id == video_id).to_numpy())]
-        rows = table[table.video_id == video_id]
-        seen = " and ".join(f"{r.label} ({r.split})" for r in rows.head(2).itertuples())
-        raise MoveError(
-            f"{what} {path} lines {lines[0]} and {lines[1]}: video {video_id} is listed twice, "
-            f"as {seen}: {fix}"
-        )
-
-
-def check_annotation_values(table: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
-    """Refuse an annotations row with an empty value in one of ``columns`` (e.g. no label)."""
-    for column in columns:
-        empty = table[column].isna() | (table[column].astype(str).str.strip() == "")
-        if empty.any():
-            raise MoveError(
-                f"annotations file {path} line {_line(table, empty)}: empty {column}: "
-                "fill it in or drop the row"
-            )
-
-
-def check_annotation_rows(table: pd.DataFrame, path: Path) -> None:
-    """Refuse annotations that would silently give a wrong split, before any work.
-
-    Labels with leading or trailing spaces (a class of their own), split values other than
-    train, val or test (``Train``, ``validate``) and a video listed twice (with two labels, or
-    in train and val).
-    """
-    what = f"annotations file {path}"
-    labels = table.label.astype(str)
-    padded = labels != labels.str.strip()
-    if padded.any():
-        label = labels[padded].iloc[0]
-        raise MoveError(
-            f"{what} line {_line(table, padded)}: label {label!r} has leading or trailing spaces "
-            "(it would be a class of its own): remove them"
-        )
-    other = ~table.split.astype(str).isin(ANNOTATION_SPLITS)
-    if other.any():
-        values = ", ".join(repr(v) for v in sorted(set(table.split[other].astype(str))))
-        raise MoveError(
-            f"{what} line {_line(table, other)}: split value(s) {values} not understood: "
-            "use train for training videos and val (or test) for test videos"
-        )
-    _refuse_listed_twice(table, path, "annotations file", "keep one row per video")
-    if "class_index" in table.columns:
-        _refuse_two_names(table, f"annotations file {path}", "give each class one index")
-
-
 def train_and_test_rows(table: pd.DataFrame, path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``video_id, label`` of the train rows and of the test rows (split val or test); both must
     exist, or the split would have no train or no test videos."""
@@ -346,40 +288,18 @@ def check_split_rows(table: pd.DataFrame, path: Path) -> None:
     other = ~table.split.isin(["train", "test"])
     if other.any():
         raise MoveError(
-            f"split file {path} line {_line(table, other)}: split value "
+            f"split file {path} line {file_line(table, other)}: split value "
             f"{table.split[other].iloc[0]!r} is not train or test: {fix}"
         )
     valid = table.class_index.str.fullmatch(r"\d+(;\d+)*")
     if not valid.all():
         raise MoveError(
-            f"split file {path} line {_line(table, ~valid)}: class_index "
+            f"split file {path} line {file_line(table, ~valid)}: class_index "
             f"{table.class_index[~valid].iloc[0]!r} is not a class index (3, or 3;17 for "
             f"multi-label): {fix}"
         )
-    _refuse_listed_twice(table, path, "split file", fix)
-    _refuse_two_names(table, f"split file {path}", fix)
-
-
-def _refuse_two_names(table: pd.DataFrame, what: str, fix: str) -> None:
-    """Refuse a class index that goes with two labels, or a label with two class indices
-    (multi-label rows ``3;17`` / ``a;b`` are taken apart)."""
-    pairs = pd.DataFrame(
-        [
-            (index, name)
-            for indices, names in zip(table.class_index.astype(str), table.label, strict=True)
-            if len(indices.split(";")) == len(str(names).split(";"))
-            for index, name in zip(indices.split(";"), str(names).split(";"), strict=True)
-        ],
-        columns=["class_index", "label"],
-    ).drop_duplicates()
-    for column, other_column in (("class_index", "label"), ("label", "class_index")):
-        twice = pairs[pairs[column].duplicated(keep=False)]
-        if len(twice):
-            key, values = twice[column].iloc[0], twice[other_column].iloc[:2].tolist()
-            raise MoveError(
-                f"{what}: {column} {key!r} goes with two {other_column}s "
-                f"{values[0]!r} and {values[1]!r}: {fix}"
-            )
+    refuse_listed_twice(table, path, "split file", fix)
+    refuse_two_names(table, f"split file {path}", fix)
 
 
 def missing_from_features(
@@ -391,7 +311,7 @@ def missing_from_features(
 ) -> tuple[pd.DataFrame, str]:
     """Annotated videos without features (with extraction's failure reasons) and the summary
     line; stops when more than ``max_missing_share`` are missing. No feature file: none missing."""
-    from move.extraction.features import open_feature_file, video_ids
+    from move.features import open_feature_file, video_ids
 
     if features is None:  # a split from the lists alone
         return find_missing(table, set(table.video_id)), "no feature file given"

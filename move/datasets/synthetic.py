@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from move.datasets.splits import write_csv_atomic
-from move.extraction.features import create_feature_file, write_video_features
+from move.features import create_feature_file, write_video_features
 
 
 @dataclass(frozen=True)

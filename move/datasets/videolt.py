@@ -5,7 +5,7 @@ ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst`
 ``test.lst``/``validate.lst`` with lines ``<video_id> <label>[,<label>...]``,
 ``count-labels-train.lst`` with lines ``<name> <index> <count>.0``, which name the classes);
 writes ``features/videolt/<backbone>.h5`` in move's layout
-(``move.extraction.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
+(``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.
 """
@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from move.datasets.splits import SPLIT_COLUMNS, check_missing_share, write_csv_atomic
 from move.errors import MoveError
-from move.extraction.features import FORMAT_VERSION, VIDEOS, create_feature_file
+from move.features import FORMAT_VERSION, VIDEOS, create_feature_file
 
 FLUSH_EVERY = 500
 CHUNK_FRAMES = 64

@@ -1,7 +1,7 @@
 """Stage 2, extraction: decode videos and write per-frame backbone features to HDF5.
 
 Reads the videos listed in an annotations CSV (Kinetics columns) under a video root; writes
-``features/<dataset>/<backbone>.h5`` (layout in ``move.extraction.features``) and
+``features/<dataset>/<backbone>.h5`` (layout in ``move.features``) and
 ``<backbone>.failures.csv`` listing every video that could not be decoded, with the reason.
 """
 
@@ -27,17 +27,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from move.datasets.kinetics import find_video_files
-from move.datasets.splits import check_annotation_rows, check_annotation_values
+from move.annotations import read_annotations
 from move.device import resolve_device
 from move.errors import MoveError, ensure_free_space, removed_on_error
 from move.extraction.backbones import create_backbone, get_backbone, verified_weights
-from move.extraction.features import (
-    VIDEOS,
-    create_feature_file,
-    open_feature_file,
-    write_video_features,
-)
 from move.extraction.settings import ExtractSettings
 from move.extraction.throughput import (
     decode_on_device,
@@ -47,44 +40,16 @@ from move.extraction.throughput import (
     workers_for,
 )
 from move.extraction.video import VideoDecodeError, read_frames
-from move.extraction.video_files import kinetics_video_id
+from move.extraction.video_files import find_video_files
+from move.features import (
+    VIDEOS,
+    create_feature_file,
+    open_feature_file,
+    write_video_features,
+)
 from move.files import atomic_output, holding_lock, read_csv_input
 
-ANNOTATION_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
-
-
 HDF5_MARGIN = 1 << 20  # bytes of room for HDF5 metadata beyond the features
-
-
-def read_annotations(path: str | Path) -> pd.DataFrame:
-    """Read a Kinetics-style annotations CSV and add ``video_id``; refuse missing columns and
-    rows that would give a wrong split (``move.datasets.splits.check_annotation_rows``)."""
-    path = Path(path)
-    table = read_csv_input(
-        path,
-        "annotations file",
-        "check the dataset's 'annotations' path in config",
-        dtype={"youtube_id": str, "label": str},
-    )
-    missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
-    if missing:
-        raise MoveError(
-            f"annotations file {path} lacks column(s) {', '.join(missing)}: "
-            f"expected {','.join(ANNOTATION_COLUMNS)}"
-        )
-    if table.empty:
-        raise MoveError(f"annotations file {path} has a header but no rows: list one video a row")
-    check_annotation_values(table, path, ANNOTATION_COLUMNS)
-    times = table[["time_start", "time_end"]].apply(pd.to_numeric, errors="coerce")
-    if times.isna().any(axis=None):
-        line = int(np.flatnonzero(times.isna().any(axis=1).to_numpy())[0]) + 2
-        raise MoveError(f"annotations file {path} line {line}: time_start/time_end must be seconds")
-    table["video_id"] = [
-        kinetics_video_id(y, s, e)
-        for y, s, e in zip(table.youtube_id, table.time_start, table.time_end, strict=True)
-    ]
-    check_annotation_rows(table, path)
-    return table
 
 
 def list_videos(annotations: str | Path, video_root: str | Path) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Where videos are on disk: the Kinetics file stem of a video, and a folder's videos by stem,
+"""Where videos are on disk: a folder's videos by stem (and by Kinetics video id),
 as files or as frame folders (a folder of numbered JPEG/PNG frames per video).
 
 Plain paths, no decoder and no torch (the demo writer and planning use these).
@@ -9,7 +9,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+
+from move.annotations import KINETICS_ID
+from move.errors import MoveError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 # A frame of a frame folder: img_00001.jpg (the authors', mmaction2's rawframes), 00001.jpg,
@@ -60,6 +64,24 @@ def index_video_files(root: str | Path) -> dict[str, Path]:
     return dict(sorted(found.items(), key=lambda item: str(item[1])))
 
 
-def kinetics_video_id(youtube_id: str, time_start: float, time_end: float) -> str:
-    """The Kinetics file stem ``<youtube_id>_<start:06d>_<end:06d>`` used by the authors' lists."""
-    return f"{youtube_id}_{int(time_start):06d}_{int(time_end):06d}"
+def find_video_files(video_ids: Iterable[str], root: str | Path) -> dict[str, Path]:
+    """Video id -> file under ``root`` in any common Kinetics layout, for the ids that have one.
+
+    Matches ``<split>/<label>/<id>.<ext>``, ``<label>/<id>.<ext>`` and flat folders by file stem,
+    and falls back to files named by the bare YouTube id (``<youtube_id>.<ext>``). Extensions are
+    those of ``VIDEO_EXTENSIONS``, any case. A stem found twice keeps the first path
+    in sorted order.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MoveError(f"video folder {root} not found: check the dataset's 'videos' in config")
+    stems = index_video_files(root)
+    found = {}
+    for video_id in video_ids:
+        path = stems.get(video_id)
+        if path is None:
+            match = KINETICS_ID.match(video_id)
+            path = stems.get(match["youtube_id"]) if match else None
+        if path is not None:
+            found[video_id] = path
+    return found

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from move.errors import MoveError
-from move.extraction.features import open_feature_file, read_video_features
+from move.features import open_feature_file, read_video_features
 from move.training.artefacts import Checkpoint, load_checkpoint
 from move.training.data import parse_class_indices
 

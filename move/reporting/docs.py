@@ -138,11 +138,8 @@ def _schema_rows(node: dict, schema: dict, path: list[str], config: dict, rows: 
 
 def configuration_page() -> str:
     """Every key of the config schema: type, default, range and meaning."""
-    from move.config import REPO_ROOT as CONFIG_ROOT
-    from move.config import load_schema
-
-    schema = load_schema()
-    config = yaml.safe_load((CONFIG_ROOT / "config.yaml").read_text())
+    schema = schema_text_and_data()[1]
+    config = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
     rows: list = []
     _schema_rows(schema, schema, [], config, rows)
     lines = [
@@ -150,7 +147,7 @@ def configuration_page() -> str:
         "",
         "# Configuration reference",
         "",
-        "Every key `config.yaml` may hold, from `workflow/schemas/config.schema.yaml` (the methods'",
+        "Every key `config.yaml` may hold, from `move/schemas/config.schema.yaml` (the methods'",
         "sections `train.<method>` from their settings dataclasses). *Default* is the schema's",
         "default, else the value the shipped `config.yaml` sets; `<name>` stands for a dataset's",
         "name. `datasets.<name>.extract` / `.train` and `videolt.train` take the keys of the",
@@ -303,12 +300,37 @@ PAGES: dict[str, Callable[[], str]] = {
 }
 
 
+SCHEMA_HEADER = """\
+# The config schema (JSON schema as YAML), shipped in the package; workflow/schemas/ links here.
+# Edit it here; its registry parts (train.method and each train.<method> section, the variants
+# of table.methods / paper_table.rows / $defs.aggregator_*, every backbone list, enum and key)
+# are written by `python -m move docs` from the method and backbone registries.
+"""
+
+
+def schema_text_and_data() -> tuple[str, dict]:
+    """The shipped config schema with its registry parts filled from the registries: the file's
+    text and the schema."""
+    from move.config import SCHEMA_PATH, read_schema_file
+    from move.extraction.backbones import fill_schema as fill_backbones
+    from move.training.methods import fill_schema as fill_methods
+
+    schema = fill_backbones(fill_methods(read_schema_file(SCHEMA_PATH)))
+    text = yaml.safe_dump(schema, sort_keys=False, width=100, allow_unicode=True)
+    return SCHEMA_HEADER + text, schema
+
+
 def write_pages(folder: Path = REFERENCE_DIR, check: bool = False) -> list[Path]:
     """Write every generated page into ``folder`` (``check``: write nothing, raise ``MoveError``
-    naming the stale pages); returns the pages' paths."""
+    naming the stale pages); returns the pages' paths. Into the checkout's reference folder, the
+    shipped config schema's registry parts are written (or checked) too."""
+    from move.config import SCHEMA_PATH
+
     stale, paths = [], []
-    for name, make in PAGES.items():
-        path = Path(folder) / name
+    makers = {Path(folder) / name: make for name, make in PAGES.items()}
+    if Path(folder).resolve() == REFERENCE_DIR.resolve():
+        makers[SCHEMA_PATH] = lambda: schema_text_and_data()[0]
+    for path, make in makers.items():
         text = make()
         paths.append(path)
         if check:
@@ -316,7 +338,7 @@ def write_pages(folder: Path = REFERENCE_DIR, check: bool = False) -> list[Path]
                 stale.append(str(path))
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".md.tmp")
+        tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(path)
     if stale:

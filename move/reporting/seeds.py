@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.config import kinetics_trained
 from move.errors import MoveError
-from move.extraction.backbones import PAPER_ORDER
+from move.extraction.backbones import PAPER_ORDER, kinetics_trained
 from move.files import write_text_atomic
 from move.reporting.paper import paper_ablation, paper_result
 from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant

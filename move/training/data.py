@@ -17,7 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, Sequent
 
 from move.device import resolve_device
 from move.errors import MoveError
-from move.extraction.features import VIDEOS, open_feature_file
+from move.features import VIDEOS, open_feature_file
 
 
 def parse_class_indices(value: str) -> list[int]:

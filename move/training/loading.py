@@ -1,6 +1,6 @@
 """Training input: the split's classes and counts, and the train / test loaders over ``FeatureDataset``.
 
-Reads a split CSV (``move.datasets.splits``) and a feature file (``move.extraction.features``). The training order of
+Reads a split CSV (``move.datasets.splits``) and a feature file (``move.features``). The training order of
 each epoch comes from the method's sampler, seeded by (seed, epoch); every item the sampler yields
 carries its epoch, so frame draws repeat exactly with any number of loader workers.
 """
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, SequentialSampler
 from move.datasets.splits import class_group, read_split
 from move.device import resolve_device
 from move.errors import MoveError
-from move.extraction.features import check_stored_features, open_feature_file, video_ids
+from move.features import check_stored_features, open_feature_file, video_ids
 from move.training.data import (
     EpochBatchSampler,
     FeatureDataset,

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from move.device import resolve_device
 from move.errors import MoveError
-from move.extraction.features import open_feature_file
+from move.features import open_feature_file
 from move.files import holding_lock
 from move.training import artefacts, results
 from move.training.context import Batch, RunContext

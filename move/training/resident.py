@@ -21,7 +21,7 @@ def stored_bytes(dataset: FeatureDataset) -> int:
     """Bytes of every stored frame of the dataset's videos (from the HDF5 layout, nothing read)."""
     import h5py
 
-    from move.extraction.features import VIDEOS
+    from move.features import VIDEOS
 
     with h5py.File(dataset.path, "r") as handle:
         videos = handle[VIDEOS]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from move.datasets.splits import write_csv_atomic
-from move.extraction.features import stored_backbone, stored_weights
+from move.features import stored_backbone, stored_weights
 from move.files import file_sha256, read_json_input, write_text_atomic
 
 if TYPE_CHECKING:

@@ -9,17 +9,19 @@ from pathlib import Path
 import sys
 
 from move.config import (
-    ablation_variants,
-    cached_weights_source,
     coerce_command_line_values,
-    extract_weights,
-    main_run,
     mirror_videos,
     required_path,
+    validate_config,
+)
+from move.planning import (
+    ablation_variants,
+    cached_weights_source,
+    extract_weights,
+    main_run,
     resolve,
     run_name,
     run_settings,
-    validate_config,
     variant_train_settings,
 )
 from move.errors import MoveError
@@ -56,7 +58,7 @@ SETTINGS = resolve(config)
 
 
 def dataset_settings(dataset):
-    """The effective settings of a dataset (``move.config.DatasetSettings``)."""
+    """The effective settings of a dataset (``move.planning.DatasetSettings``)."""
     return SETTINGS.datasets[dataset]
 
 
@@ -135,7 +137,7 @@ def failures_file(wildcards):
 
 
 def parse_run(name):
-    """The settings of a training run (``move.config.RunSettings``)."""
+    """The settings of a training run (``move.planning.RunSettings``)."""
     try:
         return run_settings(SETTINGS, name)
     except MoveError as error:
@@ -144,7 +146,7 @@ def parse_run(name):
 
 def training_features(wildcards):
     """Input: a run's feature file; Kinetics-trained features of a Kinetics subset stop here
-    (the leak guard of ``move.config.extract_weights``), whether or not they exist yet."""
+    (the leak guard of ``move.planning.extract_weights``), whether or not they exist yet."""
     run = parse_run(wildcards.run)
     if run.dataset != "videolt":
         try:

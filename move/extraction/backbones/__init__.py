@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from move.config import register_schema_part
 from move.errors import MoveError
 from move.extraction.backbones import (  # noqa: F401  (each registers its backbones)
     resnets,
@@ -26,6 +27,7 @@ from move.extraction.backbones import (  # noqa: F401  (each registers its backb
     tsm,
 )
 from move.extraction.registry import (
+    KINETICS_400,
     Backbone,
     BackboneFamily,
     register_backbone,
@@ -98,6 +100,51 @@ def backbone_schema() -> dict:
         for f in _families()
     ]
     return {"anyOf": [named, *families]} if families else named
+
+
+def fill_schema(schema: dict) -> dict:
+    """The config schema's backbone parts from this registry, in place (returns ``schema``):
+    every backbone key and list takes a named backbone or ``<prefix>:<model>`` of a family;
+    ``extract.weights`` and a dataset's ``features`` take a key per named backbone (weights
+    defaulting to its named weights) and per family pattern. The shipped schema holds them for
+    the built-in backbones (``move docs`` writes them); planning fills them again for backbones
+    registered since (entry points, tests)."""
+    name = backbone_schema()
+    families = [rule["pattern"] for rule in name.get("anyOf", [])[1:]]
+    dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]
+    schema["$defs"]["backbones"]["items"] = name
+    for rule in (
+        schema["properties"]["backbone"],
+        dataset["backbone"],
+        dataset["ablation_backbone"],
+    ):
+        for key in ("enum", "anyOf"):
+            rule.pop(key, None)
+        rule.update(name)
+    weights = schema["$defs"]["extract"]["properties"]["weights"]
+    weights["properties"] = {
+        b: {"type": "string", "default": get_backbone(b).default_weights()}
+        for b in backbone_names()
+    }
+    weights["patternProperties"] = {pattern: {"type": "string"} for pattern in families}
+    features = dataset["features"]
+    features["properties"] = {b: {"$ref": "#/$defs/path_or_null"} for b in backbone_names()}
+    features["patternProperties"] = {p: {"$ref": "#/$defs/path_or_null"} for p in families}
+    return schema
+
+
+def kinetics_trained(backbone: str, weights: str) -> bool:
+    """Whether ``weights`` of ``backbone`` (a name, or a named weight's URL) were trained on
+    Kinetics-400: what the registry entry's named weights say they were trained on
+    (``NamedWeights.trained_on``), whatever the backbone or weights are called."""
+    try:
+        entry = get_backbone(backbone)
+    except MoveError:
+        return False
+    return entry.trained_on(weights) == KINETICS_400
+
+
+register_schema_part("backbones", fill_schema, lambda: (backbone_names(), family_prefixes()))
 
 
 def backbones_help() -> str:

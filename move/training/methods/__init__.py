@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from move.config import register_schema_part
 from move.errors import MoveError
 from move.plugins import loaded_entry_points
 from move.training.methods import (  # noqa: F401  (each registers its method)
@@ -111,3 +112,36 @@ def resolve_settings(settings: TrainSettings) -> tuple[Method, TrainSettings]:
 def train_settings(values: dict) -> TrainSettings:
     """TrainSettings from a config's train section, the method's own section filled in."""
     return resolve_settings(TrainSettings.from_dict(values))[1]
+
+
+def fill_schema(schema: dict) -> dict:
+    """The config schema's method parts from this registry, in place (returns ``schema``).
+
+    ``train.method`` lists the methods and each method's settings section (``train.<method>``)
+    is generated from its settings dataclass; ``table.methods`` and ``paper_table.rows`` list
+    the variants; ``$defs.aggregator_variants`` / ``$defs.aggregator_methods`` name the variants
+    that run the aggregators and the methods that need them (the batch-size rule of
+    ``move.config.check_consistency`` reads them). The shipped schema holds these parts for the
+    built-in methods (``move docs`` writes them); planning fills them again for methods
+    registered since (entry points, tests).
+    """
+    from move.training.registry import settings_schema
+
+    train = schema["$defs"]["train"]["properties"]
+    for stale in set(train["method"].get("enum", [])) - set(method_names()):
+        train.pop(stale, None)  # the section of a method no longer registered
+    train["method"]["enum"] = list(method_names())
+    for name in method_names():  # a section keeps its place in the file (the settings' order)
+        method = get_method(name)
+        train[name] = settings_schema(method.settings, f"settings of {method.display}")
+    schema["properties"]["table"]["properties"]["methods"]["items"]["enum"] = list(variant_names())
+    rows = schema["properties"]["paper_table"]["properties"]["rows"]["oneOf"][1]
+    rows["items"]["enum"] = list(variant_names())
+    aggregators = [v for v in variant_names() if variant_settings(v)["aggregators"]]
+    schema["$defs"]["aggregator_variants"] = {"enum": aggregators}
+    needing = [name for name in method_names() if get_method(name).needs_aggregators]
+    schema["$defs"]["aggregator_methods"] = {"enum": needing}
+    return schema
+
+
+register_schema_part("methods", fill_schema, method_names)

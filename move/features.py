@@ -1,4 +1,6 @@
-"""The HDF5 feature file: one per (dataset, backbone), written by extraction, read by training.
+"""The HDF5 feature file: one per (dataset, backbone), written by extraction (and the VideoLT,
+``.npy`` and synthetic sources), read by splitting, training and reporting: so on the ground
+floor, below every stage.
 
 Layout (``FORMAT_VERSION`` 1):
 - file attributes: ``backbone``, ``weights``, ``weights_sha256``, ``frames`` (T), ``resize``,
