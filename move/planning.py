@@ -217,6 +217,19 @@ def resolve(config: dict) -> Resolved:
     )
 
 
+def effective_config(config: dict) -> dict:
+    """``config`` as the workflow runs it (``figures/config.yaml``): the schema's defaults filled
+    in, and each dataset's ``extract`` / ``train`` the settings its jobs read (the top-level
+    section with the dataset's own keys over it), so no default is left unsaid."""
+    schema = load_schema()
+    effective = with_defaults(config, schema, schema)
+    settings = resolve(config)
+    for name, entry in effective.get("datasets", {}).items():
+        entry["extract"] = dict(settings.datasets[name].extract)
+        entry["train"] = dict(settings.datasets[name].train)
+    return effective
+
+
 VIDEOLT = "videolt"
 ABLATION_PREFIX = "ablation_"
 

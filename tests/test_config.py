@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from move.config import load_config, required_path, stage_settings, validate_config
+from move.config import load_config, load_schema, required_path, stage_settings, validate_config
 from move.errors import MoveError
 from tests.conftest import REPO
 
@@ -198,3 +198,22 @@ def test_the_workflow_schema_is_the_packages_and_snakemakes_validate_fills_its_d
     assert "epochs" not in config["train"]
     validate(config, str(linked), set_default=True)
     assert config["train"]["epochs"] == 100 and config["extract"]["shards"] == 1
+
+
+def test_effective_config_states_every_default_and_each_datasets_own_settings():
+    """figures/config.yaml (rule effective_config) says what the jobs ran with: config.yaml
+    restates no default, so the defaults are filled in, and each dataset's train/extract is the
+    top-level section with its own keys over it."""
+    from move.planning import effective_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    effective = effective_config(copy.deepcopy(config))
+    schema_train = load_schema()["$defs"]["train"]["properties"]
+    assert "lr" not in config.get("train", {})  # a default, left unsaid in config.yaml
+    assert effective["train"]["lr"] == schema_train["lr"]["default"]
+    demo = effective["datasets"]["demo"]
+    assert demo["train"]["lr"] == config["datasets"]["demo"]["train"]["lr"]  # its own key
+    assert demo["train"]["precision"] == schema_train["precision"]["default"]
+    minikinetics = effective["datasets"]["minikinetics"]["train"]
+    assert minikinetics["num_workers"] == config["train"]["num_workers"]  # top level, not default
+    assert effective["split"]["selection"] == "first"

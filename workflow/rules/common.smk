@@ -17,6 +17,7 @@ from move.config import (
 from move.planning import (
     ablation_variants,
     cached_weights_source,
+    effective_config,
     extract_weights,
     main_run,
     resolve,

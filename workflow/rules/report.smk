@@ -66,7 +66,7 @@ rule effective_config:
     output:
         report("figures/config.yaml", caption="../report/config.rst", category="Configuration"),
     params:
-        config=config,
+        config=effective_config(config),
     log:
         "logs/effective_config/config.log",
     resources:
