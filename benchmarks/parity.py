@@ -43,24 +43,31 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 FEATURE_NAME = "synthetic"
 
-# variant -> (which checkout, script, its arguments beyond the shared ones)
+# variant -> (which checkout, script, its arguments beyond the shared ones). Every baseline's
+# shell script passes --gd 20 (the classifier's gradient norm; ours: the method's grad_clip);
+# VideoLT/scripts/MOVE.sh passes none (MOVE.py clips nothing) and --lb 3.0 --calib_bias 0.5.
+CLIP = ["--gd", "20"]
 AUTHORS_SCRIPTS = {
-    "plain_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "BCELoss"]),
-    "cb_loss_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "CBLoss"]),
+    "plain_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "BCELoss"]),
+    "cb_loss_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "CBLoss"]),
     "mixup_agg": (
         "move",
         "VideoLT/base_main_Agg.py",
-        ["--loss_func", "BCELoss", "--augment", "mixup"],
+        [*CLIP, "--loss_func", "BCELoss", "--augment", "mixup"],
     ),  # noqa: E501  # fmt: skip
-    "ldam_drw_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "LDAM"]),
-    "eql_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "EQL"]),
+    "ldam_drw_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "LDAM"]),
+    "eql_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "EQL"]),
     "framestack": (
         "videolt",
         "dy_main.py",
-        ["--loss_func", "FocalLoss", "--gamma", "1", "--warm_epoch", "0", "--ratio", "0.5"],
+        [*CLIP, "--loss_func", "FocalLoss", "--gamma", "1", "--warm_epoch", "0", "--ratio", "0.5"],
+    ),
+    "move": (
+        "move",
+        "VideoLT/MOVE.py",
+        ["--augment", "None", "--loss_func", "BCELoss", "--lb", "3.0", "--calib_bias", "0.5"],
     ),
 }
-# The authors' scripts pass --gd 20 (the classifier's gradient norm); ours: grad_clip 'method'.
 
 
 @dataclass(frozen=True)
@@ -262,23 +269,41 @@ def run_ours_process(data: Path, out: Path, variant: str, run: RunSpec, seed: in
 # The authors' side
 
 
-def prepare_authors_code(checkout: Path, scratch: Path, clusters: int) -> tuple[Path, list[str]]:
-    """``checkout`` itself, or (``clusters`` != 64) a copy under ``scratch`` with NetVLAGD's
-    hard-coded 64 clusters replaced; the list of patches applied."""
-    if clusters == 64:
+# MOVE's PSA (``MultiHeadAttention_Dynamic_Aggregator``) builds its key mask for 60 frames, the
+# shell scripts' --train_num_frames; with other train frames the harness patches the count
+MOVE_KEY_MASK = "mask = torch.ones(sz_b, 1, 60)"
+
+
+def prepare_authors_code(
+    checkout: Path, scratch: Path, clusters: int, frames_train: int = 60
+) -> tuple[Path, list[str]]:
+    """``checkout`` itself, or (``clusters`` != 64 or ``frames_train`` != 60) a copy under
+    ``scratch`` with NetVLAGD's hard-coded 64 clusters and MOVE's PSA key mask's hard-coded 60
+    frames replaced; the list of patches applied."""
+    if clusters == 64 and frames_train == 60:
         return checkout, []
-    target = scratch / f"{checkout.name}-clusters{clusters}"
+    name = checkout.name + (f"-clusters{clusters}" if clusters != 64 else "")
+    name += f"-frames{frames_train}" if frames_train != 60 else ""
+    target = scratch / name
     if not target.is_dir():  # kept: runs of another harness process may be reading it
         shutil.copytree(checkout, target, ignore=shutil.ignore_patterns(".git"))
     patches = []
     for models in sorted(target.rglob("models/models.py")):
         text = models.read_text()
-        if "cluster_size = 64" in text:
-            text = text.replace("cluster_size = 64", f"cluster_size = {clusters}")
-            models.write_text(text)
-        if f"cluster_size = {clusters}" not in text:
-            raise SystemExit(f"{models}: no 'cluster_size = 64' to patch; run with --clusters 64")
-        patches.append(f"{models.relative_to(scratch)}: cluster_size = 64 -> {clusters}")
+        where = models.relative_to(scratch)
+        if clusters != 64:
+            if "cluster_size = 64" in text:
+                text = text.replace("cluster_size = 64", f"cluster_size = {clusters}")
+            if f"cluster_size = {clusters}" not in text:
+                raise SystemExit(f"{models}: no 'cluster_size = 64' to patch; use --clusters 64")
+            patches.append(f"{where}: cluster_size = 64 -> {clusters}")
+        mask = MOVE_KEY_MASK.replace("60", str(frames_train))
+        if frames_train != 60 and (MOVE_KEY_MASK in text or mask in text):
+            text = text.replace(MOVE_KEY_MASK, mask)
+            patches.append(
+                f"{where}: torch.ones(sz_b, 1, 60) -> torch.ones(sz_b, 1, {frames_train})"
+            )
+        models.write_text(text)
     return target, patches
 
 
@@ -286,7 +311,7 @@ def authors_arguments(variant: str, run: RunSpec, seed: int, classes: int) -> li
     """The authors' shell script's arguments, at this run's sizes."""
     extra = AUTHORS_SCRIPTS[variant][2]
     return [
-        "--feature_name", FEATURE_NAME, "--lr", str(run.lr), "--gd", "20",
+        "--feature_name", FEATURE_NAME, "--lr", str(run.lr),
         "--lr_steps", *map(str, run.lr_steps), "--epochs", str(run.epochs),
         "--batch-size", str(run.batch_size), "-j", "0", "--eval-freq", str(run.eval_every),
         "--print-freq", "100000", "--root_log", "log", "--root_model", "checkpoints",
@@ -767,6 +792,7 @@ def main(argv: list[str] | None = None) -> None:
         nargs = "+" if field == "lr_steps" else None
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, nargs=nargs, default=default)
     args = parser.parse_args(argv)
+    args.work = args.work.resolve()  # the authors' scripts run in folders of their own
     spec = SetSpec(**{f: getattr(args, f"set_{f}") for f in asdict(SetSpec())})
     run = RunSpec(**{f: getattr(args, f) for f in asdict(RunSpec())})
     run = RunSpec(**(asdict(run) | {"lr_steps": tuple(run.lr_steps)}))
@@ -777,7 +803,9 @@ def main(argv: list[str] | None = None) -> None:
     code, patches = {}, []
     for which, path in (("move", args.move_code), ("videolt", args.videolt_code)):
         if path is not None:
-            code[which], applied = prepare_authors_code(path.resolve(), args.work, run.clusters)
+            code[which], applied = prepare_authors_code(
+                path.resolve(), args.work, run.clusters, run.frames_train
+            )
             patches += applied
     needed = {AUTHORS_SCRIPTS[v][0] for v in args.variants} if "authors" in args.sides else set()
     if needed - set(code):

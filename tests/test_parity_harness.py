@@ -88,6 +88,36 @@ def test_the_clusters_patch_touches_a_scratch_copy_only(parity, tmp_path):
     assert len(patches) == 1 and "64 -> 4" in patches[0]
 
 
+def test_moves_key_mask_follows_the_train_frames_in_the_scratch_copy(parity, tmp_path):
+    checkout = tmp_path / "MOVE"
+    (checkout / "VideoLT" / "models").mkdir(parents=True)
+    original = "        cluster_size = 64\n            mask = torch.ones(sz_b, 1, 60).cuda()\n"
+    (checkout / "VideoLT" / "models" / "models.py").write_text(original)
+    copy, patches = parity.prepare_authors_code(checkout, tmp_path / "work", 64, frames_train=8)
+    assert copy.name == "MOVE-frames8"
+    assert (copy / "VideoLT" / "models" / "models.py").read_text() == (
+        "        cluster_size = 64\n            mask = torch.ones(sz_b, 1, 8).cuda()\n"
+    )
+    assert patches == [
+        "MOVE-frames8/VideoLT/models/models.py: torch.ones(sz_b, 1, 60) -> torch.ones(sz_b, 1, 8)"
+    ]
+    copy, patches = parity.prepare_authors_code(checkout, tmp_path / "work", 4, frames_train=8)
+    assert copy.name == "MOVE-clusters4-frames8" and len(patches) == 2
+    assert (checkout / "VideoLT" / "models" / "models.py").read_text() == original
+
+
+def test_move_runs_its_shell_scripts_arguments_without_clipping(parity):
+    run = parity.RunSpec(frames_train=8)
+    move = parity.authors_arguments("move", run, seed=1, classes=10)
+    assert "--gd" not in move and move[-6:] == ["--loss_func", "BCELoss", "--lb", "3.0",
+                                              "--calib_bias", "0.5"]  # fmt: skip
+    plain = parity.authors_arguments("plain_agg", run, seed=1, classes=10)
+    assert plain[plain.index("--gd") + 1] == "20"
+    assert parity.AUTHORS_SCRIPTS["move"][1] == "VideoLT/MOVE.py"
+    settings = parity.our_settings("move", run, seed=1)
+    assert settings.method == "move" and settings.aggregators
+
+
 @pytest.mark.slow  # trains: seconds alone, a minute on a loaded 2-core machine
 def test_our_side_runs_the_authors_settings_in_a_tiny_mode(parity, tmp_path):
     folder = parity.make_set(tmp_path / "set", parity.SetSpec(**TINY, signal=2.0))
