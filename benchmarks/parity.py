@@ -424,14 +424,15 @@ AUTHORS_LOSS = {"plain_agg": "BCELoss", "cb_loss_agg": "CBLoss", "mixup_agg": "B
                 "ldam_drw_agg": "LDAM", "eql_agg": "EQL"}  # fmt: skip
 
 
-def authors_state(ours: dict) -> dict:
-    """Our ``state_dict`` as the authors' three modules' ``{module: state_dict}``."""
+def authors_state(ours: dict, psa_first: bool = False) -> dict:
+    """Our ``state_dict`` as the authors' three modules' ``{module: state_dict}``; ``psa_first``:
+    their classifier reads [PSA, codebook] as ours (``MOVE.py``), else [codebook, PSA]."""
     import torch
 
     state: dict = {"attention": {}, "codebook": {}, "classifier": {}}
     for name, (module, theirs) in WEIGHT_NAMES.items():
         value = ours[name].clone()
-        if name == "classifier.0.weight":
+        if name == "classifier.0.weight" and not psa_first:
             psa = 2048
             value = torch.cat([value[:, psa:], value[:, :psa]], dim=1)
         if name == "codebook.project.weight":
@@ -563,6 +564,194 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     return lines
 
 
+# MOVE's scripts: variant -> (folder of the script's modules, our dfs_scope)
+MOVE_SCRIPTS = {"move": ("VideoLT", "per_sample"),
+                "move_kinetics": ("Imbalanced-MiniKinetics200", "first_sample")}  # fmt: skip
+
+
+def dfs_draws(masks, first_only: bool) -> list:
+    """Our DFS masks as the sequence of ``random.randint`` / ``random.sample`` results the
+    authors' dynamic aggregators ask for, in their order: the codebook's (``NetVLAD_Dynamic_
+    Aggregator`` runs first) two kept subsets per video, then PSA's two query subsets and its
+    hidden key subset per video. ``first_only``: video 0 only (the MiniKinetics script)."""
+    import torch
+
+    def subset(mask) -> list:
+        return [int(i) for i in torch.nonzero(mask).flatten()]
+
+    videos = range(1 if first_only else len(masks.query))
+    draws: list = []
+    for i in videos:
+        for view in range(2):
+            kept = subset(masks.codebook[i, view])
+            draws += [len(kept), kept]
+    for i in videos:
+        for view in range(2):
+            kept = subset(masks.query[i, view])
+            draws += [len(kept), kept]
+        hidden = subset(1 - masks.key[i])
+        draws += [len(hidden), hidden]
+    return draws
+
+
+def compare_move_steps(move_code: Path, variant: str, steps: int, batch: int, classes: int,
+                       seed: int) -> list[str]:  # fmt: skip
+    """``steps`` MOVE steps of the authors' ``MOVE.py`` (or ``MOVE_kinetics.py``) pieces
+    (``NonlinearClassifier``, ``NetVLAD_Dynamic_Aggregator``, ``MultiHeadAttention_Dynamic_
+    Aggregator``, ``Augment.dynamic_extrapolation`` / ``calibrated_interpolation``, their BCE) and
+    of ``move``'s ``train_step`` (no clipping) from the same weights, on the same batches, with
+    the same dropout masks and our DFS subsets, omega, lambda and partners handed to their
+    ``random`` / ``np.random.beta`` / ``torch.randperm`` calls; then both models' test logits.
+    Full size (2048-d, 64 clusters, 60 frames: their PSA's key mask is built for 60)."""
+    import argparse as argparse_module
+    import random
+    import types as types_module
+
+    import torch
+
+    from move.datasets.synthetic import long_tailed_counts
+    from move.training import vicinity
+    from move.training.context import Batch, RunContext
+    from move.training.loop import train_step
+    from move.training.methods import resolve_settings
+    from move.training.methods.move import dfs_masks
+    from move.training.model import VideoClassifier
+    from move.training.vicinity import tail_weighted_criterion
+
+    folder, scope = MOVE_SCRIPTS[variant]
+    use_authors_code(move_code / folder)
+    from models import models as their_models  # the authors' modules
+    from ops import Augment as their_augment
+    from ops import losses as their_losses
+
+    frames = 60
+    counts = np.array(long_tailed_counts(classes, 150, 0.05))
+    run = RunSpec(epochs=1, batch_size=batch, frames_train=frames)
+    values = our_settings("move", run, seed)
+    values = dataclasses_replace_method(values, dfs_scope=scope)
+    method, settings = resolve_settings(values)
+    torch.manual_seed(seed)
+    ours = VideoClassifier(classes, settings.model)
+    theirs = {
+        "classifier": their_models.NonlinearClassifier(3072, classes),
+        "codebook": their_models.NetVLAD_Dynamic_Aggregator(2048, classes),
+        "attention": their_models.MultiHeadAttention_Dynamic_Aggregator(4, 2048, 512, 512, 0.1),
+    }
+    for module, state in authors_state(ours.state_dict(), psa_first=True).items():
+        theirs[module].load_state_dict(state)
+    their_params = [
+        p for m in ("classifier", "codebook", "attention") for p in theirs[m].parameters()
+    ]
+    our_optimizer = torch.optim.Adam(ours.parameters(), lr=1e-4)
+    their_optimizer = torch.optim.Adam(their_params, lr=1e-4)
+    options = method.options(settings.method_settings)
+    tau = tail_weighted_criterion(torch.from_numpy(counts))
+    context = RunContext(settings, method, options, tau, counts, epoch=0)
+    # MOVE.py's load_data: min-max normalised frequencies, their DFS bound and label factor
+    share = counts / counts.sum()
+    share = (share - share.min()) / (share.max() - share.min())
+    sampling_prob = np.maximum(share * frames, options.lower_bound)
+    smooth_factor = torch.FloatTensor(1 - share + options.calib_bias)
+    criterion = their_losses.BCELoss(argparse_module.Namespace(), logits=True, reduce="mean")
+    data = np.random.default_rng(seed)
+    lines = []
+    for step in range(steps):
+        labels = data.choice(classes, size=batch, p=counts / counts.sum())
+        x = torch.from_numpy(data.normal(size=(batch, frames, 2048)).astype(np.float32))
+        x[np.arange(batch), :, labels] += 3.0
+        y = torch.zeros(batch, classes)
+        y[np.arange(batch), labels] = 1.0
+        draw_seed = 10_000 + step
+        replay = types_module.SimpleNamespace(
+            options=options, tau=tau, generator=torch.Generator().manual_seed(draw_seed)
+        )  # what move_transform will draw, in its order
+        masks = dfs_masks(y, frames, replay)
+        omega = vicinity.sample_extrapolation_weight(options.extrapolation_alpha, replay.generator)
+        lam = vicinity.sample_interpolation_weight(options.interpolation_alpha, replay.generator)
+        permutation = torch.randperm(batch, generator=replay.generator)
+
+        context.generator = torch.Generator().manual_seed(draw_seed)
+        ours.train()
+        torch.manual_seed(step)
+        batch_data = Batch(x, y, torch.arange(batch), torch.full((batch,), -1))
+        our_loss = train_step(ours, method, batch_data, context, our_optimizer, None)
+        our_grads = {
+            n: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+            for n, p in ours.named_parameters()
+        }
+
+        for module in theirs.values():
+            module.train()
+        torch.manual_seed(step)
+        queue = dfs_draws(masks, first_only=scope == "first_sample")
+        weights = [float(omega) - 1.0, float(lam)]  # their Beta(2, 2) (+ 1 there), Beta(1, 1)
+        saved = random.randint, random.sample, np.random.beta, torch.randperm
+        try:  # hand our draws to their code
+            random.randint = lambda *a, _q=queue, **k: _q.pop(0)
+            random.sample = lambda *a, _q=queue, **k: _q.pop(0)
+            np.random.beta = lambda *a, _w=weights, **k: _w.pop(0)
+            torch.randperm = lambda *a, _p=permutation, **k: _p.clone()
+            if scope == "first_sample":
+                label = torch.from_numpy(labels)  # the MiniKinetics loader's int labels
+            else:
+                label = [str(int(c)) for c in labels]  # VideoLT's '<c>[,<c>...]' strings
+            v1, v2 = theirs["codebook"](x, sampling_prob, label=label, train=True)
+            q, _ = theirs["attention"](x, x, x, sampling_prob, label=label, train=True)
+            z1, z2 = torch.cat([q[:, 0], v1], dim=1), torch.cat([q[:, 1], v2], dim=1)
+            extrapolated = their_augment.dynamic_extrapolation(z1, z2)
+            mixed, target = their_augment.calibrated_interpolation(
+                extrapolated, extrapolated, y, smooth_factor
+            )
+            _, output = theirs["classifier"](mixed)
+            their_loss = criterion(output, target)
+        finally:
+            random.randint, random.sample, np.random.beta, torch.randperm = saved
+        if queue or weights:
+            raise RuntimeError(f"draws not taken by the authors' code: {len(queue)} DFS, {weights}")
+        their_loss.backward()
+        their_grads = authors_grads(theirs, psa_first=True)
+        their_optimizer.step()
+        their_optimizer.zero_grad()
+        worst = max(
+            float((our_grads[n] - their_grads[n]).norm() / their_grads[n].norm().clamp(min=1e-30))
+            for n in their_grads
+            if their_grads[n].norm() > 0
+        )
+        unused = [n for n in their_grads if their_grads[n].norm() == 0]
+        only_ours = [n for n in unused if our_grads[n].norm() > 0]
+        both = [n for n in unused if n not in only_ours]
+        lines.append(
+            f"step {step}: loss ours {our_loss:.7f} authors {their_loss.item():.7f} "
+            f"(rel. diff {abs(our_loss - their_loss.item()) / abs(their_loss.item()):.1e}); "
+            f"largest relative gradient difference {worst:.1e}"
+            + (f"; no gradient on either side: {', '.join(both)}" if both else "")
+            + (f"; A GRADIENT ONLY OURS HAS: {', '.join(only_ours)}" if only_ours else "")
+        )
+    ours.eval()
+    for module in theirs.values():
+        module.eval()
+    x = torch.from_numpy(data.normal(size=(2 * classes, 150, 2048)).astype(np.float32))
+    with torch.no_grad():
+        our_logits = ours(x)
+        q, _ = theirs["attention"](x, x, x, train=False)
+        z = torch.cat([q, theirs["codebook"](x, train=False).unsqueeze(1)], dim=2)
+        their_logits = theirs["classifier"](z)[1]
+    gap = (our_logits - their_logits).abs().max(dim=0).values
+    lines.append(
+        f"test logits after {steps} steps: largest difference {float(gap.max()):.1e} "
+        f"(logits' scale {float(their_logits.abs().max()):.2f})"
+    )
+    return lines
+
+
+def dataclasses_replace_method(settings, **method_settings):
+    """``settings`` with some of its method's own settings replaced."""
+    import dataclasses
+
+    merged = dict(settings.method_settings or {}) | method_settings
+    return dataclasses.replace(settings, method_settings=merged)
+
+
 def use_authors_code(folder: Path) -> None:
     """Import the authors' top-level packages (``models``, ``ops``...) from ``folder``, on CPU."""
     import torch
@@ -684,14 +873,16 @@ def compare_framestack_steps(videolt_code: Path, steps: int, batch: int, classes
     return lines
 
 
-def authors_grads(theirs: dict) -> dict:
-    """The authors' gradients under our parameter names (the classifier's columns swapped back)."""
+def authors_grads(theirs: dict, psa_first: bool = False) -> dict:
+    """The authors' gradients under our parameter names (the classifier's columns swapped back
+    unless ``psa_first``); a parameter without a gradient (their BatchNorm before MOVE's masked
+    codebook views) as zeros."""
     import torch
 
     grads = {}
     for name, (module, their_name) in WEIGHT_NAMES.items():
         grad = dict(theirs[module].named_parameters())[their_name].grad.clone()
-        if name == "classifier.0.weight":
+        if name == "classifier.0.weight" and not psa_first:
             grad = torch.cat([grad[:, 1024:], grad[:, :1024]], dim=1)
         if name == "codebook.project.weight":
             clusters = theirs["codebook"].vlad.cluster_size
@@ -699,9 +890,9 @@ def authors_grads(theirs: dict) -> dict:
         grads[name] = grad
     for name, theirs_name in BATCH_NORMS.items():
         for part in ("weight", "bias"):
-            grads[f"{name}.{part}"] = dict(theirs["codebook"].named_parameters())[
-                f"{theirs_name}.{part}"
-            ].grad.clone()
+            parameter = dict(theirs["codebook"].named_parameters())[f"{theirs_name}.{part}"]
+            grad = parameter.grad
+            grads[f"{name}.{part}"] = torch.zeros_like(parameter) if grad is None else grad.clone()
     return grads
 
 
@@ -763,6 +954,10 @@ def main(argv: list[str] | None = None) -> None:
             if variant == "framestack":
                 lines = compare_framestack_steps(
                     a.videolt_code.resolve(), a.steps, a.batch, a.classes, a.seed
+                )
+            elif variant in MOVE_SCRIPTS:
+                lines = compare_move_steps(
+                    a.move_code.resolve(), variant, a.steps, a.batch, a.classes, a.seed
                 )
             else:
                 lines = compare_steps(a.move_code.resolve(), variant, a.steps, a.batch,
