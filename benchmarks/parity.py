@@ -67,7 +67,50 @@ AUTHORS_SCRIPTS = {
         "VideoLT/MOVE.py",
         ["--augment", "None", "--loss_func", "BCELoss", "--lb", "3.0", "--calib_bias", "0.5"],
     ),
+    # Imbalanced-MiniKinetics200's scripts (Table 3): --imb_factor 1 keeps the set's own tail
+    "move_kinetics": (
+        "move",
+        "Imbalanced-MiniKinetics200/MOVE_kinetics.py",
+        [
+            "--augment",
+            "None",
+            "--loss_func",
+            "BCELoss",
+            "--lb",
+            "3.0",
+            "--calib_bias",
+            "0.5",
+            "--imb_factor",
+            "1",
+        ],
+    ),  # fmt: skip
+    "framestack_agg": (
+        "move",
+        "Imbalanced-MiniKinetics200/Framestack_Agg_kinetics.py",
+        [
+            *CLIP,
+            "--gamma",
+            "1",
+            "--loss_func",
+            "FocalLoss",
+            "--warm_epoch",
+            "0",
+            "--ratio",
+            "0.5",
+            "--imb_factor",
+            "1",
+        ],
+    ),  # fmt: skip
 }
+# harness variant -> (our variant, our method's settings) where the names differ
+OUR_VARIANTS = {"move_kinetics": ("move", {"dfs_scope": "first_sample"})}
+# The MiniKinetics scripts' test loader takes 150 frames whatever --val_num_frames says
+KINETICS_TEST_FRAMES = 150
+
+
+def is_kinetics(variant: str) -> bool:
+    """Whether ``variant``'s script is one of the MiniKinetics scripts (their own data layout)."""
+    return AUTHORS_SCRIPTS[variant][1].startswith("Imbalanced-MiniKinetics200/")
 
 
 @dataclass(frozen=True)
@@ -125,6 +168,28 @@ def make_set(folder: Path, spec: SetSpec) -> Path:
     write_authors_lists(table, spec.classes, folder / "labels")
     stamp.write_text(json.dumps(asdict(spec)))
     return folder
+
+
+def write_kinetics_lists(folder: Path) -> Path:
+    """The MiniKinetics scripts' layout of the set in ``folder``: ``kinetics/{train,val}.lst``
+    (``<video> <c>``, single label) and ``kinetics/{train,val}/`` (links to ``npy/``), as their
+    ``dutils_kinetics`` (feature root + 'train' / 'val') and ``./data/*.lst`` read them. (They
+    re-index classes by training count, ties in ``argsort`` order, the same way for train and
+    test: mAP and tail mAP do not change.)"""
+    import pandas as pd
+
+    kinetics = folder / "kinetics"
+    kinetics.mkdir(exist_ok=True)
+    table = pd.read_csv(folder / "split.csv", dtype=str)
+    if table.class_index.str.contains(";").any():
+        raise SystemExit(f"{folder}: multi-label videos; the MiniKinetics scripts are single-label")
+    for split, name in (("train", "train"), ("test", "val")):
+        rows = table[table.split == split]
+        lines = "".join(f"{v} {c}\n" for v, c in zip(rows.video_id, rows.class_index, strict=True))
+        (kinetics / f"{name}.lst").write_text(lines)
+        if not (kinetics / name).exists():
+            (kinetics / name).symlink_to(Path("..") / "npy")
+    return kinetics
 
 
 def write_authors_lists(table, classes: int, labels: Path) -> None:
@@ -206,13 +271,14 @@ def our_settings(variant: str, run: RunSpec, seed: int):
     """``TrainSettings`` equal to the authors' script arguments of ``variant``."""
     from move.training.methods import train_settings, variant_settings
 
-    values = variant_settings(variant) | {
+    ours, method_values = OUR_VARIANTS.get(variant, (variant, {}))
+    values = variant_settings(ours) | {
         "epochs": run.epochs,
         "batch_size": run.batch_size,
         "lr": run.lr,
         "lr_milestones": list(run.lr_steps),
         "frames_train": run.frames_train,
-        "frames_test": run.frames_test,
+        "frames_test": KINETICS_TEST_FRAMES if is_kinetics(variant) else run.frames_test,
         "eval_every": run.eval_every,
         "seed": seed,
         "clusters": run.clusters,
@@ -225,6 +291,8 @@ def our_settings(variant: str, run: RunSpec, seed: int):
         values[method] = {"drw_epoch": 50}  # the authors' LDAM step_epoch
     if method == "eql":
         values[method] = {"tail_max": 100}  # the authors' EQL max_tail_num
+    if method_values:
+        values[method] = method_values
     return train_settings(values)
 
 
@@ -323,7 +391,12 @@ def authors_arguments(variant: str, run: RunSpec, seed: int, classes: int) -> li
 
 
 TEST_EPOCH = re.compile(r"Test Epoch (\d+): .*\| mAP: ([0-9.eE+-]+) \|")
-TAIL = re.compile(r"(?:Tail mAP, Acc@1, 5 = \S+ \S+ \S+|\| Tail =) ([0-9.eE+-]+)")
+# base_main_Agg.py / MOVE*.py: "Overall, Head, Medium, Tail mAP, Acc@1, 5 = <all> <h> <m> <t> ...",
+# dy_main.py: "... | Tail = <t>", Framestack_Agg_kinetics.py: "Overall mAP = <all> <h> <m> <t>"
+TAIL = re.compile(
+    r"(?:Tail mAP, Acc@1, 5 = \S+ \S+ \S+ |\| Tail = |Overall mAP = [0-9.]+ [0-9.]+ [0-9.]+ )"
+    r"([0-9.eE+-]+)"
+)
 
 
 def parse_authors_log(text: str) -> dict:
@@ -346,6 +419,9 @@ def run_authors(code: Path, data: Path, out: Path, variant: str, run: RunSpec, s
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "labels").exists():
         (out / "labels").symlink_to(data / "labels")
+    if is_kinetics(variant) and not (out / "data").exists():
+        (out / "data").symlink_to(write_kinetics_lists(data))  # their './data/*.lst'
+
     classes = len((data / "labels" / "count-labels-train.lst").read_text().splitlines())
     command = [
         sys.executable, __file__, "drive", str(code / script), str(data / "npy"),
@@ -384,13 +460,44 @@ def drive(script: str, npy_dir: str, arguments: list[str]) -> None:
     sys.modules["tensorboardX"] = stub
     folder = str(Path(script).parent)
     sys.path.insert(0, folder)
-    from dataset import dutils  # the authors' module, found in their checkout
+    if (Path(folder) / "dataset" / "dutils_kinetics.py").is_file():
+        point_kinetics_scripts_at_the_set(folder, npy_dir, arguments)
+    else:
+        from dataset import dutils  # the authors' module, found in their checkout
 
-    dutils.path_dict[FEATURE_NAME] = npy_dir
+        dutils.path_dict[FEATURE_NAME] = npy_dir
+        dutils.dim_dict[FEATURE_NAME] = 2048
     silence_class_meters()
-    dutils.dim_dict[FEATURE_NAME] = 2048
     sys.argv = [script, *arguments]
     runpy.run_path(script, run_name="__main__")
+
+
+def point_kinetics_scripts_at_the_set(folder: str, npy_dir: str, arguments: list[str]) -> None:
+    """The MiniKinetics scripts on the set: ``dutils_kinetics``'s feature root is the set's
+    ``kinetics/`` (+ 'train' / 'val'); their datasets' hard-coded 200 classes become
+    ``--num_class``; ``Framestack_Agg_kinetics.py`` imports ``dataset.dutils``, which that folder
+    lacks (it uses nothing from it): an empty module stands in."""
+    import dataset  # the authors' package, found in their checkout
+    from dataset import dutils_kinetics, imbalance_minikinetics
+
+    dutils_kinetics.path_dict[FEATURE_NAME] = str(Path(npy_dir).parent / "kinetics") + "/"
+    dutils_kinetics.dim_dict[FEATURE_NAME] = 2048
+    if not (Path(folder) / "dataset" / "dutils.py").is_file():
+        dataset.dutils = sys.modules["dataset.dutils"] = types.ModuleType("dataset.dutils")
+    classes = int(arguments[arguments.index("--num_class") + 1])
+    imbalance_minikinetics.imbalance_minikinetics.cls_num = classes
+    for dataset_class in (imbalance_minikinetics.imbalance_minikinetics,
+                          imbalance_minikinetics.TestDataset):  # fmt: skip
+        set_default(dataset_class.__init__, "cls_num", classes)
+
+
+def set_default(function, name: str, value) -> None:
+    """Replace the default value of ``function``'s argument ``name``."""
+    code = function.__code__
+    names = code.co_varnames[: code.co_argcount]
+    defaults = list(function.__defaults__)
+    defaults[names.index(name) - (len(names) - len(defaults))] = value
+    function.__defaults__ = tuple(defaults)
 
 
 # ---------------------------------------------------------------------------------------------

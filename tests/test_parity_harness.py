@@ -70,9 +70,14 @@ def test_the_authors_logs_are_read_at_every_evaluation(parity):
         "Overall mAP = 0.600 | Head = 0.80000 | Medium = 0.60000 | Tail = 0.40000\n"
         "Test Epoch 9: Acc@1: 0.5 | Acc@5: 0.9 | mAP: 0.6001 | best_mAP: 0.6001\n"
     )
-    assert parity.parse_authors_log(base_main_agg + dy_main) == {
+    framestack_agg_kinetics = (
+        "Overall mAP = 0.172 0.21367 0.26721 0.11775\n"
+        "Test Epoch 14: Acc@1: 14.0 | Acc@5: 59.0 | mAP: 0.17218 | best_mAP: 0.17218\n"
+    )
+    assert parity.parse_authors_log(base_main_agg + dy_main + framestack_agg_kinetics) == {
         5: {"mAP": 0.5123456, "tail_mAP": 0.31234},
         10: {"mAP": 0.6001, "tail_mAP": 0.4},
+        15: {"mAP": 0.17218, "tail_mAP": 0.11775},
     }
 
 
@@ -133,3 +138,41 @@ def test_our_side_runs_the_authors_settings_in_a_tiny_mode(parity, tmp_path):
     assert sorted(result) == [1, 2]
     assert all(0 <= result[e]["mAP"] <= 1 and 0 <= result[e]["tail_mAP"] <= 1 for e in (1, 2))
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_the_minikinetics_scripts_layout_of_the_set(parity, tmp_path):
+    folder = parity.make_set(tmp_path / "set", parity.SetSpec(**TINY, signal=1.0))
+    kinetics = parity.write_kinetics_lists(folder)
+    split = pd.read_csv(folder / "split.csv", dtype=str)
+    train = (kinetics / "train.lst").read_text().splitlines()
+    val = (kinetics / "val.lst").read_text().splitlines()
+    assert len(train) == (split.split == "train").sum() and len(val) == 12
+    video, label = val[0].split(" ")
+    assert split.set_index("video_id").class_index[video] == label
+    # their dutils_kinetics: feature root + 'train' / 'val', one <video>.npy in each
+    assert (kinetics / "train" / f"{train[0].split()[0]}.npy").is_file()
+    assert (kinetics / "val" / f"{video}.npy").is_file()
+    assert parity.write_kinetics_lists(folder) == kinetics  # again: nothing to redo
+
+
+def test_the_minikinetics_variants_settings(parity):
+    run = parity.RunSpec(frames_train=8, frames_test=16)
+    assert parity.is_kinetics("move_kinetics") and parity.is_kinetics("framestack_agg")
+    assert not parity.is_kinetics("move") and not parity.is_kinetics("plain_agg")
+    move = parity.our_settings("move_kinetics", run, seed=0)
+    assert move.method == "move" and move.method_settings["dfs_scope"] == "first_sample"
+    assert move.frames_test == 150  # their test loader's hard-coded 150 frames
+    assert parity.our_settings("move", run, seed=0).frames_test == 16
+    framestack = parity.our_settings("framestack_agg", run, seed=0)
+    assert framestack.method == "framestack" and framestack.aggregators
+    arguments = parity.authors_arguments("framestack_agg", run, seed=0, classes=10)
+    assert arguments[arguments.index("--imb_factor") + 1] == "1"  # keep the set's own tail
+    assert arguments[arguments.index("--gd") + 1] == "20"
+
+
+def test_a_default_argument_is_replaced_by_name(parity):
+    def dataset(root, input_dir="x", cls_num=200, converter=None):
+        return cls_num, converter
+
+    parity.set_default(dataset, "cls_num", 10)
+    assert dataset("r") == (10, None)
