@@ -528,7 +528,7 @@ BATCH_NORMS = {
     "codebook.out_norm": "bn2",
 }
 AUTHORS_LOSS = {"plain_agg": "BCELoss", "cb_loss_agg": "CBLoss", "mixup_agg": "BCELoss",
-                "ldam_drw_agg": "LDAM", "eql_agg": "EQL"}  # fmt: skip
+                "ldam_drw_agg": "LDAM", "eql_agg": "EQL", "framestack_agg": "FocalLoss"}  # fmt: skip
 
 
 def authors_state(ours: dict, psa_first: bool = False) -> dict:
@@ -558,7 +558,10 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     ``train_step`` from the same weights, on the same batches and frames, with the same dropout
     masks (the global RNG reseeded before each forward: both draw PSA's two dropouts, then the
     classifier's) and the same mixup / EQL draws (ours from its generator, handed to theirs);
-    then both models' test logits. Full size (2048-d, 64 clusters)."""
+    then both models' test logits. Full size (2048-d, 64 clusters). ``framestack_agg``: the
+    MiniKinetics ``Framestack_Agg_kinetics.py`` pieces (the same aggregators, ``FrameStack`` on
+    the first half of the batch, focal loss, then the running-AP forward of the unstacked batch)
+    at an epoch past the warm-up, a random per-class AP and our partners handed to theirs."""
     import argparse as argparse_module
 
     import torch
@@ -570,11 +573,13 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     from move.training.model import VideoClassifier
     from move.training.vicinity import sample_interpolation_weight, tail_weighted_criterion
 
-    use_authors_code(move_code / "VideoLT")
+    stacking = variant == "framestack_agg"
+    use_authors_code(move_code / ("Imbalanced-MiniKinetics200" if stacking else "VideoLT"))
     from models import models as their_models  # the authors' modules
     from ops import Augment as their_augment
     from ops import losses as their_losses
 
+    epoch = max(epoch, 1) if stacking else epoch  # their warm_epoch 0: stacking from epoch 1
     counts = np.array(long_tailed_counts(classes, 150, 0.05))
     work.mkdir(parents=True, exist_ok=True)
     lc_list = work / "count-labels-train.lst"
@@ -603,6 +608,7 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     if hasattr(criterion, "reset_epoch"):
         criterion.reset_epoch(epoch)
     data = np.random.default_rng(seed)
+    class_ap = torch.from_numpy(data.random(classes).astype(np.float32)) if stacking else None
     lines = []
     for step in range(steps):
         labels = data.choice(classes, size=batch, p=counts / counts.sum())
@@ -615,8 +621,11 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
         lam = sample_interpolation_weight(1.0, draws)
         permutation = torch.randperm(batch, generator=draws)
         eql_draws = torch.rand((batch, classes), generator=torch.Generator().manual_seed(draw_seed))
+        stacked = batch // 2  # --ratio 0.5
+        stack_partners = torch.randperm(stacked, generator=torch.Generator().manual_seed(draw_seed))
 
         context.generator = torch.Generator().manual_seed(draw_seed)
+        context.state = {"class_ap": class_ap.clone()} if stacking else {}
         ours.train()
         torch.manual_seed(step)
         batch_data = Batch(x, y, torch.arange(batch), torch.full((batch,), -1))
@@ -626,12 +635,19 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
         for module in theirs.values():
             module.train()
         torch.manual_seed(step)
-        v_feature = theirs["codebook"](x).unsqueeze(1)
-        q_feature, _ = theirs["attention"](x, x, x)
-        z = torch.cat([v_feature, q_feature], dim=2)
-        target = y
+        inputs, target = x, y
         randperm, rand = torch.randperm, torch.rand
         try:  # hand our draws to their code
+            torch.randperm = lambda *a, _p=stack_partners, **k: _p.clone()
+            if stacking:
+                mixed_x, mixed_y = their_augment.FrameStack(x[:stacked], y[:stacked], 60, class_ap)
+                inputs, target = (
+                    torch.cat([mixed_x, x[stacked:]]),
+                    torch.cat([mixed_y, y[stacked:]]),
+                )
+            v_feature = theirs["codebook"](inputs).unsqueeze(1)
+            q_feature, _ = theirs["attention"](inputs, inputs, inputs)
+            z = torch.cat([v_feature, q_feature], dim=2)
             torch.randperm = lambda *a, _p=permutation, **k: _p.clone()
             torch.rand = lambda *a, _d=eql_draws, **k: _d.clone()
             if variant == "mixup_agg":
@@ -640,6 +656,10 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
             their_loss = criterion(output, target)
         finally:
             torch.randperm, torch.rand = randperm, rand
+        if stacking:  # the running-AP forward of the unstacked batch (train mode, no grad)
+            with torch.no_grad():
+                v_feature = theirs["codebook"](x).unsqueeze(1)
+                theirs["classifier"](torch.cat([v_feature, theirs["attention"](x, x, x)[0]], 2))
         their_loss.backward()
         torch.nn.utils.clip_grad_norm_(theirs["classifier"].parameters(), 20)
         their_grads = authors_grads(theirs)
@@ -702,14 +722,15 @@ def dfs_draws(masks, first_only: bool) -> list:
 
 
 def compare_move_steps(move_code: Path, variant: str, steps: int, batch: int, classes: int,
-                       seed: int) -> list[str]:  # fmt: skip
+                       seed: int, frames: int = 60, clusters: int = 64) -> list[str]:  # fmt: skip
     """``steps`` MOVE steps of the authors' ``MOVE.py`` (or ``MOVE_kinetics.py``) pieces
     (``NonlinearClassifier``, ``NetVLAD_Dynamic_Aggregator``, ``MultiHeadAttention_Dynamic_
     Aggregator``, ``Augment.dynamic_extrapolation`` / ``calibrated_interpolation``, their BCE) and
     of ``move``'s ``train_step`` (no clipping) from the same weights, on the same batches, with
     the same dropout masks and our DFS subsets, omega, lambda and partners handed to their
     ``random`` / ``np.random.beta`` / ``torch.randperm`` calls; then both models' test logits.
-    Full size (2048-d, 64 clusters, 60 frames: their PSA's key mask is built for 60)."""
+    Full size by default (2048-d, 64 clusters, 60 frames: their PSA's key mask is built for 60);
+    other ``frames`` / ``clusters`` need a checkout patched to match (``prepare_authors_code``)."""
     import argparse as argparse_module
     import random
     import types as types_module
@@ -731,9 +752,8 @@ def compare_move_steps(move_code: Path, variant: str, steps: int, batch: int, cl
     from ops import Augment as their_augment
     from ops import losses as their_losses
 
-    frames = 60
     counts = np.array(long_tailed_counts(classes, 150, 0.05))
-    run = RunSpec(epochs=1, batch_size=batch, frames_train=frames)
+    run = RunSpec(epochs=1, batch_size=batch, frames_train=frames, clusters=clusters)
     values = our_settings("move", run, seed)
     values = dataclasses_replace_method(values, dfs_scope=scope)
     method, settings = resolve_settings(values)
@@ -744,6 +764,11 @@ def compare_move_steps(move_code: Path, variant: str, steps: int, batch: int, cl
         "codebook": their_models.NetVLAD_Dynamic_Aggregator(2048, classes),
         "attention": their_models.MultiHeadAttention_Dynamic_Aggregator(4, 2048, 512, 512, 0.1),
     }
+    if theirs["codebook"].vlad.cluster_size != clusters:
+        raise SystemExit(
+            f"{move_code}: {theirs['codebook'].vlad.cluster_size} clusters, not "
+            f"{clusters}: give the copy the harness patched (<work>/MOVE-clusters…)"
+        )
     for module, state in authors_state(ours.state_dict(), psa_first=True).items():
         theirs[module].load_state_dict(state)
     their_params = [
@@ -1055,6 +1080,8 @@ def main(argv: list[str] | None = None) -> None:
         steps.add_argument("--classes", type=int, default=10)
         steps.add_argument("--epoch", type=int, default=0, help="LDAM-DRW: >= 50 re-weights")
         steps.add_argument("--seed", type=int, default=0)
+        steps.add_argument("--frames", type=int, default=60, help="MOVE: train frames")
+        steps.add_argument("--clusters", type=int, default=64, help="MOVE: NetVLAGD's clusters")
         a = steps.parse_args(argv[1:])
         for variant in a.variants:
             print(f"{variant}:")
@@ -1063,9 +1090,8 @@ def main(argv: list[str] | None = None) -> None:
                     a.videolt_code.resolve(), a.steps, a.batch, a.classes, a.seed
                 )
             elif variant in MOVE_SCRIPTS:
-                lines = compare_move_steps(
-                    a.move_code.resolve(), variant, a.steps, a.batch, a.classes, a.seed
-                )
+                lines = compare_move_steps(a.move_code.resolve(), variant, a.steps, a.batch,
+                                           a.classes, a.seed, a.frames, a.clusters)  # fmt: skip
             else:
                 lines = compare_steps(a.move_code.resolve(), variant, a.steps, a.batch,
                                       a.classes, a.epoch, a.seed, a.work)  # fmt: skip
