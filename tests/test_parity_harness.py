@@ -176,3 +176,22 @@ def test_a_default_argument_is_replaced_by_name(parity):
 
     parity.set_default(dataset, "cls_num", 10)
     assert dataset("r") == (10, None)
+
+
+def test_our_dfs_masks_become_the_authors_random_calls_in_their_order(parity):
+    import torch
+
+    from move.training.vicinity import DfsMasks
+
+    query = torch.tensor([[[1, 1, 0, 0], [0, 1, 1, 1]], [[1, 0, 0, 0], [1, 1, 1, 1]]])
+    key = torch.tensor([[1, 0, 1, 1], [0, 0, 1, 1]])  # frames PSA's keys keep
+    codebook = torch.tensor([[[0, 0, 1, 1], [1, 1, 1, 0]], [[1, 1, 1, 1], [0, 1, 0, 1]]])
+    masks = DfsMasks(query.float(), key.float(), codebook.float())
+    assert parity.dfs_draws(masks, first_only=False) == [
+        2, [2, 3], 3, [0, 1, 2], 4, [0, 1, 2, 3], 2, [1, 3],  # codebook, video by video
+        2, [0, 1], 3, [1, 2, 3], 1, [1],  # video 0: PSA's two queries, then the hidden keys
+        1, [0], 4, [0, 1, 2, 3], 2, [0, 1],  # video 1
+    ]  # fmt: skip
+    assert parity.dfs_draws(masks, first_only=True) == [
+        2, [2, 3], 3, [0, 1, 2], 2, [0, 1], 3, [1, 2, 3], 1, [1]
+    ]  # fmt: skip
