@@ -102,8 +102,20 @@ AUTHORS_SCRIPTS = {
         ],
     ),  # fmt: skip
 }
+# Their MiniKinetics dataset reseeds numpy with 0 (``np.random.seed(rand_number=0)`` in its
+# constructor, after the script's own seeding), so every --seed shares one numpy stream: the
+# frame indices and MOVE's omega / lambda. This harness-only argument (taken out before the
+# script sees its arguments) makes the dataset reseed with --seed instead.
+NUMPY_SEED_FROM_RUN = "--harness-numpy-seed-from-run"
+AUTHORS_SCRIPTS["move_kinetics_run_seed"] = (
+    *AUTHORS_SCRIPTS["move_kinetics"][:2],
+    [*AUTHORS_SCRIPTS["move_kinetics"][2], NUMPY_SEED_FROM_RUN],
+)
 # harness variant -> (our variant, our method's settings) where the names differ
-OUR_VARIANTS = {"move_kinetics": ("move", {"dfs_scope": "first_sample"})}
+OUR_VARIANTS = {
+    "move_kinetics": ("move", {"dfs_scope": "first_sample"}),
+    "move_kinetics_run_seed": ("move", {"dfs_scope": "first_sample"}),
+}
 # The MiniKinetics scripts' test loader takes 150 frames whatever --val_num_frames says
 KINETICS_TEST_FRAMES = 150
 
@@ -485,6 +497,10 @@ def point_kinetics_scripts_at_the_set(folder: str, npy_dir: str, arguments: list
     if not (Path(folder) / "dataset" / "dutils.py").is_file():
         dataset.dutils = sys.modules["dataset.dutils"] = types.ModuleType("dataset.dutils")
     classes = int(arguments[arguments.index("--num_class") + 1])
+    if NUMPY_SEED_FROM_RUN in arguments:
+        arguments.remove(NUMPY_SEED_FROM_RUN)
+        seed = int(arguments[arguments.index("--seed") + 1])
+        set_default(imbalance_minikinetics.imbalance_minikinetics.__init__, "rand_number", seed)
     imbalance_minikinetics.imbalance_minikinetics.cls_num = classes
     for dataset_class in (imbalance_minikinetics.imbalance_minikinetics,
                           imbalance_minikinetics.TestDataset):  # fmt: skip

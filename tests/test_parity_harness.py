@@ -168,6 +168,11 @@ def test_the_minikinetics_variants_settings(parity):
     arguments = parity.authors_arguments("framestack_agg", run, seed=0, classes=10)
     assert arguments[arguments.index("--imb_factor") + 1] == "1"  # keep the set's own tail
     assert arguments[arguments.index("--gd") + 1] == "20"
+    reseeded = parity.authors_arguments("move_kinetics_run_seed", run, seed=3, classes=10)
+    assert reseeded[-1] == parity.NUMPY_SEED_FROM_RUN  # taken out by the driver
+    plain = parity.authors_arguments("move_kinetics", run, seed=3, classes=10)
+    assert [a for a in reseeded[:-1] if "seed3" not in a] == [a for a in plain if "seed3" not in a]
+    assert parity.our_settings("move_kinetics_run_seed", run, 0) == move
 
 
 def test_a_default_argument_is_replaced_by_name(parity):
