@@ -43,24 +43,86 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 FEATURE_NAME = "synthetic"
 
-# variant -> (which checkout, script, its arguments beyond the shared ones)
+# variant -> (which checkout, script, its arguments beyond the shared ones). Every baseline's
+# shell script passes --gd 20 (the classifier's gradient norm; ours: the method's grad_clip);
+# VideoLT/scripts/MOVE.sh passes none (MOVE.py clips nothing) and --lb 3.0 --calib_bias 0.5.
+CLIP = ["--gd", "20"]
 AUTHORS_SCRIPTS = {
-    "plain_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "BCELoss"]),
-    "cb_loss_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "CBLoss"]),
+    "plain_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "BCELoss"]),
+    "cb_loss_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "CBLoss"]),
     "mixup_agg": (
         "move",
         "VideoLT/base_main_Agg.py",
-        ["--loss_func", "BCELoss", "--augment", "mixup"],
+        [*CLIP, "--loss_func", "BCELoss", "--augment", "mixup"],
     ),  # noqa: E501  # fmt: skip
-    "ldam_drw_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "LDAM"]),
-    "eql_agg": ("move", "VideoLT/base_main_Agg.py", ["--loss_func", "EQL"]),
+    "ldam_drw_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "LDAM"]),
+    "eql_agg": ("move", "VideoLT/base_main_Agg.py", [*CLIP, "--loss_func", "EQL"]),
     "framestack": (
         "videolt",
         "dy_main.py",
-        ["--loss_func", "FocalLoss", "--gamma", "1", "--warm_epoch", "0", "--ratio", "0.5"],
+        [*CLIP, "--loss_func", "FocalLoss", "--gamma", "1", "--warm_epoch", "0", "--ratio", "0.5"],
     ),
+    "move": (
+        "move",
+        "VideoLT/MOVE.py",
+        ["--augment", "None", "--loss_func", "BCELoss", "--lb", "3.0", "--calib_bias", "0.5"],
+    ),
+    # Imbalanced-MiniKinetics200's scripts (Table 3): --imb_factor 1 keeps the set's own tail
+    "move_kinetics": (
+        "move",
+        "Imbalanced-MiniKinetics200/MOVE_kinetics.py",
+        [
+            "--augment",
+            "None",
+            "--loss_func",
+            "BCELoss",
+            "--lb",
+            "3.0",
+            "--calib_bias",
+            "0.5",
+            "--imb_factor",
+            "1",
+        ],
+    ),  # fmt: skip
+    "framestack_agg": (
+        "move",
+        "Imbalanced-MiniKinetics200/Framestack_Agg_kinetics.py",
+        [
+            *CLIP,
+            "--gamma",
+            "1",
+            "--loss_func",
+            "FocalLoss",
+            "--warm_epoch",
+            "0",
+            "--ratio",
+            "0.5",
+            "--imb_factor",
+            "1",
+        ],
+    ),  # fmt: skip
 }
-# The authors' scripts pass --gd 20 (the classifier's gradient norm); ours: grad_clip 'method'.
+# Their MiniKinetics dataset reseeds numpy with 0 (``np.random.seed(rand_number=0)`` in its
+# constructor, after the script's own seeding), so every --seed shares one numpy stream: the
+# frame indices and MOVE's omega / lambda. This harness-only argument (taken out before the
+# script sees its arguments) makes the dataset reseed with --seed instead.
+NUMPY_SEED_FROM_RUN = "--harness-numpy-seed-from-run"
+AUTHORS_SCRIPTS["move_kinetics_run_seed"] = (
+    *AUTHORS_SCRIPTS["move_kinetics"][:2],
+    [*AUTHORS_SCRIPTS["move_kinetics"][2], NUMPY_SEED_FROM_RUN],
+)
+# harness variant -> (our variant, our method's settings) where the names differ
+OUR_VARIANTS = {
+    "move_kinetics": ("move", {"dfs_scope": "first_sample"}),
+    "move_kinetics_run_seed": ("move", {"dfs_scope": "first_sample"}),
+}
+# The MiniKinetics scripts' test loader takes 150 frames whatever --val_num_frames says
+KINETICS_TEST_FRAMES = 150
+
+
+def is_kinetics(variant: str) -> bool:
+    """Whether ``variant``'s script is one of the MiniKinetics scripts (their own data layout)."""
+    return AUTHORS_SCRIPTS[variant][1].startswith("Imbalanced-MiniKinetics200/")
 
 
 @dataclass(frozen=True)
@@ -118,6 +180,28 @@ def make_set(folder: Path, spec: SetSpec) -> Path:
     write_authors_lists(table, spec.classes, folder / "labels")
     stamp.write_text(json.dumps(asdict(spec)))
     return folder
+
+
+def write_kinetics_lists(folder: Path) -> Path:
+    """The MiniKinetics scripts' layout of the set in ``folder``: ``kinetics/{train,val}.lst``
+    (``<video> <c>``, single label) and ``kinetics/{train,val}/`` (links to ``npy/``), as their
+    ``dutils_kinetics`` (feature root + 'train' / 'val') and ``./data/*.lst`` read them. (They
+    re-index classes by training count, ties in ``argsort`` order, the same way for train and
+    test: mAP and tail mAP do not change.)"""
+    import pandas as pd
+
+    kinetics = folder / "kinetics"
+    kinetics.mkdir(exist_ok=True)
+    table = pd.read_csv(folder / "split.csv", dtype=str)
+    if table.class_index.str.contains(";").any():
+        raise SystemExit(f"{folder}: multi-label videos; the MiniKinetics scripts are single-label")
+    for split, name in (("train", "train"), ("test", "val")):
+        rows = table[table.split == split]
+        lines = "".join(f"{v} {c}\n" for v, c in zip(rows.video_id, rows.class_index, strict=True))
+        (kinetics / f"{name}.lst").write_text(lines)
+        if not (kinetics / name).exists():
+            (kinetics / name).symlink_to(Path("..") / "npy")
+    return kinetics
 
 
 def write_authors_lists(table, classes: int, labels: Path) -> None:
@@ -199,13 +283,14 @@ def our_settings(variant: str, run: RunSpec, seed: int):
     """``TrainSettings`` equal to the authors' script arguments of ``variant``."""
     from move.training.methods import train_settings, variant_settings
 
-    values = variant_settings(variant) | {
+    ours, method_values = OUR_VARIANTS.get(variant, (variant, {}))
+    values = variant_settings(ours) | {
         "epochs": run.epochs,
         "batch_size": run.batch_size,
         "lr": run.lr,
         "lr_milestones": list(run.lr_steps),
         "frames_train": run.frames_train,
-        "frames_test": run.frames_test,
+        "frames_test": KINETICS_TEST_FRAMES if is_kinetics(variant) else run.frames_test,
         "eval_every": run.eval_every,
         "seed": seed,
         "clusters": run.clusters,
@@ -218,6 +303,8 @@ def our_settings(variant: str, run: RunSpec, seed: int):
         values[method] = {"drw_epoch": 50}  # the authors' LDAM step_epoch
     if method == "eql":
         values[method] = {"tail_max": 100}  # the authors' EQL max_tail_num
+    if method_values:
+        values[method] = method_values
     return train_settings(values)
 
 
@@ -262,23 +349,41 @@ def run_ours_process(data: Path, out: Path, variant: str, run: RunSpec, seed: in
 # The authors' side
 
 
-def prepare_authors_code(checkout: Path, scratch: Path, clusters: int) -> tuple[Path, list[str]]:
-    """``checkout`` itself, or (``clusters`` != 64) a copy under ``scratch`` with NetVLAGD's
-    hard-coded 64 clusters replaced; the list of patches applied."""
-    if clusters == 64:
+# MOVE's PSA (``MultiHeadAttention_Dynamic_Aggregator``) builds its key mask for 60 frames, the
+# shell scripts' --train_num_frames; with other train frames the harness patches the count
+MOVE_KEY_MASK = "mask = torch.ones(sz_b, 1, 60)"
+
+
+def prepare_authors_code(
+    checkout: Path, scratch: Path, clusters: int, frames_train: int = 60
+) -> tuple[Path, list[str]]:
+    """``checkout`` itself, or (``clusters`` != 64 or ``frames_train`` != 60) a copy under
+    ``scratch`` with NetVLAGD's hard-coded 64 clusters and MOVE's PSA key mask's hard-coded 60
+    frames replaced; the list of patches applied."""
+    if clusters == 64 and frames_train == 60:
         return checkout, []
-    target = scratch / f"{checkout.name}-clusters{clusters}"
+    name = checkout.name + (f"-clusters{clusters}" if clusters != 64 else "")
+    name += f"-frames{frames_train}" if frames_train != 60 else ""
+    target = scratch / name
     if not target.is_dir():  # kept: runs of another harness process may be reading it
         shutil.copytree(checkout, target, ignore=shutil.ignore_patterns(".git"))
     patches = []
     for models in sorted(target.rglob("models/models.py")):
         text = models.read_text()
-        if "cluster_size = 64" in text:
-            text = text.replace("cluster_size = 64", f"cluster_size = {clusters}")
-            models.write_text(text)
-        if f"cluster_size = {clusters}" not in text:
-            raise SystemExit(f"{models}: no 'cluster_size = 64' to patch; run with --clusters 64")
-        patches.append(f"{models.relative_to(scratch)}: cluster_size = 64 -> {clusters}")
+        where = models.relative_to(scratch)
+        if clusters != 64:
+            if "cluster_size = 64" in text:
+                text = text.replace("cluster_size = 64", f"cluster_size = {clusters}")
+            if f"cluster_size = {clusters}" not in text:
+                raise SystemExit(f"{models}: no 'cluster_size = 64' to patch; use --clusters 64")
+            patches.append(f"{where}: cluster_size = 64 -> {clusters}")
+        mask = MOVE_KEY_MASK.replace("60", str(frames_train))
+        if frames_train != 60 and (MOVE_KEY_MASK in text or mask in text):
+            text = text.replace(MOVE_KEY_MASK, mask)
+            patches.append(
+                f"{where}: torch.ones(sz_b, 1, 60) -> torch.ones(sz_b, 1, {frames_train})"
+            )
+        models.write_text(text)
     return target, patches
 
 
@@ -286,7 +391,7 @@ def authors_arguments(variant: str, run: RunSpec, seed: int, classes: int) -> li
     """The authors' shell script's arguments, at this run's sizes."""
     extra = AUTHORS_SCRIPTS[variant][2]
     return [
-        "--feature_name", FEATURE_NAME, "--lr", str(run.lr), "--gd", "20",
+        "--feature_name", FEATURE_NAME, "--lr", str(run.lr),
         "--lr_steps", *map(str, run.lr_steps), "--epochs", str(run.epochs),
         "--batch-size", str(run.batch_size), "-j", "0", "--eval-freq", str(run.eval_every),
         "--print-freq", "100000", "--root_log", "log", "--root_model", "checkpoints",
@@ -298,7 +403,12 @@ def authors_arguments(variant: str, run: RunSpec, seed: int, classes: int) -> li
 
 
 TEST_EPOCH = re.compile(r"Test Epoch (\d+): .*\| mAP: ([0-9.eE+-]+) \|")
-TAIL = re.compile(r"(?:Tail mAP, Acc@1, 5 = \S+ \S+ \S+|\| Tail =) ([0-9.eE+-]+)")
+# base_main_Agg.py / MOVE*.py: "Overall, Head, Medium, Tail mAP, Acc@1, 5 = <all> <h> <m> <t> ...",
+# dy_main.py: "... | Tail = <t>", Framestack_Agg_kinetics.py: "Overall mAP = <all> <h> <m> <t>"
+TAIL = re.compile(
+    r"(?:Tail mAP, Acc@1, 5 = \S+ \S+ \S+ |\| Tail = |Overall mAP = [0-9.]+ [0-9.]+ [0-9.]+ )"
+    r"([0-9.eE+-]+)"
+)
 
 
 def parse_authors_log(text: str) -> dict:
@@ -321,6 +431,9 @@ def run_authors(code: Path, data: Path, out: Path, variant: str, run: RunSpec, s
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "labels").exists():
         (out / "labels").symlink_to(data / "labels")
+    if is_kinetics(variant) and not (out / "data").exists():
+        (out / "data").symlink_to(write_kinetics_lists(data))  # their './data/*.lst'
+
     classes = len((data / "labels" / "count-labels-train.lst").read_text().splitlines())
     command = [
         sys.executable, __file__, "drive", str(code / script), str(data / "npy"),
@@ -359,13 +472,48 @@ def drive(script: str, npy_dir: str, arguments: list[str]) -> None:
     sys.modules["tensorboardX"] = stub
     folder = str(Path(script).parent)
     sys.path.insert(0, folder)
-    from dataset import dutils  # the authors' module, found in their checkout
+    if (Path(folder) / "dataset" / "dutils_kinetics.py").is_file():
+        point_kinetics_scripts_at_the_set(folder, npy_dir, arguments)
+    else:
+        from dataset import dutils  # the authors' module, found in their checkout
 
-    dutils.path_dict[FEATURE_NAME] = npy_dir
+        dutils.path_dict[FEATURE_NAME] = npy_dir
+        dutils.dim_dict[FEATURE_NAME] = 2048
     silence_class_meters()
-    dutils.dim_dict[FEATURE_NAME] = 2048
     sys.argv = [script, *arguments]
     runpy.run_path(script, run_name="__main__")
+
+
+def point_kinetics_scripts_at_the_set(folder: str, npy_dir: str, arguments: list[str]) -> None:
+    """The MiniKinetics scripts on the set: ``dutils_kinetics``'s feature root is the set's
+    ``kinetics/`` (+ 'train' / 'val'); their datasets' hard-coded 200 classes become
+    ``--num_class``; ``Framestack_Agg_kinetics.py`` imports ``dataset.dutils``, which that folder
+    lacks (it uses nothing from it): an empty module stands in."""
+    import dataset  # the authors' package, found in their checkout
+    from dataset import dutils_kinetics, imbalance_minikinetics
+
+    dutils_kinetics.path_dict[FEATURE_NAME] = str(Path(npy_dir).parent / "kinetics") + "/"
+    dutils_kinetics.dim_dict[FEATURE_NAME] = 2048
+    if not (Path(folder) / "dataset" / "dutils.py").is_file():
+        dataset.dutils = sys.modules["dataset.dutils"] = types.ModuleType("dataset.dutils")
+    classes = int(arguments[arguments.index("--num_class") + 1])
+    if NUMPY_SEED_FROM_RUN in arguments:
+        arguments.remove(NUMPY_SEED_FROM_RUN)
+        seed = int(arguments[arguments.index("--seed") + 1])
+        set_default(imbalance_minikinetics.imbalance_minikinetics.__init__, "rand_number", seed)
+    imbalance_minikinetics.imbalance_minikinetics.cls_num = classes
+    for dataset_class in (imbalance_minikinetics.imbalance_minikinetics,
+                          imbalance_minikinetics.TestDataset):  # fmt: skip
+        set_default(dataset_class.__init__, "cls_num", classes)
+
+
+def set_default(function, name: str, value) -> None:
+    """Replace the default value of ``function``'s argument ``name``."""
+    code = function.__code__
+    names = code.co_varnames[: code.co_argcount]
+    defaults = list(function.__defaults__)
+    defaults[names.index(name) - (len(names) - len(defaults))] = value
+    function.__defaults__ = tuple(defaults)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,17 +544,18 @@ BATCH_NORMS = {
     "codebook.out_norm": "bn2",
 }
 AUTHORS_LOSS = {"plain_agg": "BCELoss", "cb_loss_agg": "CBLoss", "mixup_agg": "BCELoss",
-                "ldam_drw_agg": "LDAM", "eql_agg": "EQL"}  # fmt: skip
+                "ldam_drw_agg": "LDAM", "eql_agg": "EQL", "framestack_agg": "FocalLoss"}  # fmt: skip
 
 
-def authors_state(ours: dict) -> dict:
-    """Our ``state_dict`` as the authors' three modules' ``{module: state_dict}``."""
+def authors_state(ours: dict, psa_first: bool = False) -> dict:
+    """Our ``state_dict`` as the authors' three modules' ``{module: state_dict}``; ``psa_first``:
+    their classifier reads [PSA, codebook] as ours (``MOVE.py``), else [codebook, PSA]."""
     import torch
 
     state: dict = {"attention": {}, "codebook": {}, "classifier": {}}
     for name, (module, theirs) in WEIGHT_NAMES.items():
         value = ours[name].clone()
-        if name == "classifier.0.weight":
+        if name == "classifier.0.weight" and not psa_first:
             psa = 2048
             value = torch.cat([value[:, psa:], value[:, :psa]], dim=1)
         if name == "codebook.project.weight":
@@ -425,7 +574,10 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     ``train_step`` from the same weights, on the same batches and frames, with the same dropout
     masks (the global RNG reseeded before each forward: both draw PSA's two dropouts, then the
     classifier's) and the same mixup / EQL draws (ours from its generator, handed to theirs);
-    then both models' test logits. Full size (2048-d, 64 clusters)."""
+    then both models' test logits. Full size (2048-d, 64 clusters). ``framestack_agg``: the
+    MiniKinetics ``Framestack_Agg_kinetics.py`` pieces (the same aggregators, ``FrameStack`` on
+    the first half of the batch, focal loss, then the running-AP forward of the unstacked batch)
+    at an epoch past the warm-up, a random per-class AP and our partners handed to theirs."""
     import argparse as argparse_module
 
     import torch
@@ -437,11 +589,13 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     from move.training.model import VideoClassifier
     from move.training.vicinity import sample_interpolation_weight, tail_weighted_criterion
 
-    use_authors_code(move_code / "VideoLT")
+    stacking = variant == "framestack_agg"
+    use_authors_code(move_code / ("Imbalanced-MiniKinetics200" if stacking else "VideoLT"))
     from models import models as their_models  # the authors' modules
     from ops import Augment as their_augment
     from ops import losses as their_losses
 
+    epoch = max(epoch, 1) if stacking else epoch  # their warm_epoch 0: stacking from epoch 1
     counts = np.array(long_tailed_counts(classes, 150, 0.05))
     work.mkdir(parents=True, exist_ok=True)
     lc_list = work / "count-labels-train.lst"
@@ -470,6 +624,7 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
     if hasattr(criterion, "reset_epoch"):
         criterion.reset_epoch(epoch)
     data = np.random.default_rng(seed)
+    class_ap = torch.from_numpy(data.random(classes).astype(np.float32)) if stacking else None
     lines = []
     for step in range(steps):
         labels = data.choice(classes, size=batch, p=counts / counts.sum())
@@ -482,8 +637,11 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
         lam = sample_interpolation_weight(1.0, draws)
         permutation = torch.randperm(batch, generator=draws)
         eql_draws = torch.rand((batch, classes), generator=torch.Generator().manual_seed(draw_seed))
+        stacked = batch // 2  # --ratio 0.5
+        stack_partners = torch.randperm(stacked, generator=torch.Generator().manual_seed(draw_seed))
 
         context.generator = torch.Generator().manual_seed(draw_seed)
+        context.state = {"class_ap": class_ap.clone()} if stacking else {}
         ours.train()
         torch.manual_seed(step)
         batch_data = Batch(x, y, torch.arange(batch), torch.full((batch,), -1))
@@ -493,12 +651,19 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
         for module in theirs.values():
             module.train()
         torch.manual_seed(step)
-        v_feature = theirs["codebook"](x).unsqueeze(1)
-        q_feature, _ = theirs["attention"](x, x, x)
-        z = torch.cat([v_feature, q_feature], dim=2)
-        target = y
+        inputs, target = x, y
         randperm, rand = torch.randperm, torch.rand
         try:  # hand our draws to their code
+            torch.randperm = lambda *a, _p=stack_partners, **k: _p.clone()
+            if stacking:
+                mixed_x, mixed_y = their_augment.FrameStack(x[:stacked], y[:stacked], 60, class_ap)
+                inputs, target = (
+                    torch.cat([mixed_x, x[stacked:]]),
+                    torch.cat([mixed_y, y[stacked:]]),
+                )
+            v_feature = theirs["codebook"](inputs).unsqueeze(1)
+            q_feature, _ = theirs["attention"](inputs, inputs, inputs)
+            z = torch.cat([v_feature, q_feature], dim=2)
             torch.randperm = lambda *a, _p=permutation, **k: _p.clone()
             torch.rand = lambda *a, _d=eql_draws, **k: _d.clone()
             if variant == "mixup_agg":
@@ -507,6 +672,10 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
             their_loss = criterion(output, target)
         finally:
             torch.randperm, torch.rand = randperm, rand
+        if stacking:  # the running-AP forward of the unstacked batch (train mode, no grad)
+            with torch.no_grad():
+                v_feature = theirs["codebook"](x).unsqueeze(1)
+                theirs["classifier"](torch.cat([v_feature, theirs["attention"](x, x, x)[0]], 2))
         their_loss.backward()
         torch.nn.utils.clip_grad_norm_(theirs["classifier"].parameters(), 20)
         their_grads = authors_grads(theirs)
@@ -536,6 +705,199 @@ def compare_steps(move_code: Path, variant: str, steps: int, batch: int, classes
         f"{float(their_logits.abs().max()):.2f})"
     )
     return lines
+
+
+# MOVE's scripts: variant -> (folder of the script's modules, our dfs_scope)
+MOVE_SCRIPTS = {"move": ("VideoLT", "per_sample"),
+                "move_kinetics": ("Imbalanced-MiniKinetics200", "first_sample")}  # fmt: skip
+
+
+def dfs_draws(masks, first_only: bool) -> list:
+    """Our DFS masks as the sequence of ``random.randint`` / ``random.sample`` results the
+    authors' dynamic aggregators ask for, in their order: the codebook's (``NetVLAD_Dynamic_
+    Aggregator`` runs first) two kept subsets per video, then PSA's two query subsets and its
+    hidden key subset per video. ``first_only``: video 0 only (the MiniKinetics script)."""
+    import torch
+
+    def subset(mask) -> list:
+        return [int(i) for i in torch.nonzero(mask).flatten()]
+
+    videos = range(1 if first_only else len(masks.query))
+    draws: list = []
+    for i in videos:
+        for view in range(2):
+            kept = subset(masks.codebook[i, view])
+            draws += [len(kept), kept]
+    for i in videos:
+        for view in range(2):
+            kept = subset(masks.query[i, view])
+            draws += [len(kept), kept]
+        hidden = subset(1 - masks.key[i])
+        draws += [len(hidden), hidden]
+    return draws
+
+
+def compare_move_steps(move_code: Path, variant: str, steps: int, batch: int, classes: int,
+                       seed: int, frames: int = 60, clusters: int = 64) -> list[str]:  # fmt: skip
+    """``steps`` MOVE steps of the authors' ``MOVE.py`` (or ``MOVE_kinetics.py``) pieces
+    (``NonlinearClassifier``, ``NetVLAD_Dynamic_Aggregator``, ``MultiHeadAttention_Dynamic_
+    Aggregator``, ``Augment.dynamic_extrapolation`` / ``calibrated_interpolation``, their BCE) and
+    of ``move``'s ``train_step`` (no clipping) from the same weights, on the same batches, with
+    the same dropout masks and our DFS subsets, omega, lambda and partners handed to their
+    ``random`` / ``np.random.beta`` / ``torch.randperm`` calls; then both models' test logits.
+    Full size by default (2048-d, 64 clusters, 60 frames: their PSA's key mask is built for 60);
+    other ``frames`` / ``clusters`` need a checkout patched to match (``prepare_authors_code``)."""
+    import argparse as argparse_module
+    import random
+    import types as types_module
+
+    import torch
+
+    from move.datasets.synthetic import long_tailed_counts
+    from move.training import vicinity
+    from move.training.context import Batch, RunContext
+    from move.training.loop import train_step
+    from move.training.methods import resolve_settings
+    from move.training.methods.move import dfs_masks
+    from move.training.model import VideoClassifier
+    from move.training.vicinity import tail_weighted_criterion
+
+    folder, scope = MOVE_SCRIPTS[variant]
+    use_authors_code(move_code / folder)
+    from models import models as their_models  # the authors' modules
+    from ops import Augment as their_augment
+    from ops import losses as their_losses
+
+    counts = np.array(long_tailed_counts(classes, 150, 0.05))
+    run = RunSpec(epochs=1, batch_size=batch, frames_train=frames, clusters=clusters)
+    values = our_settings("move", run, seed)
+    values = dataclasses_replace_method(values, dfs_scope=scope)
+    method, settings = resolve_settings(values)
+    torch.manual_seed(seed)
+    ours = VideoClassifier(classes, settings.model)
+    theirs = {
+        "classifier": their_models.NonlinearClassifier(3072, classes),
+        "codebook": their_models.NetVLAD_Dynamic_Aggregator(2048, classes),
+        "attention": their_models.MultiHeadAttention_Dynamic_Aggregator(4, 2048, 512, 512, 0.1),
+    }
+    if theirs["codebook"].vlad.cluster_size != clusters:
+        raise SystemExit(
+            f"{move_code}: {theirs['codebook'].vlad.cluster_size} clusters, not "
+            f"{clusters}: give the copy the harness patched (<work>/MOVE-clusters…)"
+        )
+    for module, state in authors_state(ours.state_dict(), psa_first=True).items():
+        theirs[module].load_state_dict(state)
+    their_params = [
+        p for m in ("classifier", "codebook", "attention") for p in theirs[m].parameters()
+    ]
+    our_optimizer = torch.optim.Adam(ours.parameters(), lr=1e-4)
+    their_optimizer = torch.optim.Adam(their_params, lr=1e-4)
+    options = method.options(settings.method_settings)
+    tau = tail_weighted_criterion(torch.from_numpy(counts))
+    context = RunContext(settings, method, options, tau, counts, epoch=0)
+    # MOVE.py's load_data: min-max normalised frequencies, their DFS bound and label factor
+    share = counts / counts.sum()
+    share = (share - share.min()) / (share.max() - share.min())
+    sampling_prob = np.maximum(share * frames, options.lower_bound)
+    smooth_factor = torch.FloatTensor(1 - share + options.calib_bias)
+    criterion = their_losses.BCELoss(argparse_module.Namespace(), logits=True, reduce="mean")
+    data = np.random.default_rng(seed)
+    lines = []
+    for step in range(steps):
+        labels = data.choice(classes, size=batch, p=counts / counts.sum())
+        x = torch.from_numpy(data.normal(size=(batch, frames, 2048)).astype(np.float32))
+        x[np.arange(batch), :, labels] += 3.0
+        y = torch.zeros(batch, classes)
+        y[np.arange(batch), labels] = 1.0
+        draw_seed = 10_000 + step
+        replay = types_module.SimpleNamespace(
+            options=options, tau=tau, generator=torch.Generator().manual_seed(draw_seed)
+        )  # what move_transform will draw, in its order
+        masks = dfs_masks(y, frames, replay)
+        omega = vicinity.sample_extrapolation_weight(options.extrapolation_alpha, replay.generator)
+        lam = vicinity.sample_interpolation_weight(options.interpolation_alpha, replay.generator)
+        permutation = torch.randperm(batch, generator=replay.generator)
+
+        context.generator = torch.Generator().manual_seed(draw_seed)
+        ours.train()
+        torch.manual_seed(step)
+        batch_data = Batch(x, y, torch.arange(batch), torch.full((batch,), -1))
+        our_loss = train_step(ours, method, batch_data, context, our_optimizer, None)
+        our_grads = {
+            n: torch.zeros_like(p) if p.grad is None else p.grad.clone()
+            for n, p in ours.named_parameters()
+        }
+
+        for module in theirs.values():
+            module.train()
+        torch.manual_seed(step)
+        queue = dfs_draws(masks, first_only=scope == "first_sample")
+        weights = [float(omega) - 1.0, float(lam)]  # their Beta(2, 2) (+ 1 there), Beta(1, 1)
+        saved = random.randint, random.sample, np.random.beta, torch.randperm
+        try:  # hand our draws to their code
+            random.randint = lambda *a, _q=queue, **k: _q.pop(0)
+            random.sample = lambda *a, _q=queue, **k: _q.pop(0)
+            np.random.beta = lambda *a, _w=weights, **k: _w.pop(0)
+            torch.randperm = lambda *a, _p=permutation, **k: _p.clone()
+            if scope == "first_sample":
+                label = torch.from_numpy(labels)  # the MiniKinetics loader's int labels
+            else:
+                label = [str(int(c)) for c in labels]  # VideoLT's '<c>[,<c>...]' strings
+            v1, v2 = theirs["codebook"](x, sampling_prob, label=label, train=True)
+            q, _ = theirs["attention"](x, x, x, sampling_prob, label=label, train=True)
+            z1, z2 = torch.cat([q[:, 0], v1], dim=1), torch.cat([q[:, 1], v2], dim=1)
+            extrapolated = their_augment.dynamic_extrapolation(z1, z2)
+            mixed, target = their_augment.calibrated_interpolation(
+                extrapolated, extrapolated, y, smooth_factor
+            )
+            _, output = theirs["classifier"](mixed)
+            their_loss = criterion(output, target)
+        finally:
+            random.randint, random.sample, np.random.beta, torch.randperm = saved
+        if queue or weights:
+            raise RuntimeError(f"draws not taken by the authors' code: {len(queue)} DFS, {weights}")
+        their_loss.backward()
+        their_grads = authors_grads(theirs, psa_first=True)
+        their_optimizer.step()
+        their_optimizer.zero_grad()
+        worst = max(
+            float((our_grads[n] - their_grads[n]).norm() / their_grads[n].norm().clamp(min=1e-30))
+            for n in their_grads
+            if their_grads[n].norm() > 0
+        )
+        unused = [n for n in their_grads if their_grads[n].norm() == 0]
+        only_ours = [n for n in unused if our_grads[n].norm() > 0]
+        both = [n for n in unused if n not in only_ours]
+        lines.append(
+            f"step {step}: loss ours {our_loss:.7f} authors {their_loss.item():.7f} "
+            f"(rel. diff {abs(our_loss - their_loss.item()) / abs(their_loss.item()):.1e}); "
+            f"largest relative gradient difference {worst:.1e}"
+            + (f"; no gradient on either side: {', '.join(both)}" if both else "")
+            + (f"; A GRADIENT ONLY OURS HAS: {', '.join(only_ours)}" if only_ours else "")
+        )
+    ours.eval()
+    for module in theirs.values():
+        module.eval()
+    x = torch.from_numpy(data.normal(size=(2 * classes, 150, 2048)).astype(np.float32))
+    with torch.no_grad():
+        our_logits = ours(x)
+        q, _ = theirs["attention"](x, x, x, train=False)
+        z = torch.cat([q, theirs["codebook"](x, train=False).unsqueeze(1)], dim=2)
+        their_logits = theirs["classifier"](z)[1]
+    gap = (our_logits - their_logits).abs().max(dim=0).values
+    lines.append(
+        f"test logits after {steps} steps: largest difference {float(gap.max()):.1e} "
+        f"(logits' scale {float(their_logits.abs().max()):.2f})"
+    )
+    return lines
+
+
+def dataclasses_replace_method(settings, **method_settings):
+    """``settings`` with some of its method's own settings replaced."""
+    import dataclasses
+
+    merged = dict(settings.method_settings or {}) | method_settings
+    return dataclasses.replace(settings, method_settings=merged)
 
 
 def use_authors_code(folder: Path) -> None:
@@ -659,14 +1021,16 @@ def compare_framestack_steps(videolt_code: Path, steps: int, batch: int, classes
     return lines
 
 
-def authors_grads(theirs: dict) -> dict:
-    """The authors' gradients under our parameter names (the classifier's columns swapped back)."""
+def authors_grads(theirs: dict, psa_first: bool = False) -> dict:
+    """The authors' gradients under our parameter names (the classifier's columns swapped back
+    unless ``psa_first``); a parameter without a gradient (their BatchNorm before MOVE's masked
+    codebook views) as zeros."""
     import torch
 
     grads = {}
     for name, (module, their_name) in WEIGHT_NAMES.items():
         grad = dict(theirs[module].named_parameters())[their_name].grad.clone()
-        if name == "classifier.0.weight":
+        if name == "classifier.0.weight" and not psa_first:
             grad = torch.cat([grad[:, 1024:], grad[:, :1024]], dim=1)
         if name == "codebook.project.weight":
             clusters = theirs["codebook"].vlad.cluster_size
@@ -674,9 +1038,9 @@ def authors_grads(theirs: dict) -> dict:
         grads[name] = grad
     for name, theirs_name in BATCH_NORMS.items():
         for part in ("weight", "bias"):
-            grads[f"{name}.{part}"] = dict(theirs["codebook"].named_parameters())[
-                f"{theirs_name}.{part}"
-            ].grad.clone()
+            parameter = dict(theirs["codebook"].named_parameters())[f"{theirs_name}.{part}"]
+            grad = parameter.grad
+            grads[f"{name}.{part}"] = torch.zeros_like(parameter) if grad is None else grad.clone()
     return grads
 
 
@@ -732,6 +1096,8 @@ def main(argv: list[str] | None = None) -> None:
         steps.add_argument("--classes", type=int, default=10)
         steps.add_argument("--epoch", type=int, default=0, help="LDAM-DRW: >= 50 re-weights")
         steps.add_argument("--seed", type=int, default=0)
+        steps.add_argument("--frames", type=int, default=60, help="MOVE: train frames")
+        steps.add_argument("--clusters", type=int, default=64, help="MOVE: NetVLAGD's clusters")
         a = steps.parse_args(argv[1:])
         for variant in a.variants:
             print(f"{variant}:")
@@ -739,6 +1105,9 @@ def main(argv: list[str] | None = None) -> None:
                 lines = compare_framestack_steps(
                     a.videolt_code.resolve(), a.steps, a.batch, a.classes, a.seed
                 )
+            elif variant in MOVE_SCRIPTS:
+                lines = compare_move_steps(a.move_code.resolve(), variant, a.steps, a.batch,
+                                           a.classes, a.seed, a.frames, a.clusters)  # fmt: skip
             else:
                 lines = compare_steps(a.move_code.resolve(), variant, a.steps, a.batch,
                                       a.classes, a.epoch, a.seed, a.work)  # fmt: skip
@@ -767,6 +1136,7 @@ def main(argv: list[str] | None = None) -> None:
         nargs = "+" if field == "lr_steps" else None
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, nargs=nargs, default=default)
     args = parser.parse_args(argv)
+    args.work = args.work.resolve()  # the authors' scripts run in folders of their own
     spec = SetSpec(**{f: getattr(args, f"set_{f}") for f in asdict(SetSpec())})
     run = RunSpec(**{f: getattr(args, f) for f in asdict(RunSpec())})
     run = RunSpec(**(asdict(run) | {"lr_steps": tuple(run.lr_steps)}))
@@ -777,7 +1147,9 @@ def main(argv: list[str] | None = None) -> None:
     code, patches = {}, []
     for which, path in (("move", args.move_code), ("videolt", args.videolt_code)):
         if path is not None:
-            code[which], applied = prepare_authors_code(path.resolve(), args.work, run.clusters)
+            code[which], applied = prepare_authors_code(
+                path.resolve(), args.work, run.clusters, run.frames_train
+            )
             patches += applied
     needed = {AUTHORS_SCRIPTS[v][0] for v in args.variants} if "authors" in args.sides else set()
     if needed - set(code):
