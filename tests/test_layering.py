@@ -4,7 +4,7 @@ Floors, lowest first (a module may import its own floor and the ones below):
 
 0. ground: configuration and what every stage shares (``move.config``, ``move.errors``,
    ``move.files``, ``move.validation``, ``move.annotations``, ``move.features`` (the HDF5
-   feature file), ``move.device``, ``move.downloads``): imports no stage;
+   feature file), ``move.device``, ``move.downloads``, ``move.plugins``): imports no stage;
 1-4. the stages: ``move.datasets`` < ``move.extraction`` < ``move.training`` <
    ``move.reporting``. Datasets and extraction import neither each other (a second test): the
    pipeline runs video -> features (extraction) -> long-tailed splits (datasets), while the
@@ -41,6 +41,7 @@ GROUND = (
     "move.features",
     "move.device",
     "move.downloads",
+    "move.plugins",
 )
 STAGES = ("move.datasets", "move.extraction", "move.training", "move.reporting")
 PLANNING = ("move.planning", "move.targets")
