@@ -77,23 +77,16 @@ def test_the_wheel_validates_the_config_and_plans_the_demo_outside_the_checkout(
     work.mkdir()
     shutil.copy(REPO / "config.yaml", work / "config.yaml")
     env = {**os.environ, "PYTHONPATH": str(site)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHECKS, str(site)],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def run_there(*args: str) -> subprocess.CompletedProcess:
+        """``python *args`` in ``work``, importing only the installed wheel."""
+        return subprocess.run(
+            [sys.executable, *args], cwd=work, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    done = run_there("-c", CHECKS, str(site))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "wheel ok" in done.stdout
-    checked = subprocess.run(
-        [sys.executable, "-m", "move", "check-config", "config.yaml"],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    checked = run_there("-m", "move", "check-config", "config.yaml")
     assert checked.returncode == 0, checked.stderr[-3000:]
     assert "config.yaml: valid" in checked.stdout
