@@ -217,3 +217,32 @@ def test_effective_config_states_every_default_and_each_datasets_own_settings():
     minikinetics = effective["datasets"]["minikinetics"]["train"]
     assert minikinetics["num_workers"] == config["train"]["num_workers"]  # top level, not default
     assert effective["split"]["selection"] == "first"
+
+
+def test_the_stages_settings_and_the_schema_declare_the_same_defaults():
+    """``move extract`` / ``move train`` (their settings dataclasses) and the workflow (the
+    schema) default alike: 150 frames, not 8 on the command line and 150 in the workflow."""
+    import dataclasses
+
+    from move.extraction.settings import ExtractSettings
+    from move.training.settings import TrainSettings
+
+    schema = load_schema()["$defs"]
+    differ = []
+    for settings, section in ((ExtractSettings, "extract"), (TrainSettings, "train")):
+        rules = schema[section]["properties"]
+        for field in dataclasses.fields(settings):
+            if field.name not in rules or "default" not in rules[field.name]:
+                continue
+            value = field.default
+            if field.default_factory is not dataclasses.MISSING:
+                value = field.default_factory()
+            if field.name == "weights":  # per backbone in the schema, None (named) here
+                assert value is None
+                continue
+            if (list(value) if isinstance(value, tuple) else value) != rules[field.name]["default"]:
+                differ.append(
+                    f"{section}.{field.name}: {value!r} vs {rules[field.name]['default']!r}"
+                )
+    assert not differ, differ
+    assert ExtractSettings().frames == schema["extract"]["properties"]["frames"]["default"] == 150
