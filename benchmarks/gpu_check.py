@@ -236,8 +236,8 @@ def features(args, scratch: Path) -> tuple[Path, Path, int]:
     split; returns (features, split, train videos written)."""
     import pandas as pd
 
-    from move.datasets.splits import write_csv_atomic
     from move.features import create_feature_file, write_video_features
+    from move.files import write_csv_atomic
 
     size = sizes(args)
     train = (

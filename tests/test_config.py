@@ -246,3 +246,23 @@ def test_the_stages_settings_and_the_schema_declare_the_same_defaults():
                 )
     assert not differ, differ
     assert ExtractSettings().frames == schema["extract"]["properties"]["frames"]["default"] == 150
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"grad_clip": "x"}, "'grad_clip': 'x' is not allowed (use method, none, a number > 0)"),
+        ({"checkpoint_dtype": "int8"}, "'checkpoint_dtype': 'int8' is not allowed"),
+        ({"features_on_device": 2}, "'features_on_device': 2 is greater than the maximum of 1"),
+        ({"resume_every_minutes": -1}, "'resume_every_minutes': -1 is less than the minimum"),
+    ],
+)
+def test_train_settings_refuse_what_the_schema_refuses_in_its_words(values, message):
+    """TrainSettings checks its values against the schema (one place for the ranges), so a run
+    started from Python or a results file is refused as a config would be."""
+    from move.errors import MoveError
+    from move.training.settings import TrainSettings
+
+    with pytest.raises(MoveError) as error:
+        TrainSettings.from_dict(values)
+    assert message in str(error.value) and str(error.value).startswith("train setting")

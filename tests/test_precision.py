@@ -130,7 +130,9 @@ def test_precision_is_in_the_fingerprint_but_float32_keeps_the_old_one():
 
 
 def test_an_unknown_precision_is_one_line_naming_the_choices():
-    with pytest.raises(MoveError, match="precision 'fp16': use float32, tf32, bf16"):
+    with pytest.raises(
+        MoveError, match=r"'precision': 'fp16' is not allowed \(choose one of float32, tf32, bf16\)"
+    ):
         TrainSettings.from_dict({"precision": "fp16"})
 
 
