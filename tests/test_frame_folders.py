@@ -204,7 +204,7 @@ def test_one_folder_of_each_image_kind_among_videos_extracts_every_video(tiny_vi
     out = tmp_path / "resnet50.h5"
     done = run_move("extract", "--annotations", tmp_path / "annotations.csv", "--videos", root,
                     "--out", out, "--frames", "3", "--resize", "40", "--crop", "32",
-                    "--batch-size", "8", "--device", "cpu", "--quiet")  # fmt: skip
+                    "--batch-size", "8", "--device", "cpu", "--weights", "none", "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     failures = pd.read_csv(tmp_path / "resnet50.failures.csv").set_index("video_id").reason
     broken = next(v for v, kind in kinds.items() if kind == "not images")
