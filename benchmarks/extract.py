@@ -125,12 +125,39 @@ def timed(run) -> tuple[float, float]:
     return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
+class CodeUnderTest:
+    """The extraction functions of the ``move`` under test, wherever that version keeps them
+    (one ``extract.py`` before it was split by concern; ``decoding``, ``preprocess``,
+    ``embedding`` beside it since)."""
+
+    def __init__(self) -> None:
+        import importlib
+
+        self.modules = []
+        for name in ("extract", "decoding", "preprocess", "embedding", "video"):
+            try:
+                self.modules.append(importlib.import_module(f"move.extraction.{name}"))
+            except ImportError:
+                continue
+
+    def __getattr__(self, name: str):
+        for module in self.modules:
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(name)
+
+    def patch(self, name: str, value) -> None:
+        """Replace ``name`` in every module that holds it (each calls its own global)."""
+        for module in self.modules:
+            if hasattr(module, name):
+                setattr(module, name, value)
+
+
 def child_setup(args: argparse.Namespace):
     """The ``move`` under test (PYTHONPATH), its videos and settings, in a child process."""
     import torch
 
-    import move.extraction.extract as extract
-
+    extract = CodeUnderTest()
     torch.set_num_threads(args.threads)
     root = Path(args.root)
     videos = extract.list_videos(root / "annotations.csv", root / "videos")
@@ -142,10 +169,11 @@ def child_setup(args: argparse.Namespace):
         crop=args.crop,
         batch_size=args.batch_size,
         device=args.device,
+        weights="none",  # random init: speed only (no download on an offline node)
         **workers,
     )
     if args.backbone == "identity":
-        extract.create_backbone = lambda name, weights: IdentityBackbone()
+        extract.patch("create_backbone", lambda name, weights: IdentityBackbone())
     return extract, videos, settings
 
 

@@ -89,7 +89,7 @@ def timed(run, device: torch.device, repeat: int = 3) -> float:
 def extraction(args, device: torch.device, scratch: Path) -> dict:
     """Backbone frames/s on the device, decode frames/s with the workers, GPU utilisation."""
     from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
-    from move.extraction.extract import normalise_frames
+    from move.extraction.preprocess import normalise_frames
 
     model = create_backbone("resnet50", None).to(device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -155,16 +155,18 @@ def write_videos(args, scratch: Path):
 
 
 def extract_settings(args, device: torch.device, workers: int):
-    from move.extraction.extract import ExtractSettings
+    from move.extraction.settings import ExtractSettings
 
     frames = 150 if not args.reduced else 8
     shape = {} if not args.reduced else {"resize": 72, "crop": 64, "batch_size": 8}
-    return ExtractSettings(frames=frames, num_workers=workers, device=str(device), **shape)
+    return ExtractSettings(
+        frames=frames, weights="none", num_workers=workers, device=str(device), **shape
+    )
 
 
 def decode_rate(args, videos) -> float:
     """Frames/s of decoding, resizing and cropping real-resolution videos with the workers."""
-    from move.extraction.extract import decode_loader
+    from move.extraction.decoding import decode_loader
 
     settings = extract_settings(args, torch.device("cpu"), args.workers)
     started = time.perf_counter()
@@ -177,7 +179,9 @@ def extraction_throughput(args, device, scratch: Path, videos, backbone_rate: fl
     """``move extract`` end to end (random ResNet-50; its log names the workers it sized) against
     the decode ceiling (the allowed workers x one worker's measured rate), and the JPEG frames
     of a frame folder decoded on the device against one CPU worker decoding them."""
-    from move.extraction.extract import DecodedVideos, crop_transform, extract_features
+    from move.extraction.decoding import DecodedVideos
+    from move.extraction.extract import extract_features
+    from move.extraction.preprocess import crop_transform
     from move.extraction.throughput import (
         decode_video_jpegs,
         encoded_jpeg_frames,
@@ -232,8 +236,8 @@ def features(args, scratch: Path) -> tuple[Path, Path, int]:
     split; returns (features, split, train videos written)."""
     import pandas as pd
 
-    from move.datasets.splits import write_csv_atomic
     from move.features import create_feature_file, write_video_features
+    from move.files import write_csv_atomic
 
     size = sizes(args)
     train = (
@@ -463,7 +467,7 @@ def agreement(args, device: torch.device, scratch: Path) -> dict:
     """ResNet-50 features on the CPU (float32) and on the device (as extraction runs), and a short
     training run's metrics on both."""
     from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
-    from move.extraction.extract import normalise_frames
+    from move.extraction.preprocess import normalise_frames
     from move.training.loop import train
 
     crop = 224 if not args.reduced else 64

@@ -123,7 +123,8 @@ def stage_decode(root: Path, per_size: int) -> str:
     import pandas as pd
     import torch
 
-    from move.extraction.extract import ExtractSettings, decode_loader
+    from move.extraction.decoding import decode_loader
+    from move.extraction.settings import ExtractSettings
 
     rows, rng = [], np.random.default_rng(0)
     for width, height in ((340, 256), (1280, 720)):
@@ -143,7 +144,9 @@ def stage_decode(root: Path, per_size: int) -> str:
                     container.mux(stream.encode())
             rows.append((path.stem, "x", "train", str(path)))
     videos = pd.DataFrame(rows, columns=["video_id", "label", "split", "path"])
-    settings = ExtractSettings(frames=150, resize=256, crop=224, num_workers=1, device="cpu")
+    settings = ExtractSettings(
+        frames=150, weights="none", resize=256, crop=224, num_workers=1, device="cpu"
+    )
     started = time.perf_counter()
     for _ in decode_loader(videos, settings, torch.device("cpu")):
         pass

@@ -58,8 +58,8 @@ def parse_args() -> argparse.Namespace:
 
 def write_features(folder: Path, args: argparse.Namespace) -> None:
     """Random float16 features (content does not matter for speed) and a train/test split."""
-    from move.datasets.splits import write_csv_atomic
     from move.features import create_feature_file, write_video_features
+    from move.files import write_csv_atomic
 
     rng = np.random.default_rng(0)
     n = args.train_videos + args.test_videos

@@ -118,6 +118,12 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     os.replace(tmp, path)
 
 
+def write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV (no index) atomically: readers never see half a file."""
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 def write_text_atomic(text: str, path: str | Path) -> None:
     """Write ``text`` to ``path`` atomically (see ``atomic_output``)."""
     with atomic_output(path) as tmp:

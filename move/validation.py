@@ -30,6 +30,10 @@ def describe_error(error: jsonschema.ValidationError, noun: str = "config key") 
                 f"{noun} '{_key_path(parent)}': {parent.instance!r} is not allowed "
                 f"(choose one of {', '.join(choices)})"
             )
+    if error.validator in ("oneOf", "anyOf") and not isinstance(error.instance, (dict, list)):
+        choices = [text for rule in error.validator_value for text in _alternatives(rule)]
+        if choices:
+            return f"{noun} '{key}': {error.instance!r} is not allowed (use {', '.join(choices)})"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
@@ -50,6 +54,21 @@ def describe_error(error: jsonschema.ValidationError, noun: str = "config key") 
             "> more.yaml; snakemake ... --configfile more.yaml; or edit config.yaml)"
         )
     return f"{noun} '{key}': {error.message}"
+
+
+def _alternatives(rule: dict) -> list[str]:
+    """What one alternative of a ``oneOf`` / ``anyOf`` allows, in words (its values, its title,
+    or a number's bound)."""
+    if "enum" in rule:
+        return [str(value) for value in rule["enum"]]
+    if "title" in rule:
+        return [rule["title"]]
+    bounds = [(">", "exclusiveMinimum"), (">=", "minimum")]
+    if rule.get("type") in ("number", "integer"):
+        kind = "a number" if rule["type"] == "number" else "an integer"
+        words = [f"{sign} {rule[bound]}" for sign, bound in bounds if bound in rule]
+        return [" ".join([kind, *words])]
+    return []
 
 
 def check_batch_size(batch_size: int, aggregators: bool, name: str) -> None:

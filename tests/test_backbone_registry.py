@@ -23,7 +23,8 @@ from move.extraction.backbones import (
     get_backbone,
     kinetics_trained,
 )
-from move.extraction.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.decoding import list_videos
+from move.extraction.extract import ExtractSettings, extract_features
 from move.extraction.registry import (
     IMAGENET_1K,
     KINETICS_400,
@@ -57,7 +58,7 @@ def three_videos(tiny_videos):
 
 def preprocessed(path, frames, resize, crop, mean, std):
     """A video's frames as extraction should feed them, computed here without extraction."""
-    from move.extraction.extract import preprocess_frames
+    from move.extraction.preprocess import preprocess_frames
 
     raw, _ = read_frames(path, frames)
     return preprocess_frames(raw, resize, crop, mean, std)
@@ -86,7 +87,9 @@ def test_timm_backbone_extracts_with_its_own_input_size_and_normalisation(three_
     resize = math.floor(160 / config.crop_pct)
     assert (entry.input_size, entry.resize) == (160, resize) and entry.mean == config.mean
     assert entry.mean != get_backbone("resnet50").mean  # not ImageNet's: timm's own
-    settings = ExtractSettings(backbone=f"timm:{TIMM_MODEL}", frames=3, batch_size=8)
+    settings = ExtractSettings(
+        backbone=f"timm:{TIMM_MODEL}", frames=3, batch_size=8, weights="none"
+    )
     out = tmp_path / "timm.h5"
     extract_features(three_videos, out, tmp_path / "timm.csv", settings, progress=False)
     model = create_backbone(f"timm:{TIMM_MODEL}", "none")
@@ -151,7 +154,7 @@ def test_timm_weights_offline_name_the_file_to_place(tmp_path, monkeypatch):
 def test_a_video_model_gives_one_feature_per_clip(three_videos, tmp_path):
     entry = get_backbone("r2plus1d_18")
     settings = ExtractSettings(
-        backbone="r2plus1d_18", frames=20, resize=40, crop=32, batch_size=32
+        backbone="r2plus1d_18", frames=20, resize=40, crop=32, batch_size=32, weights="none"
     )  # 20 frames: a clip of 16 and one of 4, padded by its last frame
     out = tmp_path / "r2plus1d.h5"
     extract_features(three_videos, out, tmp_path / "r.csv", settings, progress=False)
@@ -190,7 +193,7 @@ def test_a_backbone_in_one_file_is_in_the_schema_help_checks_and_docs(tiny_cnn_r
 
 
 def test_a_registered_backbone_extracts_with_its_entry(tiny_cnn_registered, three_videos, tmp_path):
-    settings = ExtractSettings(backbone="tiny_cnn", frames=4, batch_size=8)
+    settings = ExtractSettings(backbone="tiny_cnn", frames=4, batch_size=8, weights="none")
     out = tmp_path / "tiny.h5"
     extract_features(three_videos, out, tmp_path / "t.csv", settings, progress=False)
     with open_feature_file(out) as handle:

@@ -217,3 +217,52 @@ def test_effective_config_states_every_default_and_each_datasets_own_settings():
     minikinetics = effective["datasets"]["minikinetics"]["train"]
     assert minikinetics["num_workers"] == config["train"]["num_workers"]  # top level, not default
     assert effective["split"]["selection"] == "first"
+
+
+def test_the_stages_settings_and_the_schema_declare_the_same_defaults():
+    """``move extract`` / ``move train`` (their settings dataclasses) and the workflow (the
+    schema) default alike: 150 frames, not 8 on the command line and 150 in the workflow."""
+    import dataclasses
+
+    from move.extraction.settings import ExtractSettings
+    from move.training.settings import TrainSettings
+
+    schema = load_schema()["$defs"]
+    differ = []
+    for settings, section in ((ExtractSettings, "extract"), (TrainSettings, "train")):
+        rules = schema[section]["properties"]
+        for field in dataclasses.fields(settings):
+            if field.name not in rules or "default" not in rules[field.name]:
+                continue
+            value = field.default
+            if field.default_factory is not dataclasses.MISSING:
+                value = field.default_factory()
+            if field.name == "weights":  # per backbone in the schema, None (named) here
+                assert value is None
+                continue
+            if (list(value) if isinstance(value, tuple) else value) != rules[field.name]["default"]:
+                differ.append(
+                    f"{section}.{field.name}: {value!r} vs {rules[field.name]['default']!r}"
+                )
+    assert not differ, differ
+    assert ExtractSettings().frames == schema["extract"]["properties"]["frames"]["default"] == 150
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"grad_clip": "x"}, "'grad_clip': 'x' is not allowed (use method, none, a number > 0)"),
+        ({"checkpoint_dtype": "int8"}, "'checkpoint_dtype': 'int8' is not allowed"),
+        ({"features_on_device": 2}, "'features_on_device': 2 is greater than the maximum of 1"),
+        ({"resume_every_minutes": -1}, "'resume_every_minutes': -1 is less than the minimum"),
+    ],
+)
+def test_train_settings_refuse_what_the_schema_refuses_in_its_words(values, message):
+    """TrainSettings checks its values against the schema (one place for the ranges), so a run
+    started from Python or a results file is refused as a config would be."""
+    from move.errors import MoveError
+    from move.training.settings import TrainSettings
+
+    with pytest.raises(MoveError) as error:
+        TrainSettings.from_dict(values)
+    assert message in str(error.value) and str(error.value).startswith("train setting")

@@ -8,17 +8,14 @@ import torch
 
 from move.errors import MoveError
 from move.extraction.backbones import create_backbone
-from move.extraction.extract import (
-    ExtractSettings,
-    extract_features,
-    list_videos,
-    preprocess_frames,
-    set_compute_threads,
-)
+from move.extraction.decoding import list_videos
+from move.extraction.embedding import set_compute_threads
+from move.extraction.extract import ExtractSettings, extract_features
+from move.extraction.preprocess import preprocess_frames
 from move.features import open_feature_file, read_video_features, video_ids
 from tests.conftest import run_move
 
-SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
+SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, weights="none")
 
 
 def test_preprocess_resizes_shorter_side_and_centre_crops():
@@ -268,7 +265,7 @@ def test_rerun_over_a_finished_output_extracts_only_new_videos(
 
 
 def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_path):
-    from move.extraction.extract import merge_feature_files, select_shard
+    from move.extraction.shards import merge_feature_files, select_shard
 
     parts = [select_shard(broken_videos, i, 3) for i in range(3)]
     assert sorted(sum((list(p.video_id) for p in parts), [])) == sorted(broken_videos.video_id)
@@ -283,7 +280,18 @@ def test_shards_merge_to_the_same_file_as_one_run(broken_videos, reference, tmp_
     table.iloc[:10].to_csv(annotations, index=False)
     shard0 = tmp_path / "resnet50.shard0of3.h5"
     cli = ["extract", "--quiet", "--shard", "0/3"]
-    options = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
+    options = [
+        "--frames",
+        "3",
+        "--resize",
+        "40",
+        "--crop",
+        "32",
+        "--batch-size",
+        "8",
+        "--weights",
+        "none",
+    ]
     result = run_move(
         *cli, *options, "--annotations", annotations, "--videos", broken_videos.attrs["root"],
         "--out", shard0,
@@ -313,7 +321,7 @@ def slow(*args, **kwargs):
         yield result
 ex.embed_videos = slow
 videos = pd.read_pickle(sys.argv[1])
-settings = ex.ExtractSettings(frames=3, resize=40, crop=32, batch_size=8)
+settings = ex.ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, weights="none")
 ex.extract_features(videos, sys.argv[2], sys.argv[3], settings, progress=False, chunk_videos=2)
 """
 
@@ -346,7 +354,7 @@ def test_tsm_batches_hold_whole_clips():
     import torch
 
     from move.extraction.backbones import create_backbone
-    from move.extraction.extract import embed_frames
+    from move.extraction.embedding import embed_frames
 
     model = create_backbone("tsm_resnet50", "none")
     for module in model.modules():  # timm zero-inits each block's last BN: revive the branches
@@ -364,7 +372,7 @@ def test_tsm_batches_hold_whole_clips():
 
 def test_list_videos_finds_files_named_by_the_bare_youtube_id(tmp_path):
     """Extraction sees the same files as the split's missing-video check (move.datasets.kinetics)."""
-    from move.extraction.extract import list_videos
+    from move.extraction.decoding import list_videos
 
     (tmp_path / "videos").mkdir()
     (tmp_path / "videos" / "abcdefghijk.mp4").write_bytes(b"x")

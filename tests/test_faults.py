@@ -29,7 +29,8 @@ import yaml
 
 from move.cli import all_commands, main
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
-from move.extraction.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.decoding import list_videos
+from move.extraction.extract import ExtractSettings, extract_features
 from tests.conftest import (
     REPO,
     run_move,
@@ -40,7 +41,7 @@ from tests.conftest import (
 
 SUBCOMMANDS = sorted(command.name for command in all_commands())
 EXTRACT_ARGS = ["--frames", "3", "--resize", "40", "--crop", "32", "--batch-size", "8"]
-EXTRACT_ARGS += ["--device", "cpu", "--quiet"]
+EXTRACT_ARGS += ["--device", "cpu", "--quiet", "--weights", "none"]
 TINY_TRAIN = tiny_train()
 
 
@@ -253,7 +254,9 @@ def test_partial_from_another_frame_count_is_rebuilt_not_mixed(bad_videos, tmp_p
     root, annotations, kinds = bad_videos
     videos = list_videos(annotations, root)
     videos = videos[~videos.video_id.isin(list(kinds))].iloc[:2]
-    settings = ExtractSettings(frames=2, resize=40, crop=32, batch_size=8, device="cpu")
+    settings = ExtractSettings(
+        frames=2, resize=40, crop=32, batch_size=8, device="cpu", weights="none"
+    )
     old = tmp_path / "old.h5"
     extract_features(videos, old, tmp_path / "old.csv", settings, progress=False)
     out = tmp_path / "resnet50.h5"
@@ -261,7 +264,7 @@ def test_partial_from_another_frame_count_is_rebuilt_not_mixed(bad_videos, tmp_p
     partial.mkdir()
     os.replace(old, partial / "chunk-000000.h5")  # a leftover chunk made with T=2
     shutil.copy(partial / "chunk-000000.h5", out)  # and a finished file made with T=2
-    new = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
+    new = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu", weights="none")
     with pytest.warns(UserWarning, match="made with other settings"):
         extract_features(videos, out, tmp_path / "f.csv", new, progress=False)
     with h5py.File(out, "r") as handle:

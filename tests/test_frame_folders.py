@@ -15,7 +15,8 @@ import pytest
 import torch
 import yaml
 
-from move.extraction.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.decoding import list_videos
+from move.extraction.extract import ExtractSettings, extract_features
 from move.extraction.video import VideoDecodeError, read_frames
 from move.extraction.video_files import frame_files, index_video_files
 from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
@@ -49,7 +50,9 @@ def frames(tiny_videos, tmp_path_factory):
 def features_of(tiny_videos, root, out, frames_per_video=4) -> dict[str, np.ndarray]:
     videos = list_videos(tiny_videos / "annotations.csv", root).head(8)
     assert (videos.path != "").all()
-    settings = ExtractSettings(frames=frames_per_video, resize=40, crop=32, device="cpu")
+    settings = ExtractSettings(
+        frames=frames_per_video, resize=40, crop=32, device="cpu", weights="none"
+    )
     extract_features(videos, out, out.with_suffix(".failures.csv"), settings, progress=False)
     with h5py.File(out, "r") as handle:
         return {v: handle["videos"][v][()].astype(np.float32) for v in videos.video_id}
@@ -201,7 +204,7 @@ def test_one_folder_of_each_image_kind_among_videos_extracts_every_video(tiny_vi
     out = tmp_path / "resnet50.h5"
     done = run_move("extract", "--annotations", tmp_path / "annotations.csv", "--videos", root,
                     "--out", out, "--frames", "3", "--resize", "40", "--crop", "32",
-                    "--batch-size", "8", "--device", "cpu", "--quiet")  # fmt: skip
+                    "--batch-size", "8", "--device", "cpu", "--weights", "none", "--quiet")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     failures = pd.read_csv(tmp_path / "resnet50.failures.csv").set_index("video_id").reason
     broken = next(v for v, kind in kinds.items() if kind == "not images")
@@ -213,18 +216,20 @@ def test_one_folder_of_each_image_kind_among_videos_extracts_every_video(tiny_vi
 
 def test_any_exception_reading_one_video_is_that_videos_failure(tiny_videos, tmp_path, monkeypatch):
     """Not only a decoder's error: whatever one video raises is its logged failure in words."""
-    import move.extraction.extract as extract
+    import move.extraction.decoding as decoding
 
     videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").head(3)
-    victim, real = videos.video_id.iloc[1], extract.read_frames
+    victim, real = videos.video_id.iloc[1], decoding.read_frames
 
     def fails_for_one(path, *args, **kwargs):
         if Path(path).stem == victim:
             raise NotImplementedError("resize of uint16 frames")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(extract, "read_frames", fails_for_one)
-    settings = ExtractSettings(frames=3, resize=40, crop=32, device="cpu", num_workers=0)
+    monkeypatch.setattr(decoding, "read_frames", fails_for_one)
+    settings = ExtractSettings(
+        frames=3, resize=40, crop=32, device="cpu", num_workers=0, weights="none"
+    )
     out = tmp_path / "f.h5"
     counts = extract_features(videos, out, tmp_path / "f.failures.csv", settings, progress=False)
     assert counts["failed"] == 1 and counts["extracted"] == 2

@@ -15,7 +15,8 @@ import torch
 
 from move.datasets.synthetic import SyntheticSpec, make_synthetic_features
 from move.errors import MoveError
-from move.extraction.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.decoding import list_videos
+from move.extraction.extract import ExtractSettings, extract_features
 from move.training import precision
 from move.training.loop import train
 from move.training.settings import NOT_IN_FINGERPRINT, TrainSettings
@@ -45,7 +46,9 @@ def demo_features(tiny_videos, tmp_path_factory):
     """The tiny demo's features (random ResNet-50, 3 frames of 32x32) and an IR 0.5 split."""
     root = tmp_path_factory.mktemp("demo_features")
     videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos")
-    settings = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
+    settings = ExtractSettings(
+        frames=3, resize=40, crop=32, batch_size=8, device="cpu", weights="none"
+    )
     extract_features(videos, root / "f.h5", root / "f.failures.csv", settings, progress=False)
     split = root / "split.csv"
     done = run_move(
@@ -127,7 +130,9 @@ def test_precision_is_in_the_fingerprint_but_float32_keeps_the_old_one():
 
 
 def test_an_unknown_precision_is_one_line_naming_the_choices():
-    with pytest.raises(MoveError, match="precision 'fp16': use float32, tf32, bf16"):
+    with pytest.raises(
+        MoveError, match=r"'precision': 'fp16' is not allowed \(choose one of float32, tf32, bf16\)"
+    ):
         TrainSettings.from_dict({"precision": "fp16"})
 
 

@@ -10,14 +10,9 @@ import torch.nn.functional as F
 
 import move.extraction.video
 from move.extraction.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
-from move.extraction.extract import (
-    decode_workers,
-    embed_frames,
-    embed_videos,
-    normalise_frames,
-    preprocess_frames,
-    resize_and_crop,
-)
+from move.extraction.decoding import decode_workers
+from move.extraction.embedding import embed_frames, embed_videos
+from move.extraction.preprocess import normalise_frames, preprocess_frames, resize_and_crop
 from move.extraction.video import read_frames
 from move.extraction.video_files import index_video_files
 

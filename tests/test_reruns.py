@@ -17,11 +17,12 @@ import yaml
 
 import move.extraction.extract
 from move.cli import main
-from move.extraction.extract import ExtractSettings, extract_features, list_videos
+from move.extraction.decoding import list_videos
+from move.extraction.extract import ExtractSettings, extract_features
 from tests.conftest import write_feature_file
 from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 
-SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
+SETTINGS = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu", weights="none")
 
 
 @pytest.fixture(scope="module")

@@ -67,7 +67,7 @@ def test_class_index_is_alphabetical_and_groups_follow_thresholds():
 
 
 def test_split_files_are_byte_identical_across_runs(tmp_path):
-    from move.datasets.splits import write_csv_atomic
+    from move.files import write_csv_atomic
 
     train, test = authors_like_lists(n_classes=20, per_class=30)
     for name in ("a", "b"):
@@ -88,7 +88,7 @@ def test_imbalance_ratio_one_keeps_everything():
 
 @pytest.mark.parametrize("ir", [0.01, 0.1])
 def test_200_classes_by_400_ids_split_is_byte_identical_and_follows_formula(tmp_path, ir):
-    from move.datasets.splits import write_csv_atomic
+    from move.files import write_csv_atomic
 
     train, test = authors_like_lists()
     files = []

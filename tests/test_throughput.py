@@ -9,21 +9,18 @@ import pytest
 import torch
 
 from move.extraction import throughput
-from move.extraction.extract import (
-    DecodedVideos,
-    ExtractSettings,
-    crop_transform,
-    decode_loader,
-    extract_features,
-    list_videos,
-)
+from move.extraction.decoding import DecodedVideos, decode_loader, list_videos
+from move.extraction.extract import ExtractSettings, extract_features
+from move.extraction.preprocess import crop_transform
 from move.extraction.throughput import DeviceDecodeCount, decode_on_device, workers_for
 from tests.test_frame_folders import write_frame_folders
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 CPU = torch.device("cpu")
 # 12 segments of 8-frame videos: frames repeat (the positions path)
-SETTINGS = ExtractSettings(frames=12, resize=40, crop=32, batch_size=8, device="cpu")
+SETTINGS = ExtractSettings(
+    frames=12, resize=40, crop=32, batch_size=8, device="cpu", weights="none"
+)
 CROP = crop_transform(SETTINGS)
 
 
@@ -116,7 +113,9 @@ def test_extraction_logs_the_measured_rates_and_writes_the_same_features(
     import numpy as np
 
     videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").head(4)
-    settings = ExtractSettings(frames=3, resize=40, crop=32, batch_size=8, device="cpu")
+    settings = ExtractSettings(
+        frames=3, resize=40, crop=32, batch_size=8, device="cpu", weights="none"
+    )
     features = {}
     for workers in (0, 2):
         out = tmp_path / f"w{workers}.h5"

@@ -236,7 +236,8 @@ def test_offline_says_which_url_and_where_to_put_the_file(served, checkpoints, t
 
 
 def test_extraction_records_the_weights_sha256(served, checkpoints, tiny_videos, tmp_path):
-    from move.extraction.extract import ExtractSettings, extract_features, list_videos
+    from move.extraction.decoding import list_videos
+    from move.extraction.extract import ExtractSettings, extract_features
 
     videos = list_videos(tiny_videos / "annotations.csv", tiny_videos / "videos").head(2)
     settings = ExtractSettings(weights="imagenet", frames=2, resize=32, crop=32, device="cpu")

@@ -41,7 +41,7 @@ CHECKS = textwrap.dedent(
     assert run.split(0) == "splits/demo_ir0.1.csv"
     assert variant_train_settings(run.train, "cb_loss_agg")["method"] == "cb_loss"
     assert ablation_variants(run.train)["g"] == "move"
-    assert ExtractSettings().frames == 8
+    assert ExtractSettings().frames == 150  # the authors', as the workflow
     try:
         ExtractSettings(frames=0)
     except move.errors.MoveError as error:

@@ -40,7 +40,7 @@ def missing_videos(args: argparse.Namespace):
 
 def missing_command(args: argparse.Namespace) -> str:
     """List the annotated videos without features."""
-    from move.datasets.splits import write_csv_atomic
+    from move.files import write_csv_atomic
 
     _, missing, line = missing_videos(args)
     write_csv_atomic(missing, args.out)
@@ -49,7 +49,8 @@ def missing_command(args: argparse.Namespace) -> str:
 
 def split_command(args: argparse.Namespace) -> str:
     """The long-tailed train split and the balanced test split at one imbalance ratio."""
-    from move.datasets.splits import lost_per_class, split_from_annotations, write_csv_atomic
+    from move.datasets.splits import lost_per_class, split_from_annotations
+    from move.files import write_csv_atomic
 
     table, missing, line = missing_videos(args)
     if len(missing):
@@ -87,7 +88,7 @@ def fetch_list_command(args: argparse.Namespace) -> str:
 def list_annotations_command(args: argparse.Namespace) -> str:
     """Join the authors' lists with the Kinetics-400 CSVs into one annotations CSV."""
     from move.datasets.kinetics import list_annotations
-    from move.datasets.splits import write_csv_atomic
+    from move.files import write_csv_atomic
 
     table = list_annotations(args.train_list, args.val_list, args.kinetics)
     write_csv_atomic(table, args.out)

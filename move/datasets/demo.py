@@ -24,9 +24,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from move.annotations import kinetics_video_id
-from move.datasets.splits import write_csv_atomic
 from move.errors import MoveError
-from move.files import atomic_output
+from move.files import atomic_output, write_csv_atomic
 
 SHAPES = ("square", "disc", "bar")
 ID_ALPHABET = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))

@@ -28,10 +28,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from move.datasets.splits import write_csv_atomic
 from move.downloads import check_text, download, is_url, url_file_name
 from move.errors import MoveError
-from move.files import holding_lock
+from move.files import holding_lock, write_csv_atomic
 
 SHARDS_DONE = ".shards"
 NOT_IN_SHARDS = "not_in_shards.csv"

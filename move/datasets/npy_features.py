@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.datasets.splits import write_csv_atomic
 from move.datasets.videolt import check_widths, index_feature_files, write_npy_features
 from move.errors import MoveError
+from move.files import write_csv_atomic
 
 AUTHORS_WEIGHTS = "authors-features"  # the `weights` attribute of a converted file
 FEATURE_WIDTH = 2048  # ResNet-50's and ResNet-101's penultimate layer, the authors' arrays

@@ -26,7 +26,7 @@ import pandas as pd
 
 from move.annotations import file_line, refuse_listed_twice, refuse_two_names
 from move.errors import MoveError
-from move.files import atomic_output, read_csv_input
+from move.files import read_csv_input
 
 SPLIT_COLUMNS = ["video_id", "class_index", "label", "split"]
 
@@ -237,12 +237,6 @@ def lost_per_class(counts: pd.DataFrame) -> str:
     return (
         f"{int(lost.lost.sum())} selected train videos lost in {len(lost)} classes: {shown}{more}"
     )
-
-
-def write_csv_atomic(table: pd.DataFrame, path: str | Path) -> None:
-    """Write a CSV via a temporary file and rename, so readers never see half a file."""
-    with atomic_output(path) as tmp:
-        table.to_csv(tmp, index=False)
 
 
 def read_split(path: str | Path) -> pd.DataFrame:

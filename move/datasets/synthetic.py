@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.datasets.splits import write_csv_atomic
 from move.features import create_feature_file, write_video_features
+from move.files import write_csv_atomic
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from move.datasets.splits import SPLIT_COLUMNS, check_missing_share, write_csv_atomic
+from move.datasets.splits import SPLIT_COLUMNS, check_missing_share
 from move.errors import MoveError
 from move.features import FORMAT_VERSION, VIDEOS, create_feature_file
+from move.files import write_csv_atomic
 
 FLUSH_EVERY = 500
 CHUNK_FRAMES = 64

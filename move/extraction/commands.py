@@ -26,14 +26,10 @@ from move.extraction.settings import ExtractSettings
 
 def extract_command(args: argparse.Namespace) -> str:
     """Extract the (shard's) videos of an annotations CSV into a feature file."""
-    from move.extraction.extract import (
-        decode_workers,
-        extract_features,
-        list_videos,
-        parse_shard,
-        select_shard,
-        set_compute_threads,
-    )
+    from move.extraction.decoding import decode_workers, list_videos
+    from move.extraction.embedding import set_compute_threads
+    from move.extraction.extract import extract_features
+    from move.extraction.shards import parse_shard, select_shard
     from move.extraction.weights import default_weights, is_random
 
     settings = settings_from(ExtractSettings, args, num_workers=decode_workers(args.num_workers))
@@ -45,7 +41,7 @@ def extract_command(args: argparse.Namespace) -> str:
     counts = extract_features(
         videos, args.out, failures, settings, progress=not args.quiet, reuse=args.reuse or []
     )
-    if is_random(args.weights):
+    if is_random(settings.for_backbone().weights):
         print(
             f"warning: --weights none: a randomly initialised {args.backbone}, whose features "
             f"mean nothing (use --weights {default_weights(args.backbone)} for real data)",
@@ -70,7 +66,7 @@ def fetch_weights_command(args: argparse.Namespace) -> str:
 
 def merge_features_command(args: argparse.Namespace) -> str:
     """Join shard feature files and their failures CSVs."""
-    from move.extraction.extract import merge_feature_files
+    from move.extraction.shards import merge_feature_files
 
     failures = args.failures or Path(args.out).with_suffix(".failures.csv")
     counts = merge_feature_files(args.parts, args.out, failures)

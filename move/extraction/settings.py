@@ -16,18 +16,21 @@ def _help(text: str) -> dict:
 
 @dataclass(frozen=True)
 class ExtractSettings:
-    """How frames are sampled and preprocessed, and how the backbone runs."""
+    """How frames are sampled and preprocessed, and how the backbone runs. The defaults are the
+    workflow's (the schema's ``$defs.extract``, a test keeps them equal): 150 frames, the
+    backbone's named weights, its own input size."""
 
     backbone: str = field(default="resnet50", metadata=_help(backbones_help()))
-    weights: str = field(
-        default="none",
+    weights: str | None = field(
+        default=None,
         metadata=_help(
             "a named weight of the backbone (imagenet: resnet50/101; kinetics: tsm_resnet50 and "
             "the video models; timm: timm:<model>), a URL or a local checkpoint (downloads are "
-            "cached in torch.hub's folder and verified), or 'none' (random init)"
+            "cached in torch.hub's folder and verified), or 'none' (random init); None: the "
+            "backbone's named weights, as the workflow"
         ),
     )
-    frames: int = field(default=8, metadata=_help("frames T per video"))
+    frames: int = field(default=150, metadata=_help("frames T per video (the authors: 150)"))
     resize: int | None = field(
         default=None, metadata=_help("shorter side before cropping (None: the backbone's)")
     )
@@ -60,11 +63,12 @@ class ExtractSettings:
         check_settings(values, "extract", "extract setting")  # schema ranges
 
     def for_backbone(self) -> ExtractSettings:
-        """These settings with an unset resize or crop taken from the backbone's entry (its
-        input size, and the shorter side its preprocessing resizes to)."""
+        """These settings with unset weights, resize or crop taken from the backbone's entry (its
+        named weights, its input size, and the shorter side its preprocessing resizes to)."""
         entry = get_backbone(self.backbone)
         return dataclasses.replace(
             self,
+            weights=entry.default_weights() if self.weights is None else self.weights,
             resize=entry.resize if self.resize is None else self.resize,
             crop=entry.input_size if self.crop is None else self.crop,
         )

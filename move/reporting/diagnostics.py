@@ -88,7 +88,7 @@ def inspected_videos(
     ``frame_source`` (annotations CSV, video root) finds them: what ``move plot attention`` draws.
     """
     from move.datasets.splits import read_split
-    from move.extraction.extract import list_videos
+    from move.extraction.decoding import list_videos
     from move.extraction.video import VideoDecodeError, read_frames
 
     model, state = load_model(checkpoint)

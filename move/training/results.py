@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from move.datasets.splits import write_csv_atomic
 from move.features import stored_backbone, stored_weights
-from move.files import file_sha256, read_json_input, write_text_atomic
+from move.files import file_sha256, read_json_input, write_csv_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from move.training.settings import TrainSettings

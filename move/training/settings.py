@@ -5,7 +5,7 @@ Defaults are the authors' code (VideoLT scripts); every deliberate difference fr
 setting whose docstring or schema description says so. A method's own settings are its
 dataclass in ``move.training.methods``; ``TrainSettings`` carries the chosen method's as a plain
 section (``method_settings``), filled in when the run resolves its method. Plain data: no torch,
-no registry, no schema (the layer everything else builds on).
+no registry; values are checked against the schema's ranges (``move.config``, the ground floor).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from move.config import check_settings
 from move.errors import MoveError
 from move.validation import check_batch_size
 
-GRAD_CLIP_WORDS = ("method", "none")
-CHECKPOINT_DTYPES = ("float32", "float16", "bfloat16")
 # Training precision (``move.training.precision``): float32 as the authors; tf32 lets CUDA matrix
 # products round their inputs to TF32 (no effect on the CPU); bf16 runs the forward pass under
 # bfloat16 autocast. It decides the numbers, so it is in the fingerprint (but float32, the
@@ -123,27 +122,12 @@ class TrainSettings:
         return settings
 
     def check(self) -> None:
-        """Refuse combinations no run can use, with one line naming the setting."""
-        if isinstance(self.grad_clip, str) and self.grad_clip not in GRAD_CLIP_WORDS:
-            raise MoveError(
-                f"train setting grad_clip '{self.grad_clip}': use 'method', 'none' or a number > 0"
-            )
+        """Refuse values the schema refuses (its ranges, one place: ``move.config.check_settings``)
+        and combinations no run can use, with one line naming the setting."""
+        skipped = ("method", self.method, "model")  # the method: its registry checks it
+        values = {k: v for k, v in self.to_dict().items() if k not in skipped}
+        check_settings(values, "train", "train setting")
         check_batch_size(self.batch_size, self.aggregators, "train setting 'batch_size'")
-        if self.checkpoint_dtype not in CHECKPOINT_DTYPES:
-            raise MoveError(
-                f"train setting checkpoint_dtype '{self.checkpoint_dtype}': use "
-                f"{', '.join(CHECKPOINT_DTYPES)}"
-            )
-        if self.precision not in PRECISIONS:
-            raise MoveError(
-                f"train setting precision '{self.precision}': use {', '.join(PRECISIONS)}"
-            )
-        if not 0 <= self.features_on_device <= 1:
-            raise MoveError(
-                "train setting features_on_device is a share of the device's memory, 0 to 1"
-            )
-        if self.resume_every_minutes < 0:
-            raise MoveError("train setting resume_every_minutes must be >= 0 (0: every epoch)")
         if self.aggregators and not (self.model.self_attentive or self.model.codebook_attentive):
             raise MoveError(
                 "train.aggregators is true but self_attentive and codebook_attentive are both "
