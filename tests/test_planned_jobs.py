@@ -76,8 +76,9 @@ def job_line(job: PlannedJob, workdir: Path) -> str:
 def planned(target: str, workdir: Path) -> dict:
     """{'jobs': {rule: count}, 'sha256': digest of the sorted job lines} of a dry run of target."""
     env = workflow_env({"TORCH_HOME": str(workdir / "torch")})
-    args = [*workflow_args(workdir, documented_config(workdir)), "--cores", "8", target]
+    args = [*workflow_args(workdir, documented_config(workdir)), "--cores", "8", "-p", target]
     jobs = plan(args, env)
+    assert any(job.command for job in jobs), "no shell command printed: the plan needs -p"
     lines = sorted(job_line(job, workdir) for job in jobs)
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     return {"jobs": dict(sorted(Counter(job.rule for job in jobs).items())), "sha256": digest}
