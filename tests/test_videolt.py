@@ -45,7 +45,7 @@ def test_conversion_keeps_features_labels_and_multi_label_split(tmp_path):
 
 def test_too_many_missing_features_stop(tmp_path):
     root = make_release(tmp_path, missing={"train001", "train002", "test001"})
-    with pytest.raises(MoveError, match="videolt.max_missing_share"):
+    with pytest.raises(MoveError, match="max_missing_share"):
         convert_videolt(
             root / "feats",
             root / "labels",

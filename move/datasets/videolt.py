@@ -8,6 +8,9 @@ writes ``features/videolt/<backbone>.h5`` in move's layout
 (``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.
+
+A dataset of config is VideoLT's release when its ``source`` is ``videolt_release``
+(``move.datasets.sources``); what that release is (its defaults, its lists) is known here only.
 """
 
 from __future__ import annotations
@@ -28,6 +31,23 @@ from move.features import FORMAT_VERSION, VIDEOS, create_feature_file
 
 FLUSH_EVERY = 500
 CHUNK_FRAMES = 64
+SOURCE = "videolt_release"  # datasets.<name>.source of VideoLT's release
+# What a videolt_release dataset leaves out: the test list, the stored dtype, the backbones of its
+# paper table (Tables 1-2) and of its ablation (Table 4: ResNet-101), and the authors' groups
+# (head > 500 train videos, tail <= 100).
+DEFAULTS = {
+    "test_list": "test",
+    "dtype": "float16",
+    "backbones": ["resnet50", "resnet101", "tsm_resnet50"],
+    "ablation_backbone": "resnet101",
+    "groups": {"head_min": 501, "tail_max": 100},
+}
+# The top-level key VideoLT once had, and how to move it (the config's validation refuses it).
+MOVED_KEYS = {
+    "videolt": "VideoLT is a dataset now: move the section under 'datasets' and add "
+    f"'source: {SOURCE}' (datasets: {{videolt: {{source: {SOURCE}, features: {{...}}, "
+    "labels: ...}})",
+}
 
 
 def read_videolt_list(path: str | Path) -> pd.DataFrame:
@@ -38,7 +58,7 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise MoveError(f"VideoLT list {path} not found: check 'videolt.labels' in config")
+        raise MoveError(f"VideoLT list {path} not found: check the dataset's 'labels' in config")
     rows, lines = [], {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.split()
@@ -62,7 +82,9 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
         lines[parts[0]] = number
         rows.append((parts[0], classes))
     if not rows:
-        raise MoveError(f"VideoLT list {path} lists no videos: check 'videolt.labels' in config")
+        raise MoveError(
+            f"VideoLT list {path} lists no videos: check the dataset's 'labels' in config"
+        )
     return pd.DataFrame(rows, columns=["video_id", "classes"])
 
 
@@ -99,7 +121,7 @@ def read_label_counts(path: str | Path) -> pd.DataFrame | None:
 
 
 def index_feature_files(
-    folder: str | Path, config_key: str = "videolt.features", unique: bool = False
+    folder: str | Path, config_key: str = "datasets.<name>.features", unique: bool = False
 ) -> dict[str, Path]:
     """Video id (file stem) -> ``.npy`` path, anywhere under ``folder``; first in sorted order,
     or (``unique``) an id found twice stops, naming both files (two backbones' folders under
@@ -146,7 +168,7 @@ def read_videolt_labels(
         raise MoveError(
             f"video {both[0]} is in both {labels_dir / 'train.lst'} and "
             f"{labels_dir / f'{test_list}.lst'} ({len(both)} such videos): a test video must not "
-            "be trained on; check 'videolt.test_list'"
+            "be trained on; check the dataset's 'test_list'"
         )
     table = pd.concat([train, test], ignore_index=True)
     names = class_names_from_counts(labels_dir / "count-labels-train.lst", table)
@@ -168,7 +190,9 @@ def npy_width(path: Path) -> int | None:
 
 
 def check_widths(
-    paths: list[Path], progress: bool = True, config_key: str = "videolt.features.<backbone>"
+    paths: list[Path],
+    progress: bool = True,
+    config_key: str = "datasets.<name>.features.<backbone>",
 ) -> int | None:
     """The one feature width of the arrays, read from their headers before any conversion;
     arrays of two widths (another backbone's files in the folder) stop, naming one of each."""
@@ -246,7 +270,7 @@ def write_npy_features(
     source: str,
     dtype: str,
     progress: bool,
-    config_key: str = "videolt.features.<backbone>",
+    config_key: str = "datasets.<name>.features.<backbone>",
 ) -> list[tuple[str, str, str]]:
     """Convert the ``present`` videos' arrays into move's HDF5 ``out`` (widths checked from the
     headers first; resumable from ``<out>.tmp``; renamed when complete); returns the failures."""
@@ -336,7 +360,9 @@ def convert_videolt(
             "reason": "no feature file",
         }
     )
-    line = check_missing_share(missing, len(table), max_missing_share, "videolt.max_missing_share")
+    line = check_missing_share(
+        missing, len(table), max_missing_share, "datasets.<name>.max_missing_share"
+    )
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     present = table[table.video_id.isin(files)].reset_index(drop=True)
