@@ -87,7 +87,7 @@ def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
     assert mini.table_ir == 0.01 and mini.backbone == config["backbone"]
     assert demo.extract["shards"] == 1 and demo.extract["frames"] == 8  # own over global
     assert demo.train["epochs"] == 40 and demo.train["lr_milestones"] == [30]
-    videolt = resolved.datasets["videolt"]  # its source's defaults (move/datasets/videolt.py)
+    videolt = resolved.datasets["videolt"]  # its source's defaults (move/datasets/videolt/)
     assert videolt.groups == {"head_min": 501, "tail_max": 100} and videolt.imbalance_ratios == ()
     assert videolt.backbones == ("resnet50", "resnet101", "tsm_resnet50")
     assert videolt.ablation_backbone == "resnet101" and videolt.release["test_list"] == "test"

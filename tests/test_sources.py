@@ -22,7 +22,7 @@ from tests.snakemake_runs import TINY_CONFIG, merged_config, snakemake
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 # Where the name "videolt" may stand as a string of its own: VideoLT's module and the paper's
 # numbers (its tables are VideoLT's). Anywhere else a check of the name would be a special case.
-NAME_ALLOWED = {"move/datasets/videolt.py", "move/reporting/paper.py"}
+NAME_ALLOWED = ("move/datasets/videolt/", "move/reporting/paper.py")
 NAME_AS_STRING = re.compile(r"""["']videolt(["'/]|_["'{])|/videolt[/_]\{|\bVIDEOLT\s*=""")
 
 
@@ -119,7 +119,7 @@ def test_no_check_of_videolts_name_outside_its_module_and_the_papers_numbers():
     found = [
         f"{path.relative_to(REPO)}:{number}: {line.strip()}"
         for path in [*files, REPO / "Snakefile"]
-        if str(path.relative_to(REPO)) not in NAME_ALLOWED
+        if not str(path.relative_to(REPO)).startswith(NAME_ALLOWED)
         for number, line in enumerate(path.read_text().splitlines(), start=1)
         if NAME_AS_STRING.search(line)
     ]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from move.datasets.videolt import convert_videolt, read_videolt_list
+from move.datasets.videolt.conversion import convert_videolt, read_videolt_list
 from move.errors import MoveError
 from move.features import open_feature_file, read_video_features
 from tests.conftest import VIDEOLT_CLASSES, VIDEOLT_DIM, VIDEOLT_NAMES, make_release
@@ -148,7 +148,7 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
 
 
 def test_count_labels_are_read_in_videolts_format(tmp_path, capsys):
-    from move.datasets.videolt import read_label_counts
+    from move.datasets.videolt.conversion import read_label_counts
 
     root = make_release(tmp_path)
     counts = read_label_counts(root / "labels" / "count-labels-train.lst")

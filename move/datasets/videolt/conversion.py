@@ -1,4 +1,4 @@
-"""VideoLT as an input: the released per-video features and label lists, converted once to HDF5.
+"""VideoLT's release converted: the released per-video features and label lists, once to HDF5.
 
 Reads a folder of ``<video_id>.npy`` arrays ``[frames, 2048]`` (one backbone: ResNet-50,
 ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst``,
@@ -8,9 +8,6 @@ writes ``features/videolt/<backbone>.h5`` in move's layout
 (``move.features``; per-video datasets chunked, ``frames`` attribute 0 = variable per video),
 ``<backbone>.failures.csv`` and the split CSV (``class_index`` ``"a;b"`` for multi-label).
 Conversion is resumable: it fills ``<out>.tmp`` and skips videos already there.
-
-A dataset of config is VideoLT's release when its ``source`` is ``videolt_release``
-(``move.datasets.sources``); what that release is (its defaults, its lists) is known here only.
 """
 
 from __future__ import annotations
@@ -31,23 +28,6 @@ from move.features import FORMAT_VERSION, VIDEOS, create_feature_file
 
 FLUSH_EVERY = 500
 CHUNK_FRAMES = 64
-SOURCE = "videolt_release"  # datasets.<name>.source of VideoLT's release
-# What a videolt_release dataset leaves out: the test list, the stored dtype, the backbones of its
-# paper table (Tables 1-2) and of its ablation (Table 4: ResNet-101), and the authors' groups
-# (head > 500 train videos, tail <= 100).
-DEFAULTS = {
-    "test_list": "test",
-    "dtype": "float16",
-    "backbones": ["resnet50", "resnet101", "tsm_resnet50"],
-    "ablation_backbone": "resnet101",
-    "groups": {"head_min": 501, "tail_max": 100},
-}
-# The top-level key VideoLT once had, and how to move it (the config's validation refuses it).
-MOVED_KEYS = {
-    "videolt": "VideoLT is a dataset now: move the section under 'datasets' and add "
-    f"'source: {SOURCE}' (datasets: {{videolt: {{source: {SOURCE}, features: {{...}}, "
-    "labels: ...}})",
-}
 
 
 def read_videolt_list(path: str | Path) -> pd.DataFrame:
