@@ -11,7 +11,7 @@ import re
 import pytest
 import yaml
 
-from move.config import validate_config
+from move.config import load_config, validate_config
 from move.datasets.sources import dataset_source, get_source, source_names, source_of
 from move.errors import MoveError
 from move.planning import main_run, resolve, run_settings
@@ -62,7 +62,8 @@ def test_a_dataset_without_source_keeps_its_meaning():
     assert dataset_source(CONFIG, "nope") is None
 
 
-def test_the_old_top_level_videolt_key_stops_saying_how_to_move_it():
+def test_the_old_top_level_videolt_key_stops_saying_how_to_move_it(tmp_path):
+    """In the workflow and in ``move check-config`` (the shipped schema's ``x-moved``)."""
     config = copy.deepcopy(CONFIG)
     config["videolt"] = config["datasets"].pop("videolt")
     del config["videolt"]["source"]
@@ -72,6 +73,10 @@ def test_the_old_top_level_videolt_key_stops_saying_how_to_move_it():
     assert "\n" not in message
     assert "config key 'videolt' has moved" in message
     assert "under 'datasets'" in message and "source: videolt_release" in message
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(config))
+    with pytest.raises(MoveError, match=f"{re.escape(str(old))}: config key 'videolt' has moved"):
+        load_config(old)
 
 
 @pytest.mark.parametrize(
