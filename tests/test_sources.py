@@ -161,3 +161,20 @@ def test_a_release_under_another_name_trains_through_the_workflow(tmp_path):
     assert results["n_classes"] == VIDEOLT_CLASSES and results["n_test"] == 8
     assert results["groups"] == {"head_min": 9, "tail_max": 8}
     assert (tmp_path / "results" / "vlt" / "resnet50" / "move" / "seed0.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("unset", "expected"),
+    [
+        ("labels", "config key 'datasets.vlt.labels' is not set"),
+        ("features", "config key 'datasets.vlt.features.resnet50' is not set"),
+    ],
+)
+def test_an_unset_release_path_stops_planning_naming_the_key(unset, expected, tmp_path):
+    root = make_release(tmp_path / "release")
+    config = released("vlt", root)
+    config["datasets"]["vlt"][unset] = {"resnet50": None} if unset == "features" else None
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake(tmp_path, "-n", "results/vlt_resnet50.json")
+    assert done.returncode != 0
+    assert expected in done.stderr and "Traceback" not in done.stderr

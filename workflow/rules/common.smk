@@ -75,6 +75,8 @@ def datasets_made_by(rule_name):
     """Wildcard pattern: the datasets whose data source makes their features by ``rule_name``."""
     names = [name for name, entry in SETTINGS.datasets.items() if entry.source.features_rule == rule_name]
     return "|".join(map(re.escape, names)) or "(?!)"
+
+
 IR_PATTERN = "[0-9]*\\.?[0-9]+"
 
 # (dataset, backbone) pairs whose features come from per-video .npy files (rule npy_features)
