@@ -33,15 +33,17 @@ class DataSource:
 
     ``imbalance_ratios``: splits are drawn at the configured ratios (runs
     ``<dataset>/<backbone>/ir<IR>``); False: the data come with their own train/test split (runs
-    ``<dataset>/<backbone>``, results ``results/<dataset>_<backbone>.json``). ``features_rule``:
-    the rule writing ``features/<dataset>/<backbone>.h5``; ``converted_release``: that rule
-    converts a release (features and labels together, from ``config_keys``) into the feature file
-    and the split, rather than videos or per-backbone .npy folders (rule npy_features) into
-    features the splits are drawn from. ``weights_guarded``: its features come
-    from a backbone's configured weights, so the Kinetics leak guard applies. ``run_memory_mb`` /
-    ``run_minutes``: what one training run asks of a cluster. ``required`` / ``refused``: config
-    keys the dataset entry must state / must not (the schema checks both); ``defaults``: values
-    of its keys when the entry leaves them out.
+    ``<dataset>/<backbone>``, results ``results/<dataset>_<backbone>.json``).
+    ``features_rule``: the rule writing ``features/<dataset>/<backbone>.h5``;
+    ``converted_release``: that rule converts a release (features and labels together) into the
+    feature file and the split, rather than videos or per-backbone .npy folders (rule
+    npy_features) into features the splits are drawn from. ``weights_guarded``: its features
+    come from a backbone's configured weights, so the Kinetics leak guard applies.
+    ``run_memory_mb`` / ``run_minutes``: what one training run asks of a cluster.
+    ``config_keys``: the keys of the dataset entry saying where its data are (a release's
+    conversion gets exactly these). ``required`` / ``refused``: keys the dataset entry must
+    state / must not (the schema checks both); ``defaults``: values of its keys when the entry
+    leaves them out.
     """
 
     name: str
