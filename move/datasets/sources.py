@@ -14,6 +14,7 @@ schema's ``source`` enum and each source's required and refused keys (``fill_sch
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -158,7 +159,7 @@ def dataset_source(config: Mapping, dataset: str) -> DataSource | None:
 def with_source_defaults(entry: Mapping) -> dict:
     """A dataset entry with its source's defaults where it leaves a key out."""
     defaults = source_of(entry).defaults
-    return {**{k: v for k, v in defaults.items() if k not in entry}, **entry}
+    return {**{k: copy.deepcopy(v) for k, v in defaults.items() if k not in entry}, **entry}
 
 
 def fill_schema(schema: dict) -> dict:
@@ -174,10 +175,10 @@ def fill_schema(schema: dict) -> dict:
             named = {"anyOf": [named, {"not": {"required": ["source"]}}]}
         then: dict = {"required": list(source.required)}
         if source.refused:
+            own = "" if source.imbalance_ratios else " (its own split, no imbalance ratios)"
             why = {
                 "not": {},
-                "description": f"a {source.name} dataset does not use it (comes with its own "
-                "split, no imbalance ratios): remove it",
+                "description": f"a {source.name} dataset does not use it{own}: remove it",
             }
             then["properties"] = {key: why for key in source.refused}
         rules.append({"if": named, "then": then})
