@@ -126,8 +126,13 @@ def coerce_command_line_values(config: dict, schema: dict | None = None) -> dict
 
 
 def validate_config(config: dict, schema: dict | None = None, source: str = "config") -> None:
-    """Raise ``MoveError`` naming the first invalid key (the one deepest in the tree)."""
-    validator = jsonschema.Draft202012Validator(schema or _shipped_schema())
+    """Raise ``MoveError`` naming the first invalid key (the one deepest in the tree); a key
+    that moved (the schema's ``x-moved``) stops with how to move it."""
+    schema = schema or _shipped_schema()
+    for key, how in (schema.get("x-moved") or {}).items():
+        if key in config:
+            raise MoveError(f"{source}: config key '{key}' has moved: {how}")
+    validator = jsonschema.Draft202012Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise MoveError(f"{source}: {describe_error(error)}")
@@ -181,15 +186,16 @@ def check_consistency(config: dict, schema: dict | None = None) -> None:
     head_min > tail_max, imbalance ratios that leave the tail classes a video, and the batch
     size the aggregators need."""
     datasets = config.get("datasets", {})
-    videolt = config.get("videolt") or {}
-    groups = [(f"datasets.{name}", entry["groups"]) for name, entry in datasets.items()]
-    for key, group in groups + ([("videolt", videolt["groups"])] if "groups" in videolt else []):
+    groups = [(f"datasets.{name}", e["groups"]) for name, e in datasets.items() if "groups" in e]
+    for key, group in groups:
         if group["head_min"] <= group["tail_max"]:
             raise MoveError(
                 f"config key '{key}.groups': head_min ({group['head_min']}) must be greater than "
                 f"tail_max ({group['tail_max']}); head is count >= head_min, tail <= tail_max"
             )
     for name, entry in datasets.items():
+        if "imbalance_ratios" not in entry:  # a dataset with its own split
+            continue
         ratios = [("imbalance_ratios", r) for r in entry["imbalance_ratios"]]
         for key, ratio in ratios + [("table_ir", entry.get("table_ir", 1))]:
             if math.floor(entry["max_per_class"] * ratio) < 1:
@@ -199,7 +205,7 @@ def check_consistency(config: dict, schema: dict | None = None) -> None:
                     f"1/max_per_class = {1 / entry['max_per_class']:.4g}"
                 )
     trains = [(f"datasets.{name}.train", entry.get("train")) for name, entry in datasets.items()]
-    for key, own in trains + [("videolt.train", videolt.get("train"))]:
+    for key, own in trains:
         train = {**config.get("train", {}), **(own or {})}
         if "batch_size" in train:
             where = key if "batch_size" in (own or {}) else "train"

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from move.config import dataset_config, load_schema, section_keys, stage_settings, with_defaults
+from move.datasets.sources import DataSource, source_of, with_source_defaults
 from move.errors import MoveError
 from move.extraction.backbones import kinetics_trained
 from move.extraction.weights import (
@@ -99,10 +100,13 @@ def in_schema_order(values: dict, section: str) -> dict:
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """One dataset's effective settings: the schema's defaults applied once, the global
-    ``extract`` / ``train`` sections under its own, the global backbone where it names none."""
+    """One dataset's effective settings: the schema's defaults applied once (and its data
+    source's: ``move.datasets.sources``), the global ``extract`` / ``train`` sections under its
+    own, the global backbone where it names none. A dataset with its own split (``source`` with
+    no imbalance ratios) has no ratios, ``max_per_class`` 0 and no ``table_ir``."""
 
     name: str
+    source: DataSource
     videos: str | None
     annotations: str | None
     imbalance_ratios: tuple[float, ...]
@@ -111,15 +115,18 @@ class DatasetSettings:
     backbone: str
     backbones: tuple[str, ...]
     ablation_backbone: str
-    table_ir: float
+    table_ir: float | None
     max_missing_share: float
     lists: dict
     kinetics_annotations: tuple[str, ...]
     class_order: str | None
     extract: dict
     train: dict
-    npy_features: dict  # backbone -> folder of per-video .npy features (instead of videos)
+    npy_features: dict  # backbone -> folder of per-video .npy features (rule npy_features)
     kinetics_mirror: dict  # the mirror's path lists etc. (rule fetch_kinetics), {} when unset
+    # what the source's own conversion reads (rule videolt_features: features folders per backbone,
+    # labels, test_list, dtype), {} for a source whose features rule npy_features converts
+    release: dict
 
     @property
     def split_features(self) -> str:
@@ -139,8 +146,6 @@ class Resolved:
     datasets: dict[str, DatasetSettings]
     table_methods: tuple[str, ...]
     paper_rows: str | tuple[str, ...]
-    videolt: dict
-    videolt_train: dict
     demo: dict
 
 
@@ -167,39 +172,49 @@ def resolve(config: dict) -> Resolved:
     reads: no rule restates a default).
 
     The defaults fill the top-level ``extract`` / ``train`` sections; a dataset's own sections
-    (and ``videolt.train``) override those keys they state, and only those: a default never
-    overrides a top-level value (``overridden``).
+    override those keys they state, and only those: a default never overrides a top-level value
+    (``overridden``). A dataset's source fills the keys it leaves out with the source's defaults
+    (VideoLT's groups and backbones for ``videolt_release``).
     """
     raw = config
     schema = load_schema()
     config = with_defaults(config, schema, schema)
     datasets = {}
     for name, entry in config.get("datasets", {}).items():
+        entry = with_source_defaults(entry)
+        source = source_of(entry)
         sources = entry.get("kinetics_annotations") or []
         backbone = entry.get("backbone", config["backbone"])
         backbones = tuple(entry.get("backbones") or config.get("backbones") or [backbone])
+        ratios = tuple(entry.get("imbalance_ratios") or ())
+        folders = {b: f for b, f in (entry.get("features") or {}).items() if f}
         datasets[name] = DatasetSettings(
             name=name,
+            source=source,
             videos=entry.get("videos"),
             annotations=entry.get("annotations"),
-            imbalance_ratios=tuple(entry["imbalance_ratios"]),
-            max_per_class=entry["max_per_class"],
+            imbalance_ratios=ratios,
+            max_per_class=entry.get("max_per_class", 0),
             groups=dict(entry["groups"]),
             backbone=backbone,
             backbones=backbones,
             ablation_backbone=entry.get("ablation_backbone")
             or ("resnet101" if "resnet101" in backbones else backbone),
-            table_ir=entry.get("table_ir", entry["imbalance_ratios"][0]),
+            table_ir=entry.get("table_ir", ratios[0] if ratios else None),
             max_missing_share=entry["max_missing_share"],
             lists=dict(entry.get("lists") or {}),
             kinetics_annotations=(sources,) if isinstance(sources, str) else tuple(sources),
             class_order=entry.get("class_order"),
             extract=in_schema_order(overridden(config, raw, name, "extract"), "extract"),
             train=in_schema_order(overridden(config, raw, name, "train"), "train"),
-            npy_features={b: f for b, f in (entry.get("features") or {}).items() if f},
+            npy_features={} if source.converted_release else folders,
             kinetics_mirror=dict(entry.get("kinetics_mirror") or {}),
+            release=(
+                {key: entry.get(key) for key in source.config_keys}
+                if source.converted_release
+                else {}
+            ),
         )
-    videolt = config.get("videolt") or {}
     seeds = tuple(config.get("seeds") or [config.get("seed", 0)])
     paper_rows = (config.get("paper_table") or {}).get("rows", "paper")
     return Resolved(
@@ -209,10 +224,6 @@ def resolve(config: dict) -> Resolved:
         datasets=datasets,
         table_methods=tuple((config.get("table") or {}).get("methods") or variant_names()),
         paper_rows=paper_rows if isinstance(paper_rows, str) else tuple(paper_rows),
-        videolt=videolt,
-        videolt_train=in_schema_order(
-            merged(config.get("train", {}), (raw.get("videolt") or {}).get("train")), "train"
-        ),
         demo=config.get("demo", {}),
     )
 
@@ -230,15 +241,15 @@ def effective_config(config: dict) -> dict:
     return effective
 
 
-VIDEOLT = "videolt"
 ABLATION_PREFIX = "ablation_"
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """What one training run of the workflow reads: a dataset's features of one backbone at one
-    imbalance ratio (``<dataset>/<backbone>/ir<IR>``), or VideoLT's of one backbone
-    (``videolt/<backbone>``): rule train's ``{run}``, trained once per variant and seed."""
+    imbalance ratio (``<dataset>/<backbone>/ir<IR>``), or of one backbone where the dataset comes
+    with its own split (``videolt/<backbone>``): rule train's ``{run}``, trained once per variant
+    and seed."""
 
     name: str
     dataset: str
@@ -271,27 +282,34 @@ class RunSettings:
 
 
 def run_name(dataset: str, backbone: str, ratio: float | str | None = None) -> str:
-    """``demo/resnet50/ir0.1`` (a dataset at an IR) or ``videolt/resnet50`` (VideoLT)."""
+    """``demo/resnet50/ir0.1`` (a dataset at an IR) or ``videolt/resnet50`` (a dataset with its
+    own split)."""
     return f"{dataset}/{backbone}" if ratio is None else f"{dataset}/{backbone}/ir{ratio}"
 
 
 def run_settings(resolved: Resolved, name: str) -> RunSettings:
     """The settings of run ``name`` (``demo/resnet50/ir0.1``, ``videolt/resnet50``)."""
     parts = name.split("/")
-    if len(parts) == 2 and parts[0] == VIDEOLT:
-        backbone = parts[1]
+    entry = resolved.datasets.get(parts[0])
+    if entry is not None and not entry.source.imbalance_ratios:
+        if len(parts) != 2:
+            raise MoveError(
+                f"run '{name}': dataset '{entry.name}' comes with its own split (no imbalance "
+                f"ratios): its runs are {entry.name}/<backbone>"
+            )
+        dataset, backbone = parts
         return RunSettings(
-            name, VIDEOLT, backbone, None, f"features/videolt/{backbone}.h5",
-            resolved.videolt_train, resolved.videolt["groups"], f"splits/videolt_{backbone}.csv",
+            name, dataset, backbone, None, f"features/{dataset}/{backbone}.h5",
+            entry.train, entry.groups, f"splits/{dataset}_{backbone}.csv",
         )  # fmt: skip
     if len(parts) != 3 or not parts[2].startswith("ir"):
         raise MoveError(
-            f"run '{name}' is neither <dataset>/<backbone>/ir<IR> nor videolt/<backbone>"
+            f"run '{name}' is neither <dataset>/<backbone>/ir<IR> nor <dataset>/<backbone> (a "
+            "dataset with its own split)"
         )
     dataset, backbone, ratio = parts[0], parts[1], parts[2].removeprefix("ir")
-    if dataset not in resolved.datasets:
+    if entry is None:
         raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
-    entry = resolved.datasets[dataset]
     drawn = "_seed{seed}" if resolved.selection == "random" else ""
     return RunSettings(
         name, dataset, backbone, float(ratio), f"features/{dataset}/{backbone}.h5",
@@ -301,13 +319,15 @@ def run_settings(resolved: Resolved, name: str) -> RunSettings:
 
 def main_run(resolved: Resolved, short: str) -> RunSettings:
     """The run behind a short target name (``demo_ir0.1``, ``videolt_resnet50``): the dataset's
-    configured backbone at that IR, or VideoLT's features of that backbone."""
-    if short.startswith(VIDEOLT + "_"):
-        return run_settings(resolved, run_name(VIDEOLT, short.removeprefix(VIDEOLT + "_")))
-    dataset, _, ratio = short.rpartition("_ir")
-    if dataset not in resolved.datasets:
+    configured backbone at that IR, or, for a dataset with its own split, its features of that
+    backbone."""
+    dataset, _, rest = short.partition("_")  # a dataset's name has no underscore
+    entry = resolved.datasets.get(dataset)
+    if entry is None:
         raise MoveError(f"run '{short}': dataset '{dataset}' is not configured")
-    return run_settings(resolved, run_name(dataset, resolved.datasets[dataset].backbone, ratio))
+    if not entry.source.imbalance_ratios:
+        return run_settings(resolved, run_name(dataset, rest))
+    return run_settings(resolved, run_name(dataset, entry.backbone, rest.removeprefix("ir")))
 
 
 def variant_train_settings(train: dict, variant: str) -> dict:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from move.datasets.sources import dataset_source
 from move.errors import MoveError
 from move.extraction.backbones import backbone_pattern, backbones_help
 
-VIDEOLT = "videolt"
 # Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b).
 PATTERNS = [
     re.compile(p)
@@ -21,7 +21,7 @@ PATTERNS = [
         r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
         r"^results/(?P<d>[^/_]+)_(?P<table>table\.(md|csv)|all\.md)$",
         r"^results/(?P<d>[^/_]+)_(paper|extended|ablation)\.(md|csv)$",
-        r"^results/videolt_(?P<b>[^/.]+)\.(json|per_class\.csv)$",
+        r"^results/(?P<d>[^/_]+)_(?P<short>[^/.]+)\.(json|per_class\.csv)$",
         r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
         r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
         r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
@@ -65,24 +65,23 @@ def check_target(target: str, config: dict) -> None:
             continue
         fields = match.groupdict()
         dataset, ratio, backbone = fields.get("d"), fields.get("ir"), fields.get("b")
-        videolt_backbones = sorted((config.get(VIDEOLT) or {}).get("features") or {})
-        if dataset == VIDEOLT and (ratio is not None or fields.get("table")):
-            raise MoveError(
-                f"target {target}: VideoLT has no imbalance ratios; its results are "
-                f"results/videolt_<backbone>.json (backbones: {', '.join(videolt_backbones)}), "
-                "results/videolt_paper.md, results/videolt_extended.md and "
-                "results/videolt_ablation.md"
-            )
-        if (
-            dataset not in (None, VIDEOLT)
-            and target.startswith("results/")
-            and (fields.get("b") and ratio is None)
-        ):
+        source = None if dataset is None else dataset_source(config, dataset)
+        if source is not None and not source.imbalance_ratios:
+            backbone = fields.get("short", backbone)
+            if ratio is not None or fields.get("table"):
+                own = sorted(config["datasets"][dataset].get("features") or {})
+                raise MoveError(
+                    f"target {target}: {dataset} comes with its own split, no imbalance ratios; "
+                    f"its results are results/{dataset}_<backbone>.json (backbones: "
+                    f"{', '.join(own)}), results/{dataset}_paper.md, "
+                    f"results/{dataset}_extended.md and results/{dataset}_ablation.md"
+                )
+        elif target.startswith("results/") and (backbone or fields.get("short")) and ratio is None:
             raise MoveError(
                 f"target {target}: a run of {dataset} names its imbalance ratio: "
                 f"results/{dataset}/<backbone>/ir<IR>/<variant>/seed<k>.json"
             )
-        if dataset is not None and dataset != VIDEOLT and dataset not in datasets:
+        if dataset is not None and dataset not in datasets:
             raise MoveError(
                 f"target {target}: dataset '{dataset}' is not configured (config key 'datasets' "
                 f"has {', '.join(datasets)}): add it to config.yaml or fix the name"

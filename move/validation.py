@@ -41,6 +41,8 @@ def describe_error(error: jsonschema.ValidationError, noun: str = "config key") 
         return f"{noun} '{key}': unknown key(s) {', '.join(unknown)}{hint}"
     if error.validator == "enum":
         return f"{noun} '{key}': {error.instance!r} is not allowed (choose one of {', '.join(map(str, error.validator_value))})"
+    if error.validator == "not" and "description" in error.schema:  # a key refused here
+        return f"{noun} '{key}': {error.schema['description']}"
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
         prefix = "" if key == "(top level)" else f"{key}."

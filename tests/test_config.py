@@ -80,14 +80,17 @@ def test_resolve_applies_the_schemas_defaults_once_per_dataset(config):
     config = dict(config)
     config["datasets"] = {name: dict(entry) for name, entry in config["datasets"].items()}
     assert "max_missing_share" not in config["datasets"]["minikinetics"]
-    assert "groups" not in config["videolt"]
+    assert "groups" not in config["datasets"]["videolt"]
     resolved = resolve(config)
     mini, demo = resolved.datasets["minikinetics"], resolved.datasets["demo"]
     assert mini.max_missing_share == 0.05  # the schema's default, stated there only
     assert mini.table_ir == 0.01 and mini.backbone == config["backbone"]
     assert demo.extract["shards"] == 1 and demo.extract["frames"] == 8  # own over global
     assert demo.train["epochs"] == 40 and demo.train["lr_milestones"] == [30]
-    assert resolved.videolt["groups"] == {"head_min": 501, "tail_max": 100}
+    videolt = resolved.datasets["videolt"]  # its source's defaults (move/datasets/videolt/)
+    assert videolt.groups == {"head_min": 501, "tail_max": 100} and videolt.imbalance_ratios == ()
+    assert videolt.backbones == ("resnet50", "resnet101", "tsm_resnet50")
+    assert videolt.ablation_backbone == "resnet101" and videolt.release["test_list"] == "test"
     assert resolved.table_methods[0] == "plain" and len(resolved.table_methods) == 27
 
 
@@ -150,12 +153,10 @@ def test_the_shipped_config_restates_no_default():
         "b": {"default": 1}, "c": {"default": 3}}}}}, schema) == ["a.b: 1"]  # fmt: skip
     sections = {"extract", "train"}  # a dataset's own ones override the top-level ones
     restated = restated_defaults(
-        {k: v for k, v in config.items() if k not in ("datasets", "videolt")}, schema, schema
+        {k: v for k, v in config.items() if k != "datasets"}, schema, schema
     )
-    for name, entry in [*config["datasets"].items(), ("videolt", config["videolt"])]:
+    for name, entry in config["datasets"].items():
         rules = schema["properties"]["datasets"]["additionalProperties"]
-        if name == "videolt":
-            rules = schema["properties"]["videolt"]
         own = {k: v for k, v in entry.items() if k not in sections}
         restated += restated_defaults(own, rules, schema, f"{name}.")
         for section in sections & set(entry):  # stating the top-level's value again

@@ -67,8 +67,8 @@ def shipped_config() -> dict:
             "'datasets.demo.groups': head_min (6) must be greater than tail_max (18)",
         ),
         (
-            lambda c: c["videolt"].update(groups={"head_min": 99, "tail_max": 501}),
-            "'videolt.groups': head_min (99) must be greater than tail_max (501)",
+            lambda c: c["datasets"]["videolt"].update(groups={"head_min": 99, "tail_max": 501}),
+            "'datasets.videolt.groups': head_min (99) must be greater than tail_max (501)",
         ),
     ],
     ids=["seed", "demo seed", "batch size", "tiny ratio", "ratio", "groups", "videolt groups"],

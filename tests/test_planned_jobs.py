@@ -52,10 +52,12 @@ def documented_config(workdir: Path) -> Path:
     for folder in ("kinetics400", "videolt/labels", *(f"videolt/{b}" for b in BACKBONES)):
         (workdir / folder).mkdir(parents=True, exist_ok=True)
     overrides = {
-        "datasets": {"minikinetics": {"videos": str(workdir / "kinetics400")}},
-        "videolt": {
-            "features": {b: str(workdir / "videolt" / b) for b in BACKBONES},
-            "labels": str(workdir / "videolt" / "labels"),
+        "datasets": {
+            "minikinetics": {"videos": str(workdir / "kinetics400")},
+            "videolt": {
+                "features": {b: str(workdir / "videolt" / b) for b in BACKBONES},
+                "labels": str(workdir / "videolt" / "labels"),
+            },
         },
     }
     path = workdir / "documented.yaml"

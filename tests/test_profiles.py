@@ -52,16 +52,19 @@ def readme_targets() -> set[str]:
 
 def configured_targets(config: dict) -> set[str]:
     """Every result the shipped config names: each dataset at each IR, its Table-3 layout,
-    methods table and report, each VideoLT backbone, and the default target."""
+    methods table and report, each backbone of a dataset with its own split (VideoLT), and the
+    default target."""
+    from move.datasets.sources import source_of
+
     targets = {"all"}
     for dataset, entry in config["datasets"].items():
-        targets |= {f"results/{dataset}_ir{ir}.json" for ir in entry["imbalance_ratios"]}
-        targets |= {f"results/{dataset}_all.md", f"results/{dataset}_table.md", f"report_{dataset}"}
         targets |= {f"results/{dataset}_paper.md", f"results/{dataset}_ablation.md"}
         targets.add(f"results/{dataset}_extended.md")
-    targets |= {f"results/videolt_{backbone}.json" for backbone in config["videolt"]["features"]}
-    targets |= {"results/videolt_paper.md", "results/videolt_extended.md"}
-    targets.add("results/videolt_ablation.md")
+        if not source_of(entry).imbalance_ratios:
+            targets |= {f"results/{dataset}_{backbone}.json" for backbone in entry["features"]}
+            continue
+        targets |= {f"results/{dataset}_ir{ir}.json" for ir in entry["imbalance_ratios"]}
+        targets |= {f"results/{dataset}_all.md", f"results/{dataset}_table.md", f"report_{dataset}"}
     return targets
 
 
@@ -75,7 +78,7 @@ def site_paths(root, config: dict) -> dict:
     videolt = root / "videolt"
     (videolt / "labels").mkdir(parents=True)
     features = {}
-    for backbone in config["videolt"]["features"]:
+    for backbone in config["datasets"]["videolt"]["features"]:
         (videolt / backbone).mkdir()
         features[backbone] = str(videolt / backbone)
     return {
@@ -97,8 +100,8 @@ def site_paths(root, config: dict) -> dict:
                 "max_per_class": 400,
                 "groups": {"head_min": 301, "tail_max": 40},
             },
+            "videolt": {"features": features, "labels": str(videolt / "labels")},
         },
-        "videolt": {"features": features, "labels": str(videolt / "labels")},
     }
 
 

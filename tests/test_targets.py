@@ -1,5 +1,6 @@
 """Targets are checked at planning: unknown datasets and backbones, imbalance ratios outside (0, 1]
-or spelt another way, and VideoLT asked for at an IR stop in one line before any job."""
+or spelt another way, and a dataset with its own split (VideoLT) asked for at an IR stop in one
+line before any job."""
 
 import subprocess
 import sys
@@ -22,12 +23,15 @@ CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
         ("results/foo_table.md", "dataset 'foo' is not configured"),
         ("splits/lists/foo_ir0.1.csv", "dataset 'foo' is not configured"),
         ("figures/foo/curves.png", "dataset 'foo' is not configured"),
-        ("results/videolt_ir0.1.json", "VideoLT has no imbalance ratios"),
+        ("results/videolt_ir0.1.json", "videolt comes with its own split, no imbalance ratios"),
         ("results/demo_ir0.10.json", "write the imbalance ratio as 0.1 (results/demo_ir0.1.json)"),
         ("results/demo/resnet50/ir1e-1/move/seed0.json", "write the imbalance ratio as 0.1"),
         ("results/demo/resnet18/ir0.1/move/seed0.json", "unknown backbone 'resnet18'"),
-        ("results/videolt/resnet50/ir0.1/move/seed0.pt", "VideoLT has no imbalance ratios"),
-        ("results/videolt_table.md", "VideoLT has no imbalance ratios"),
+        (
+            "results/videolt/resnet50/ir0.1/move/seed0.pt",
+            "videolt comes with its own split, no imbalance ratios",
+        ),
+        ("results/videolt_table.md", "videolt comes with its own split, no imbalance ratios"),
         ("results/demo/resnet50/move/seed0.json", "a run of demo names its imbalance ratio"),
         ("results/foo_paper.md", "dataset 'foo' is not configured"),
         ("results/foo_extended.md", "dataset 'foo' is not configured"),
@@ -69,7 +73,7 @@ def test_nested_numbers_from_the_command_line_get_a_yaml_line_to_use():
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
-        ("results/videolt_ir0.1.json", "VideoLT has no imbalance ratios"),
+        ("results/videolt_ir0.1.json", "videolt comes with its own split, no imbalance ratios"),
         ("results/foo_ir0.1.json", "dataset 'foo' is not configured"),
     ],
 )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from move.datasets.videolt import convert_videolt, read_videolt_list
+from move.datasets.videolt.conversion import convert_videolt, read_videolt_list
 from move.errors import MoveError
 from move.features import open_feature_file, read_video_features
 from tests.conftest import VIDEOLT_CLASSES, VIDEOLT_DIM, VIDEOLT_NAMES, make_release
@@ -45,7 +45,7 @@ def test_conversion_keeps_features_labels_and_multi_label_split(tmp_path):
 
 def test_too_many_missing_features_stop(tmp_path):
     root = make_release(tmp_path, missing={"train001", "train002", "test001"})
-    with pytest.raises(MoveError, match="videolt.max_missing_share"):
+    with pytest.raises(MoveError, match="max_missing_share"):
         convert_videolt(
             root / "feats",
             root / "labels",
@@ -148,7 +148,7 @@ def test_convert_and_train_with_videolt_thresholds(tmp_path):
 
 
 def test_count_labels_are_read_in_videolts_format(tmp_path, capsys):
-    from move.datasets.videolt import read_label_counts
+    from move.datasets.videolt.conversion import read_label_counts
 
     root = make_release(tmp_path)
     counts = read_label_counts(root / "labels" / "count-labels-train.lst")

@@ -101,7 +101,7 @@ def list_annotations_command(args: argparse.Namespace) -> str:
 
 def videolt_convert_command(args: argparse.Namespace) -> str:
     """Convert VideoLT's released features and lists to HDF5 + a split."""
-    from move.datasets.videolt import convert_videolt
+    from move.datasets.videolt.conversion import convert_videolt
 
     counts = convert_videolt(
         args.features_dir, args.labels, args.out, args.split_out, backbone=args.backbone,

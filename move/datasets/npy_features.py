@@ -3,7 +3,7 @@
 HDF5 (``features/<dataset>/<backbone>.h5`` + ``.failures.csv``), after which the missing-videos
 check, split, training and tables run without any video.
 
-The conversion is VideoLT's (``move.datasets.videolt.write_npy_features``): resumable from
+The conversion is VideoLT's (``move.datasets.videolt.conversion.write_npy_features``): resumable from
 ``<out>.tmp``, widths checked from the headers before any copy, bad arrays logged as failures.
 Labels come from the dataset's annotations (the lists joined with the Kinetics CSVs).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from move.datasets.videolt import check_widths, index_feature_files, write_npy_features
+from move.datasets.videolt.conversion import check_widths, index_feature_files, write_npy_features
 from move.errors import MoveError
 from move.files import write_csv_atomic
 

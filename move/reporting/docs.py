@@ -150,20 +150,48 @@ def configuration_page() -> str:
         "Every key `config.yaml` may hold, from `move/schemas/config.schema.yaml` (the methods'",
         "sections `train.<method>` from their settings dataclasses). *Default* is the schema's",
         "default, else the value the shipped `config.yaml` sets; `<name>` stands for a dataset's",
-        "name. `datasets.<name>.extract` / `.train` and `videolt.train` take the keys of the",
-        "top-level `extract` / `train` sections and override them. Check a file with",
+        "name. `datasets.<name>.extract` / `.train` take the keys of the top-level `extract` /",
+        "`train` sections and override them; `datasets.<name>.source` says how its data come",
+        "in (the data sources of `move/datasets/sources.py`, listed below). Check",
+        "a file with",
         "`move check-config config.yaml`.",
         "",
         "| key | type | default | range | meaning |",
         "|---|---|---|---|---|",
     ]
     for key, kind, default, bounds, meaning in rows:
-        if key.startswith(("datasets.<name>.extract.", "datasets.<name>.train.", "videolt.train.")):
+        if key.startswith(("datasets.<name>.extract.", "datasets.<name>.train.")):
             continue  # the per-dataset sections repeat the top-level ones
         lines.append(
             f"| `{key}` | {_cell(kind)} | {_cell(default)} | {_cell(bounds)} | {_prose(meaning)} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + sources_section()) + "\n"
+
+
+def sources_section() -> list[str]:
+    """The data sources (``datasets.<name>.source``) as a table: what each is and means."""
+    from move.datasets.sources import get_source, source_names
+
+    lines = [
+        "",
+        "## Data sources",
+        "",
+        "`datasets.<name>.source` (default `videos`), from `move/datasets/sources.py`:",
+        "",
+        "| source | splits | labels | features by rule | run memory, time | required keys | summary |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in source_names():
+        source = get_source(name)
+        splits = "drawn at imbalance ratios" if source.imbalance_ratios else "its own"
+        labels = "multi-label" if source.multi_label else "single-label"
+        run = f"{source.run_memory_mb // 1000} GB, {source.run_minutes // 60} h"
+        required = ", ".join(f"`{key}`" for key in source.required)
+        lines.append(
+            f"| `{name}` | {splits} | {labels} | `{source.features_rule}` | {run} | {required} "
+            f"| {_prose(source.summary)} |"
+        )
+    return lines
 
 
 def methods_page() -> str:
@@ -303,8 +331,9 @@ PAGES: dict[str, Callable[[], str]] = {
 SCHEMA_HEADER = """\
 # The config schema (JSON schema as YAML), shipped in the package; workflow/schemas/ links here.
 # Edit it here; its registry parts (train.method and each train.<method> section, the variants
-# of table.methods / paper_table.rows / $defs.aggregator_*, every backbone list, enum and key)
-# are written by `python -m move docs` from the method and backbone registries.
+# of table.methods / paper_table.rows / $defs.aggregator_*, every backbone list, enum and key,
+# the data sources' enum, required and refused keys, x-moved) are written by `python -m move docs`
+# from the method, backbone and data-source registries.
 """
 
 
@@ -312,10 +341,11 @@ def schema_text_and_data() -> tuple[str, dict]:
     """The shipped config schema with its registry parts filled from the registries: the file's
     text and the schema."""
     from move.config import SCHEMA_PATH, read_schema_file
+    from move.datasets.sources import fill_schema as fill_sources
     from move.extraction.backbones import fill_schema as fill_backbones
     from move.training.methods import fill_schema as fill_methods
 
-    schema = fill_backbones(fill_methods(read_schema_file(SCHEMA_PATH)))
+    schema = fill_sources(fill_backbones(fill_methods(read_schema_file(SCHEMA_PATH))))
     text = yaml.safe_dump(schema, sort_keys=False, width=100, allow_unicode=True)
     return SCHEMA_HEADER + text, schema
 

@@ -63,7 +63,20 @@ def dataset_settings(dataset):
     return SETTINGS.datasets[dataset]
 
 
-DATASET_NAMES = "|".join(map(re.escape, config["datasets"]))
+# Datasets whose splits are drawn at imbalance ratios (rules extract, splits, figures), and those
+# that come with their own split (their data source's rule, e.g. videolt_features: no ratios).
+DRAWN_DATASETS = [name for name, entry in SETTINGS.datasets.items() if entry.source.imbalance_ratios]
+OWN_SPLIT_DATASETS = [name for name in SETTINGS.datasets if name not in DRAWN_DATASETS]
+DATASET_NAMES = "|".join(map(re.escape, DRAWN_DATASETS)) or "(?!)"
+OWN_SPLIT_NAMES = "|".join(map(re.escape, OWN_SPLIT_DATASETS)) or "(?!)"
+
+
+def datasets_made_by(rule_name):
+    """Wildcard pattern: the datasets whose data source makes their features by ``rule_name``."""
+    names = [name for name, entry in SETTINGS.datasets.items() if entry.source.features_rule == rule_name]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
 IR_PATTERN = "[0-9]*\\.?[0-9]+"
 
 # (dataset, backbone) pairs whose features come from per-video .npy files (rule npy_features)
@@ -77,13 +90,15 @@ NPY_PAIRS = "|".join(
 BACKBONE_FILE_PATTERN = r"[A-Za-z0-9_]+(?::[A-Za-z0-9_\-]+(?:\.(?!shard[0-9])[A-Za-z0-9_\-]+)*)?"
 
 wildcard_constraints:
-    dataset=DATASET_NAMES,  # VideoLT has its own rules
+    dataset=DATASET_NAMES,  # a dataset with its own split has its source's rules
+    own_split_dataset=OWN_SPLIT_NAMES,
     npy_pair=NPY_PAIRS,
-    # a training run: a dataset's features of a backbone at an imbalance ratio, or VideoLT's
-    run=f"(?:{DATASET_NAMES})/{BACKBONE_FILE_PATTERN}/ir{IR_PATTERN}|videolt/[A-Za-z0-9_]+",
+    # a training run: a dataset's features of a backbone at an imbalance ratio, or of a backbone
+    # where the dataset comes with its own split
+    run=f"(?:{DATASET_NAMES})/{BACKBONE_FILE_PATTERN}/ir{IR_PATTERN}|(?:{OWN_SPLIT_NAMES})/[A-Za-z0-9_]+",
     # a short run name (results/<short>.json): the configured backbone, method and seed
-    short=f"(?:{DATASET_NAMES})_ir{IR_PATTERN}|videolt_[A-Za-z0-9_]+",
-    table_dataset=f"{DATASET_NAMES}|videolt",
+    short=f"(?:{DATASET_NAMES})_ir{IR_PATTERN}|(?:{OWN_SPLIT_NAMES})_[A-Za-z0-9_]+",
+    table_dataset=f"{DATASET_NAMES}|{OWN_SPLIT_NAMES}",
     backbone=BACKBONE_FILE_PATTERN,
     ir=IR_PATTERN,
 
@@ -149,7 +164,7 @@ def training_features(wildcards):
     """Input: a run's feature file; Kinetics-trained features of a Kinetics subset stop here
     (the leak guard of ``move.planning.extract_weights``), whether or not they exist yet."""
     run = parse_run(wildcards.run)
-    if run.dataset != "videolt":
+    if dataset_settings(run.dataset).source.weights_guarded:
         try:
             extract_weights(config, run.dataset, run.backbone)
         except MoveError as error:
@@ -180,13 +195,13 @@ def main_run_split(wildcards):
     return main_run(SETTINGS, f"{wildcards.dataset}_ir{wildcards.ir}").split(SETTINGS.seed)
 
 
-# VideoLT runs get more memory and time than a MiniKinetics200 run (1004 classes, 180k videos).
+# A run's memory and time are its data source's (VideoLT's release: more than MiniKinetics200).
 def run_memory(wildcards):
-    return 64000 if parse_run(wildcards.run).dataset == "videolt" else 32000
+    return dataset_settings(parse_run(wildcards.run).dataset).source.run_memory_mb
 
 
 def run_hours(wildcards):
-    return (24 if parse_run(wildcards.run).dataset == "videolt" else 6) * 60
+    return dataset_settings(parse_run(wildcards.run).dataset).source.run_minutes
 
 
 def run_gpus(wildcards):
@@ -316,9 +331,9 @@ def table_methods():
 
 def table_runs(table_dataset):
     """Every run of a dataset's paper table: each backbone (at each IR)."""
-    if table_dataset == "videolt":
-        return [parse_run(run_name("videolt", b)) for b in SETTINGS.videolt["backbones"]]
     entry = dataset_settings(table_dataset)
+    if not entry.source.imbalance_ratios:
+        return [parse_run(run_name(table_dataset, b)) for b in entry.backbones]
     return [
         parse_run(run_name(table_dataset, b, ir))
         for b in entry.backbones
@@ -363,10 +378,10 @@ def extended_table_results(wildcards):
 
 def ablation_results(table_dataset):
     """[(row, result)] of Table 4 over seeds: the dataset's ablation backbone at its table IR."""
-    if table_dataset == "videolt":
-        run = parse_run(run_name("videolt", SETTINGS.videolt["ablation_backbone"]))
+    entry = dataset_settings(table_dataset)
+    if not entry.source.imbalance_ratios:
+        run = parse_run(run_name(table_dataset, entry.ablation_backbone))
     else:
-        entry = dataset_settings(table_dataset)
         run = parse_run(run_name(table_dataset, entry.ablation_backbone, entry.table_ir))
     rows = ablation_variants(run.train)
     return [(row, run.result(variant, seed)) for row, variant in rows.items() for seed in SETTINGS.seeds]
@@ -510,25 +525,40 @@ def npy_annotations(wildcards):
     return dataset_path(npy_parts(wildcards)[0], "annotations")
 
 
-# VideoLT (workflow/rules/videolt.smk).
-def videolt_features_dir(wildcards):
-    """Input: the folder of VideoLT's .npy features for a backbone; unset -> one-line error."""
-    folder = (SETTINGS.videolt.get("features") or {}).get(wildcards.backbone)
+# A released dataset converted by its source's rule (workflow/rules/videolt.smk).
+def release_settings(wildcards):
+    """Params: what the conversion of a dataset with its own split reads (test_list, dtype,
+    max_missing_share: its settings, else its source's defaults)."""
+    return dataset_settings(wildcards.own_split_dataset).release
+
+
+def release_features_dir(wildcards):
+    """Input: the folder of a released dataset's .npy features for a backbone; unset -> one-line
+    error."""
+    dataset = wildcards.own_split_dataset
+    folder = (release_settings(wildcards).get("features") or {}).get(wildcards.backbone)
     if not folder:
         stop(
             MoveError(
-                f"config key 'videolt.features.{wildcards.backbone}' is not set: point it at "
-                "the folder of VideoLT's released .npy features for that backbone"
+                f"config key 'datasets.{dataset}.features.{wildcards.backbone}' is not set: point "
+                "it at the folder of the released .npy features for that backbone"
             )
         )
     return folder
 
 
-def videolt_labels_dir(wildcards):
-    """Input: VideoLT's label folder (train.lst, test.lst, count-labels-train.lst)."""
-    if not SETTINGS.videolt.get("labels"):
-        stop(MoveError("config key 'videolt.labels' is not set: point it at VideoLT's label folder"))
-    return SETTINGS.videolt["labels"]
+def release_labels_dir(wildcards):
+    """Input: a released dataset's label folder (VideoLT: train.lst, test.lst,
+    count-labels-train.lst)."""
+    labels = release_settings(wildcards).get("labels")
+    if not labels:
+        stop(
+            MoveError(
+                f"config key 'datasets.{wildcards.own_split_dataset}.labels' is not set: point it "
+                "at the release's label folder"
+            )
+        )
+    return labels
 
 
 # Figures and the report (workflow/rules/report.smk).

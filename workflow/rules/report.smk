@@ -107,7 +107,7 @@ rule plot_runtimes:
 
 # `snakemake report_<dataset>` draws every figure of a dataset the config names;
 # `snakemake --report results/<dataset>_report.html report_<dataset>` gathers them in one page.
-for report_dataset in SETTINGS.datasets:
+for report_dataset in DRAWN_DATASETS:
 
     rule:
         name:

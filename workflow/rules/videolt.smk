@@ -1,27 +1,31 @@
-# VideoLT: the released per-video features converted once to HDF5 (rule train then trains on them:
-# results/videolt_<backbone>/<variant>.json, and results/videolt_<backbone>.json the main result).
+# A dataset of source videolt_release (VideoLT's release: move.datasets.sources): its released
+# per-video features converted once to HDF5 with its own split (rule train then trains on them:
+# results/<dataset>/<backbone>/<variant>/seed<k>.json, and results/<dataset>_<backbone>.json the
+# main result). Its log is logs/<dataset>_features/<backbone>.log (VideoLT: logs/videolt_features/).
 
 
 rule videolt_features:
+    wildcard_constraints:
+        own_split_dataset=datasets_made_by("videolt_features"),
     input:
-        features=videolt_features_dir,
-        labels=videolt_labels_dir,
+        features=release_features_dir,
+        labels=release_labels_dir,
     output:
-        features="features/videolt/{backbone}.h5",
-        failures="features/videolt/{backbone}.failures.csv",
-        split="splits/videolt_{backbone}.csv",
+        features="features/{own_split_dataset}/{backbone}.h5",
+        failures="features/{own_split_dataset}/{backbone}.failures.csv",
+        split="splits/{own_split_dataset}_{backbone}.csv",
     params:
-        test_list=SETTINGS.videolt["test_list"],
-        dtype=SETTINGS.videolt["dtype"],
-        max_share=SETTINGS.videolt["max_missing_share"],
+        test_list=lambda wildcards: release_settings(wildcards)["test_list"],
+        dtype=lambda wildcards: release_settings(wildcards)["dtype"],
+        max_share=lambda wildcards: release_settings(wildcards)["max_missing_share"],
     log:
-        "logs/videolt_features/{backbone}.log",
+        "logs/{own_split_dataset}_features/{backbone}.log",
     resources:
         **job_resources(mem_mb=8000, runtime=12 * 60),
     benchmark:
-        "logs/benchmarks/videolt_features/{backbone}.tsv"
+        "logs/benchmarks/{own_split_dataset}_features/{backbone}.tsv"
     message:
-        "Converting VideoLT's {wildcards.backbone} features to HDF5"
+        "Converting {wildcards.own_split_dataset}'s {wildcards.backbone} features to HDF5"
     conda:
         "../../envs/move.yaml"
     shell:

@@ -1,4 +1,4 @@
-"""VideoLT as an input: the released per-video features and label lists, converted once to HDF5.
+"""VideoLT's release converted: the released per-video features and label lists, once to HDF5.
 
 Reads a folder of ``<video_id>.npy`` arrays ``[frames, 2048]`` (one backbone: ResNet-50,
 ResNet-101 or TSM-R50, any sub-folder layout) and the label folder (``train.lst``,
@@ -39,7 +39,7 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.is_file():
-        raise MoveError(f"VideoLT list {path} not found: check 'videolt.labels' in config")
+        raise MoveError(f"VideoLT list {path} not found: check the dataset's 'labels' in config")
     rows, lines = [], {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         parts = line.split()
@@ -63,7 +63,9 @@ def read_videolt_list(path: str | Path) -> pd.DataFrame:
         lines[parts[0]] = number
         rows.append((parts[0], classes))
     if not rows:
-        raise MoveError(f"VideoLT list {path} lists no videos: check 'videolt.labels' in config")
+        raise MoveError(
+            f"VideoLT list {path} lists no videos: check the dataset's 'labels' in config"
+        )
     return pd.DataFrame(rows, columns=["video_id", "classes"])
 
 
@@ -100,7 +102,7 @@ def read_label_counts(path: str | Path) -> pd.DataFrame | None:
 
 
 def index_feature_files(
-    folder: str | Path, config_key: str = "videolt.features", unique: bool = False
+    folder: str | Path, config_key: str = "datasets.<name>.features", unique: bool = False
 ) -> dict[str, Path]:
     """Video id (file stem) -> ``.npy`` path, anywhere under ``folder``; first in sorted order,
     or (``unique``) an id found twice stops, naming both files (two backbones' folders under
@@ -147,7 +149,7 @@ def read_videolt_labels(
         raise MoveError(
             f"video {both[0]} is in both {labels_dir / 'train.lst'} and "
             f"{labels_dir / f'{test_list}.lst'} ({len(both)} such videos): a test video must not "
-            "be trained on; check 'videolt.test_list'"
+            "be trained on; check the dataset's 'test_list'"
         )
     table = pd.concat([train, test], ignore_index=True)
     names = class_names_from_counts(labels_dir / "count-labels-train.lst", table)
@@ -169,7 +171,9 @@ def npy_width(path: Path) -> int | None:
 
 
 def check_widths(
-    paths: list[Path], progress: bool = True, config_key: str = "videolt.features.<backbone>"
+    paths: list[Path],
+    progress: bool = True,
+    config_key: str = "datasets.<name>.features.<backbone>",
 ) -> int | None:
     """The one feature width of the arrays, read from their headers before any conversion;
     arrays of two widths (another backbone's files in the folder) stop, naming one of each."""
@@ -247,7 +251,7 @@ def write_npy_features(
     source: str,
     dtype: str,
     progress: bool,
-    config_key: str = "videolt.features.<backbone>",
+    config_key: str = "datasets.<name>.features.<backbone>",
 ) -> list[tuple[str, str, str]]:
     """Convert the ``present`` videos' arrays into move's HDF5 ``out`` (widths checked from the
     headers first; resumable from ``<out>.tmp``; renamed when complete); returns the failures."""
@@ -337,7 +341,9 @@ def convert_videolt(
             "reason": "no feature file",
         }
     )
-    line = check_missing_share(missing, len(table), max_missing_share, "videolt.max_missing_share")
+    line = check_missing_share(
+        missing, len(table), max_missing_share, "datasets.<name>.max_missing_share"
+    )
     if len(missing):
         print(f"warning: {line}", file=sys.stderr)
     present = table[table.video_id.isin(files)].reset_index(drop=True)
