@@ -12,23 +12,42 @@ from collections.abc import Iterable
 
 from move.errors import MoveError
 from move.extraction.backbones import backbone_pattern, backbones_help
+from move.reporting.table_declarations import tables
 
 VIDEOLT = "videolt"
-# Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b).
-PATTERNS = [
-    re.compile(p)
-    for p in (
-        r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
-        r"^results/(?P<d>[^/_]+)_(?P<table>table\.(md|csv)|all\.md)$",
-        r"^results/(?P<d>[^/_]+)_(paper|extended|ablation)\.(md|csv)$",
-        r"^results/videolt_(?P<b>[^/.]+)\.(json|per_class\.csv)$",
-        r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
-        r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
-        r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
-        r"^splits/(?P<d>[^/_]+)_missing\.csv$",
-        r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
-    )
-]
+
+
+def table_patterns() -> list[str]:
+    """The declared tables' files (``move.reporting.registry``): those only a dataset with
+    imbalance ratios has (``table``), then the others."""
+    own, other = [], []
+    for table in tables().values():
+        names = [
+            re.escape(path.removeprefix("results/{d}_")) for path in table.outputs("{d}").values()
+        ]
+        (own if table.needs_imbalance_ratios else other).extend(names)
+    return [
+        rf"^results/(?P<d>[^/_]+)_(?P<table>{'|'.join(own) or '(?!)'})$",
+        rf"^results/(?P<d>[^/_]+)_({'|'.join(other) or '(?!)'})$",
+    ]
+
+
+def target_patterns() -> list[re.Pattern]:
+    """Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b); the
+    tables' as registered now."""
+    return [
+        re.compile(p)
+        for p in (
+            r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
+            *table_patterns(),
+            r"^results/videolt_(?P<b>[^/.]+)\.(json|per_class\.csv)$",
+            r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
+            r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
+            r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
+            r"^splits/(?P<d>[^/_]+)_missing\.csv$",
+            r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
+        )
+    ]
 
 
 def canonical_ratio(text: str) -> str:
@@ -59,7 +78,7 @@ def check_ratio(text: str, target: str) -> None:
 def check_target(target: str, config: dict) -> None:
     """Refuse a target naming an unknown dataset or backbone, or a bad imbalance ratio."""
     datasets = sorted(config.get("datasets", {}))
-    for pattern in PATTERNS:
+    for pattern in target_patterns():
         match = pattern.match(target)
         if match is None:
             continue
