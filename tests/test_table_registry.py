@@ -182,3 +182,31 @@ def test_a_table_of_another_package_is_planned_by_the_workflow(tmp_path):
         text=True,
     )
     assert "tail: Tail mAP of the baseline" in " ".join(helped.stdout.split())
+
+
+def test_the_workflow_draws_each_table_with_its_own_declaration(tail_registered, config, tmp_path):
+    """Two table jobs run by Snakemake on results that exist (``--allowed-rules``: nothing is
+    trained): each draws its own table (a rule made in the loop that read the loop's variable
+    when its job runs would draw the last declared table for both)."""
+    (tmp_path / "plugin").mkdir()
+    env = install_plugin(tmp_path / "plugin")
+    work = tmp_path / "work"
+    resolved = resolve(config)
+    for row, path in plan_table(resolved, "tail", "demo").results:
+        seed = int(path.removesuffix(".json").rsplit("seed", 1)[1])
+        write_run(work / path, VARIANTS[row], seed, [0.5] * 6, "demo", "resnet50", 0.1)
+    for row, path in plan_table(resolved, "all", "demo").results:
+        write_run(work / path, VARIANTS["move"], 0, [0.5] * 6, "demo", "resnet50", float(row))
+    rules = ("--allowed-rules", "tail_table", "imbalance_table")
+    targets = ("results/demo_tail.md", "results/demo_all.md")
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", *targets, *workflow_args(work), "--cores", "1", *rules],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (work / "results/demo_tail.md").read_text().startswith("# demo, resnet50, IR 0.1: tail")
+    assert (work / "results/demo_tail.csv").is_file()
+    assert "| MOVE (ours) | ✓ | resnet50 | 0.1 |" in (work / "results/demo_all.md").read_text()

@@ -316,8 +316,14 @@ def table_inputs(name, wildcard):
 
 
 def table_arguments(name, wildcard):
-    """Params function: the ROW=PATH pairs and title of `move draw-table name`."""
-    return lambda wildcards: table_plan(name, wildcards[wildcard]).arguments
+    """Params function: the arguments of `move draw-table`: the table's name, its ROW=PATH
+    pairs and title, and its files (--out-md, and --out-csv where it has one)."""
+
+    def arguments(wildcards, output):
+        files = [f"--out-{suffix} {shlex.quote(path)}" for suffix, path in output.items()]
+        return " ".join([name, table_plan(name, wildcards[wildcard]).arguments, *files])
+
+    return arguments
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).

@@ -8,12 +8,12 @@
 # move/reporting/table_declarations.py): results/<dataset>_<name>.md (and .csv), drawn by
 # `move draw-table <name>` from the results files move.table_planning plans for it. The rule is
 # the declaration's (methods_table, imbalance_table, paper_table, extended_table, ablation_table,
-# or <name>_table). Every value a job reads is bound here, at parse time (no closure reads the
-# loop's variable when a job runs).
+# or <name>_table). Each directive but `shell:` is evaluated here, once per table; Snakemake
+# evaluates `shell:` when a job runs, after the loop, so it names no loop variable (it would be
+# the last table's for every job): the table's name and files come in `params.arguments`.
 for declared in tables().values():
     # a dataset with imbalance ratios (`dataset`), or any, VideoLT included (`table_dataset`)
     table_wildcard = "dataset" if declared.needs_imbalance_ratios else "table_dataset"
-    csv_option = " --out-csv {output.csv}" if declared.csv else ""
 
     rule:
         name:
@@ -36,8 +36,7 @@ for declared in tables().values():
         conda:
             "../../envs/move.yaml"
         shell:
-            f"python -m move draw-table {declared.name} {{params.arguments}}"
-            f" --out-md {{output.md}}{csv_option} > {{log}} 2>&1"
+            "python -m move draw-table {params.arguments} > {log} 2>&1"
 
 
 # per-class AP (head -> tail), mAP against the imbalance ratio, loss and mAP per epoch: each
