@@ -141,6 +141,16 @@ def test_draw_table_writes_the_bytes_of_the_older_commands(tmp_path):
     old = drawn(tmp_path, "old", "ablation-table", *ablation)
     assert drawn(tmp_path, "new", "draw-table", "ablation", *ablation) == old
 
+    main = [(ir, tmp_path / f"results/mk_ir{ir}.json") for ir in (0.01, 0.1)]
+    for ir, path in main:
+        write_run(path, VARIANTS["move"], 0, rng.uniform(0.3, 0.7, size=6), ir=ir)
+    done = run_move("imbalance-table", *[p for _, p in main], "--out", tmp_path / "old_all.md")
+    assert done.returncode == 0, done.stderr
+    pairs = [f"{ir}={path}" for ir, path in main]
+    done = run_move("draw-table", "all", *pairs, "--out-md", tmp_path / "new_all.md")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "new_all.md").read_bytes() == (tmp_path / "old_all.md").read_bytes()
+
 
 # --- through the workflow, and from another package ---------------------------------------------
 def install_plugin(folder):
