@@ -21,15 +21,12 @@ include: "workflow/rules/report.smk"
 
 
 # Jobs that run where Snakemake runs, never submitted to a cluster: fetching a list or weights
-# needs the network (compute nodes often lack it); the others copy or write a few lines.
+# needs the network (compute nodes often lack it); the others copy or write a few lines (the
+# table rules, workflow/rules/report.smk, are local too: `localrule` in each).
 localrules:
     fetch_list,
     fetch_weights,
-    imbalance_table,
     main_result,
-    methods_table,
-    paper_table,
-    ablation_table,
     effective_config,
 
 

@@ -13,22 +13,40 @@ from collections.abc import Iterable
 from move.datasets.sources import dataset_source
 from move.errors import MoveError
 from move.extraction.backbones import backbone_pattern, backbones_help
+from move.reporting.table_declarations import tables
 
-# Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b).
-PATTERNS = [
-    re.compile(p)
-    for p in (
-        r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
-        r"^results/(?P<d>[^/_]+)_(?P<table>table\.(md|csv)|all\.md)$",
-        r"^results/(?P<d>[^/_]+)_(paper|extended|ablation)\.(md|csv)$",
-        r"^results/(?P<d>[^/_]+)_(?P<short>[^/.]+)\.(json|per_class\.csv)$",
-        r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
-        r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
-        r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
-        r"^splits/(?P<d>[^/_]+)_missing\.csv$",
-        r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
-    )
-]
+
+def table_patterns() -> list[str]:
+    """The declared tables' files (``move.reporting.registry``): those only a dataset with
+    imbalance ratios has (``table``), then the others."""
+    own, other = [], []
+    for table in tables().values():
+        names = [
+            re.escape(path.removeprefix("results/{d}_")) for path in table.outputs("{d}").values()
+        ]
+        (own if table.needs_imbalance_ratios else other).extend(names)
+    return [
+        rf"^results/(?P<d>[^/_]+)_(?P<table>{'|'.join(own) or '(?!)'})$",
+        rf"^results/(?P<d>[^/_]+)_({'|'.join(other) or '(?!)'})$",
+    ]
+
+
+def target_patterns() -> list[re.Pattern]:
+    """Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b); the
+    tables' as registered now."""
+    return [
+        re.compile(p)
+        for p in (
+            r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
+            *table_patterns(),
+            r"^results/(?P<d>[^/_]+)_(?P<short>[^/.]+)\.(json|per_class\.csv)$",
+            r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
+            r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
+            r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
+            r"^splits/(?P<d>[^/_]+)_missing\.csv$",
+            r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
+        )
+    ]
 
 
 def canonical_ratio(text: str) -> str:
@@ -59,7 +77,7 @@ def check_ratio(text: str, target: str) -> None:
 def check_target(target: str, config: dict) -> None:
     """Refuse a target naming an unknown dataset or backbone, or a bad imbalance ratio."""
     datasets = sorted(config.get("datasets", {}))
-    for pattern in PATTERNS:
+    for pattern in target_patterns():
         match = pattern.match(target)
         if match is None:
             continue
@@ -70,11 +88,15 @@ def check_target(target: str, config: dict) -> None:
             backbone = fields.get("short", backbone)
             if ratio is not None or fields.get("table"):
                 own = sorted(config["datasets"][dataset].get("features") or {})
+                own_tables = [
+                    table.outputs(dataset)["md"]
+                    for table in tables().values()
+                    if not table.needs_imbalance_ratios
+                ]
                 raise MoveError(
                     f"target {target}: {dataset} comes with its own split, no imbalance ratios; "
                     f"its results are results/{dataset}_<backbone>.json (backbones: "
-                    f"{', '.join(own)}), results/{dataset}_paper.md, "
-                    f"results/{dataset}_extended.md and results/{dataset}_ablation.md"
+                    f"{', '.join(own)}) and {', '.join(own_tables)}"
                 )
         elif target.startswith("results/") and (backbone or fields.get("short")) and ratio is None:
             raise MoveError(

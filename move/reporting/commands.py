@@ -1,4 +1,6 @@
-"""The reporting stage's commands: ``move table``, ``move imbalance-table``, ``move plot``.
+"""The reporting stage's commands: ``move draw-table`` (any declared table,
+``move.reporting.registry``), the older ``move table``, ``imbalance-table``, ``paper-table`` and
+``ablation-table`` (each one table), ``move plot`` and ``move docs``.
 
 Each ``*_command`` runs the stage on parsed arguments and returns the line the CLI prints; the
 figures ``move plot`` offers are ``move.reporting.plots.FIGURES``.
@@ -80,6 +82,28 @@ def ablation_table_command(args: argparse.Namespace) -> str:
     return f"wrote {args.out_md} and {args.out_csv}: rows {', '.join(rows)}"
 
 
+def draw_table_command(args: argparse.Namespace) -> str:
+    """Draw one declared table from its ROW=PATH pairs (the workflow's table rules run this)."""
+    from move.reporting.registry import TableInputs
+    from move.reporting.table_declarations import get_table
+
+    table = get_table(args.table)
+    if table.csv and not args.out_csv:
+        raise MoveError(f"table '{table.name}' writes a CSV too: pass --out-csv")
+    if not table.csv and args.out_csv:
+        raise MoveError(f"table '{table.name}' writes no CSV: leave out --out-csv")
+    results = tuple(name_and_path(item, "ROW", "move=results/x.json") for item in args.results)
+    inputs = TableInputs(results, args.out_md, args.out_csv, args.title or "")
+    return table.draw(inputs)
+
+
+def table_choices() -> dict[str, str]:
+    """Each declared table's name and title, for ``move draw-table --help``."""
+    from move.reporting.table_declarations import tables
+
+    return {name: table.title for name, table in tables().items()}
+
+
 def plot_command(args: argparse.Namespace) -> str:
     """Draw one figure of ``FIGURES``."""
     from move.reporting.plots import draw
@@ -144,7 +168,27 @@ def docs_command(args: argparse.Namespace) -> str:
 
 def commands() -> list[Command]:
     """This stage's commands, declared anew on each call (methods registered since are listed)."""
+    tables = table_choices()
     return [
+        Command(
+            "draw-table",
+            "Draw a declared table (results/<dataset>_<table>.md, .csv) from its results files, "
+            "as the workflow's table rules do.",
+            [
+                arg(
+                    "table",
+                    choices=list(tables),
+                    help="; ".join(f"{name}: {title}" for name, title in tables.items()),
+                ),
+                input_pairs(
+                    "results", nargs="+", help="ROW=results.json, in the order the table reads"
+                ),
+                output_file("--out-md", required=True, help="markdown table to write"),
+                output_file("--out-csv", help="CSV table to write (tables that have one)"),
+                arg("--title", help="heading above the markdown table (tables that have one)"),
+            ],
+            draw_table_command,
+        ),
         Command(
             "imbalance-table",
             "Gather results JSONs at several imbalance ratios into a Table-3-style markdown table: "

@@ -1,6 +1,7 @@
 """The documentation's reference pages, generated from the code: the configuration (from the
-schema), the methods (from the method registry and their settings dataclasses) and the backbones
-(from the backbone registry, ``move.extraction.backbones``).
+schema), the methods (from the method registry and their settings dataclasses), the backbones
+(from the backbone registry, ``move.extraction.backbones``) and the tables (from the table
+registry, ``move.reporting.table_declarations``).
 
 ``move docs`` writes them to ``docs/reference/``; ``move docs --check`` fails when a page on disk
 differs from what the code gives (a test runs it), so the pages never go stale. Every generator
@@ -321,10 +322,59 @@ def backbones_page() -> str:
     return "\n".join(lines)
 
 
+def tables_page() -> str:
+    """Every table of the registry (``move.reporting.table_declarations``): its files, its rule,
+    what it reads (runs, rows, seeds, in words), its drawing function and the paper's numbers."""
+    from move.reporting.registry import ROWS, RUNS, SEEDS, declaring_module
+    from move.reporting.table_declarations import tables
+
+    lines = [
+        GENERATED,
+        "",
+        "# Tables reference",
+        "",
+        "Every table of the registry `move.reporting.table_declarations`: the workflow's target",
+        "`results/<dataset>_<name>.md` plans the results it reads (`move.table_planning`) and",
+        "draws it with `move draw-table <name>`; each is one rule of `workflow/rules/report.smk`.",
+        "The rows and seeds follow the config (`table.methods`, `paper_table.rows`, `seed`,",
+        "`seeds`); how to add a table: [Adding a table](../development/adding-a-table.md).",
+        "",
+    ]
+    for name, table in tables().items():
+        files = ", ".join(f"`{path}`" for path in table.outputs("<dataset>").values())
+        rows = (
+            ", ".join(f"`{row}`" for row in table.rows)
+            if not isinstance(table.rows, str)
+            else ROWS[table.rows]
+        )
+        reads_rows = "" if table.runs == "main_results" else f"- rows: {rows}\n"
+        reads_seeds = "" if table.runs == "main_results" else f"- seeds: {SEEDS[table.seeds]}\n"
+        datasets = (
+            "datasets with imbalance ratios" if table.needs_imbalance_ratios else "every dataset"
+        )
+        lines += [
+            f"## `{name}`",
+            "",
+            _prose(table.title),
+            "",
+            f"- files: {files} ({datasets})",
+            f"- rule: `{table.rule_name}`; command: `move draw-table {name} ROW=PATH ...`",
+            f"- runs: {RUNS[table.runs]}",
+            (reads_rows + reads_seeds).rstrip("\n") or None,
+            f"- heading: `{table.heading}`" if table.heading else None,
+            f"- drawn by: `{table.draw.__module__}.{table.draw.__name__}`"
+            f" (declared in `{declaring_module(name)}`)",
+            f"- beside the paper's numbers: {_prose(table.paper or 'none')}",
+            "",
+        ]
+    return "\n".join(line for line in lines if line is not None)
+
+
 PAGES: dict[str, Callable[[], str]] = {
     "configuration.md": configuration_page,
     "methods.md": methods_page,
     "backbones.md": backbones_page,
+    "tables.md": tables_page,
 }
 
 

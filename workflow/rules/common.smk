@@ -15,7 +15,6 @@ from move.config import (
     validate_config,
 )
 from move.planning import (
-    ablation_variants,
     cached_weights_source,
     effective_config,
     extract_weights,
@@ -26,6 +25,8 @@ from move.planning import (
     variant_train_settings,
 )
 from move.errors import MoveError
+from move.reporting.table_declarations import tables
+from move.table_planning import plan_table
 from move.targets import check_targets
 from move.extraction.weights import weights_cache_dir
 
@@ -304,8 +305,7 @@ def shard_runtime(wildcards):
     return max(60, math.ceil(12 * 60 / int(wildcards.n)))
 
 
-# Tables (workflow/rules/train.smk): per-variant settings, the table IR and run, the variants,
-# the paper's table and the ablation over seeds.
+# Training (workflow/rules/train.smk): per-variant settings.
 def variant_settings_json(wildcards):
     """Param: a run's train settings for one variant (a table variant or ``ablation_<row>``)."""
     try:
@@ -315,76 +315,30 @@ def variant_settings_json(wildcards):
     return json.dumps(values)
 
 
-def table_ir(dataset):
-    return dataset_settings(dataset).table_ir
+# Tables (workflow/rules/report.smk): one rule per declared table (move.reporting.registry),
+# its files planned by move.table_planning.
+def table_plan(name, dataset):
+    """The planned files and heading of table ``name`` of ``dataset`` (``TablePlan``)."""
+    try:
+        return plan_table(SETTINGS, name, dataset)
+    except MoveError as error:
+        stop(error)
 
 
-def table_run(dataset):
-    """The run of the methods table: the configured backbone at the table IR."""
-    entry = dataset_settings(dataset)
-    return parse_run(run_name(dataset, entry.backbone, entry.table_ir))
+def table_inputs(name, wildcard):
+    """Input function: the results files table ``name`` reads (its dataset in ``wildcard``)."""
+    return lambda wildcards: table_plan(name, wildcards[wildcard]).inputs
 
 
-def table_methods():
-    return list(SETTINGS.table_methods)
+def table_arguments(name, wildcard):
+    """Params function: the arguments of `move draw-table`: the table's name, its ROW=PATH
+    pairs and title, and its files (--out-md, and --out-csv where it has one)."""
 
+    def arguments(wildcards, output):
+        files = [f"--out-{suffix} {shlex.quote(path)}" for suffix, path in output.items()]
+        return " ".join([name, table_plan(name, wildcards[wildcard]).arguments, *files])
 
-def table_runs(table_dataset):
-    """Every run of a dataset's paper table: each backbone (at each IR)."""
-    entry = dataset_settings(table_dataset)
-    if not entry.source.imbalance_ratios:
-        return [parse_run(run_name(table_dataset, b)) for b in entry.backbones]
-    return [
-        parse_run(run_name(table_dataset, b, ir))
-        for b in entry.backbones
-        for ir in entry.imbalance_ratios
-    ]
-
-
-def paper_table_rows(table_dataset):
-    """The variants of a paper table: the paper's rows, or every variant (paper_table.rows)."""
-    from move.reporting.paper import paper_rows
-    from move.training.methods import variant_names
-
-    if isinstance(SETTINGS.paper_rows, tuple):
-        return list(SETTINGS.paper_rows)
-    return list(variant_names() if SETTINGS.paper_rows == "all" else paper_rows(table_dataset))
-
-
-def paper_table_results(wildcards, rows=None):
-    """Input: every (row, run, seed) result of a paper table (or of ``rows``)."""
-    rows = rows or paper_table_rows(wildcards.table_dataset)
-    return [
-        run.result(variant, seed)
-        for run in table_runs(wildcards.table_dataset)
-        for variant in rows
-        for seed in SETTINGS.seeds
-    ]
-
-
-def extended_table_rows(table_dataset):
-    """The extended table's variants: the paper table's rows, then the long-tail baselines since
-    2020 with and without aggregators (move.training.methods.EXTENDED_ORDER)."""
-    from move.training.methods import extended_variants
-
-    rows = paper_table_rows(table_dataset)
-    return rows + [variant for variant in extended_variants() if variant not in rows]
-
-
-def extended_table_results(wildcards):
-    """Input: every (row, run, seed) result of the extended table."""
-    return paper_table_results(wildcards, extended_table_rows(wildcards.table_dataset))
-
-
-def ablation_results(table_dataset):
-    """[(row, result)] of Table 4 over seeds: the dataset's ablation backbone at its table IR."""
-    entry = dataset_settings(table_dataset)
-    if not entry.source.imbalance_ratios:
-        run = parse_run(run_name(table_dataset, entry.ablation_backbone))
-    else:
-        run = parse_run(run_name(table_dataset, entry.ablation_backbone, entry.table_ir))
-    rows = ablation_variants(run.train)
-    return [(row, run.result(variant, seed)) for row, variant in rows.items() for seed in SETTINGS.seeds]
+    return arguments
 
 
 # Splits from the authors' lists (workflow/rules/splits.smk).

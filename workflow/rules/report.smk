@@ -1,6 +1,43 @@
-# Figures and tables of the runs, and what `snakemake --report results/report.html` shows.
+# Tables and figures of the runs, and what `snakemake --report results/report.html` shows.
 # Each figure rule writes a PNG and the CSV of its numbers (figures/...); each calls `move plot`.
-# Functions: common.smk (dataset_results, dataset_figures, report_targets, figure, table).
+# Functions: common.smk (dataset_results, dataset_figures, report_targets, figure, table,
+# table_inputs, table_arguments).
+
+
+# One rule per declared table (move.reporting.registry; the built-in ones in
+# move/reporting/table_declarations.py): results/<dataset>_<name>.md (and .csv), drawn by
+# `move draw-table <name>` from the results files move.table_planning plans for it. The rule is
+# the declaration's (methods_table, imbalance_table, paper_table, extended_table, ablation_table,
+# or <name>_table). Each directive but `shell:` is evaluated here, once per table; Snakemake
+# evaluates `shell:` when a job runs, after the loop, so it names no loop variable (it would be
+# the last table's for every job): the table's name and files come in `params.arguments`.
+for declared in tables().values():
+    # a dataset with imbalance ratios (`dataset`), or any, those with their own split included
+    # (`table_dataset`)
+    table_wildcard = "dataset" if declared.needs_imbalance_ratios else "table_dataset"
+
+    rule:
+        name:
+            declared.rule_name
+        input:
+            table_inputs(declared.name, table_wildcard),
+        output:
+            **declared.outputs(f"{{{table_wildcard}}}"),
+        params:
+            arguments=table_arguments(declared.name, table_wildcard),
+        log:
+            f"logs/{declared.rule_name}/{{{table_wildcard}}}.log",
+        resources:
+            **job_resources(mem_mb=declared.mem_mb, runtime=10),
+        benchmark:
+            f"logs/benchmarks/{declared.rule_name}/{{{table_wildcard}}}.tsv"
+        message:
+            f"{declared.title}: {{wildcards.{table_wildcard}}}"
+        localrule: True
+        conda:
+            "../../envs/move.yaml"
+        shell:
+            "python -m move draw-table {params.arguments} > {log} 2>&1"
 
 
 # per-class AP (head -> tail), mAP against the imbalance ratio, loss and mAP per epoch: each

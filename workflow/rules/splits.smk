@@ -1,5 +1,5 @@
-# Long-tailed benchmark splits at each imbalance ratio, the lists they come from, the missing
-# videos, and the table gathering every ratio.
+# Long-tailed benchmark splits at each imbalance ratio, the lists they come from, and the missing
+# videos.
 
 
 rule fetch_list:
@@ -120,25 +120,3 @@ rule list_splits:
         list_split_targets(),
     message:
         "Splits of every imbalance ratio from the lists alone"
-
-
-rule imbalance_table:
-    input:
-        lambda wc: [
-            f"results/{wc.dataset}_ir{ir}.json"
-            for ir in dataset_settings(wc.dataset).imbalance_ratios
-        ],
-    output:
-        "results/{dataset}_all.md",
-    log:
-        "logs/imbalance_table/{dataset}.log",
-    resources:
-        **job_resources(mem_mb=1000, runtime=10),
-    benchmark:
-        "logs/benchmarks/imbalance_table/{dataset}.tsv"
-    message:
-        "Gathering the results of {wildcards.dataset} at every imbalance ratio"
-    conda:
-        "../../envs/move.yaml"
-    shell:
-        "python -m move imbalance-table {input} --out {output} > {log} 2>&1"
