@@ -24,6 +24,7 @@ from move.planning import (
     run_settings,
     variant_train_settings,
 )
+from move import layout
 from move.errors import MoveError
 from move.reporting.table_declarations import tables
 from move.table_planning import plan_table
@@ -150,7 +151,8 @@ def features_file(wildcards):
 
 def failures_file(wildcards):
     """Input: the extraction failures CSV beside ``features_file``."""
-    return features_file(wildcards).removesuffix(".h5") + ".failures.csv"
+    entry = dataset_settings(wildcards.dataset)
+    return layout.FEATURE_FAILURES.format(dataset=entry.name, backbone=entry.backbones[0])
 
 
 def parse_run(name):
@@ -239,7 +241,10 @@ def weights_source(file_name):
 
 def default_targets():
     """`snakemake` with no target: the demo at each of its imbalance ratios."""
-    return [f"results/demo_ir{ir}.json" for ir in dataset_settings("demo").imbalance_ratios]
+    return [
+        layout.MAIN_RESULT.format(short=layout.SHORT.format(dataset="demo", ir=ir))
+        for ir in dataset_settings("demo").imbalance_ratios
+    ]
 
 
 # What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
@@ -289,8 +294,11 @@ def shard_parts(suffix):
 
     def parts(wildcards):
         n = extract_shards(wildcards)
-        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
-        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
+        pattern = layout.FEATURE_SHARD if suffix == ".h5" else layout.FEATURE_SHARD_FAILURES
+        return [
+            pattern.format(dataset=wildcards.dataset, backbone=wildcards.backbone, i=i, n=n)
+            for i in range(n)
+        ]
 
     return parts
 
@@ -384,13 +392,15 @@ def kinetics_annotations(wildcards):
                 "point it at the Kinetics-400 annotation CSV(s) (URL or path)"
             )
         )
-    return [f"data/{wildcards.dataset}/lists/kinetics{i}.csv" for i in range(len(sources))]
+    return [
+        layout.KINETICS_LIST.format(dataset=wildcards.dataset, index=i) for i in range(len(sources))
+    ]
 
 
 def list_split_targets():
     """The split of every IR, from the lists alone, of each dataset with authors' lists."""
     return [
-        f"splits/lists/{name}_ir{ir}.csv"
+        layout.SPLIT.format(lists="lists/", dataset=name, ir=ir, drawn="")
         for name, dataset in SETTINGS.datasets.items()
         if dataset.lists
         for ir in dataset.imbalance_ratios
@@ -402,10 +412,11 @@ def split_seed(wildcards):
     the configured seed (unused by the authors' `first` selection)."""
     if wildcards.drawn:
         if SETTINGS.selection != "random":
+            split = layout.fill(layout.SPLIT, lists="", dataset=wildcards.dataset, ir=wildcards.ir)
             stop(MoveError(
-                f"splits/{wildcards.dataset}_ir{wildcards.ir}{wildcards.drawn}.csv: splits per "
-                "seed exist only with split.selection: random (the `first` one is the same for "
-                f"every seed: splits/{wildcards.dataset}_ir{wildcards.ir}.csv)"
+                f"{split.format(drawn=wildcards.drawn)}: splits per seed exist only with "
+                "split.selection: random (the `first` one is the same for every seed: "
+                f"{split.format(drawn='')})"
             ))
         return int(wildcards.drawn.removeprefix("_seed"))
     return SETTINGS.seed if SETTINGS.selection == "random" else 0
@@ -458,7 +469,7 @@ def videos_input(wildcards):
     when the videos come from the mirror (the folder itself is passed as a param)."""
     folder = dataset_input("videos")(wildcards)
     if folder == mirror_videos(wildcards.dataset) and not dataset_settings(wildcards.dataset).videos:
-        return f"{folder}.complete"
+        return layout.MIRROR_COMPLETE.format(dataset=wildcards.dataset)
     return folder
 
 
@@ -526,9 +537,13 @@ def dataset_results(wildcards):
 
 def dataset_figures(dataset):
     """Every figure of a dataset but its runtimes (which are drawn after these)."""
-    targets = [f"figures/{dataset}/{name}.png" for name in ("per_class_ap", "map_vs_ir", "curves")]
+    folder = layout.FIGURES.format(dataset=dataset)
+    names = ("per_class_ap", "map_vs_ir", "curves")
+    targets = [layout.FIGURE.format(folder=folder, figure=name) for name in names]
     for ir in dataset_settings(dataset).imbalance_ratios:
-        targets += [f"figures/{dataset}_ir{ir}/{name}.png" for name in ("attention", "confidence")]
+        folder = layout.IR_FIGURES.format(dataset=dataset, ir=ir)
+        names = ("attention", "confidence")
+        targets += [layout.FIGURE.format(folder=folder, figure=name) for name in names]
     return targets
 
 
@@ -546,12 +561,15 @@ def model_figure_options(wildcards, input):
 
 def report_targets(dataset):
     """What `report_<dataset>` builds: the dataset's figures, their runtimes, the config."""
-    return [*dataset_figures(dataset), f"figures/{dataset}/runtimes.png", "figures/config.yaml"]
+    runtimes = layout.FIGURE.format(folder=layout.FIGURES.format(dataset=dataset), figure="runtimes")
+    return [*dataset_figures(dataset), runtimes, layout.EFFECTIVE_CONFIG]
 
 
-def figure(name, caption, subcategory="{dataset}"):
+def figure(name, caption, folder=layout.FIGURES):
+    """Output: a figure (``layout.FIGURE`` in ``folder``), shown in the report under its folder."""
+    subcategory = folder.removeprefix(f"{layout.FIGURE_ROOT}/")
     return report(
-        f"figures/{subcategory}/{name}.png",
+        layout.FIGURE.format(folder=folder, figure=name),
         caption=f"../report/{caption}.rst",
         category="Figures",
         subcategory=subcategory,
@@ -559,9 +577,11 @@ def figure(name, caption, subcategory="{dataset}"):
     )
 
 
-def table(name, subcategory="{dataset}"):
+def table(name, folder=layout.FIGURES):
+    """Output: the numbers a figure draws (a CSV beside it), in the report's tables."""
+    subcategory = folder.removeprefix(f"{layout.FIGURE_ROOT}/")
     return report(
-        f"figures/{subcategory}/{name}.csv",
+        layout.FIGURE_NUMBERS.format(folder=folder, figure=name),
         caption="../report/table.rst",
         category="Tables",
         subcategory=subcategory,
