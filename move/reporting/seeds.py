@@ -24,6 +24,7 @@ from move.reporting.paper import paper_ablation, paper_result
 from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant
 from move.training.methods import extended_variants, variant_of
 from move.training.results import read_results
+from move.training.settings import NOT_IN_FINGERPRINT
 
 PROTOCOLS = {
     "best": "the best evaluation of each run (every eval_every epochs: the paper's protocol, "
@@ -42,15 +43,7 @@ GROUP_METRICS = {
 # Settings that may differ between the seeds of one cell: the seed itself, and what does not
 # decide the result (the device, and TrainSettings' NOT_IN_FINGERPRINT: loader workers, how the
 # run is kept).
-PER_RUN_SETTINGS = (
-    "seed",
-    "device",
-    "num_workers",
-    "resume_every_minutes",
-    "checkpoint_dtype",
-    "features_on_device",
-    "compile",
-)
+PER_RUN_SETTINGS = ("seed", "device", *NOT_IN_FINGERPRINT)
 
 
 @dataclass
