@@ -191,7 +191,7 @@ def run_memory(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_memory_mb
 
 
-def run_hours(wildcards):
+def run_minutes(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_minutes
 
 
