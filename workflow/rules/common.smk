@@ -38,6 +38,14 @@ def stop(error):
     sys.exit(1)
 
 
+def stop_on_error(function, *args, **kwargs):
+    """``function(*args, **kwargs)``; its one-line ``MoveError`` ends the run (``stop``)."""
+    try:
+        return function(*args, **kwargs)
+    except MoveError as error:
+        stop(error)
+
+
 # Rules run `python -m move` with this repository's package first on the path, so jobs use the
 # checkout's code inside any environment (a conda env from envs/, a SLURM node); the user's own
 # PYTHONPATH, if any, follows it. (Snakemake formats the prefix: braces are doubled; it replaces
@@ -45,16 +53,13 @@ def stop(error):
 checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
-try:
-    # --config hands list items and nested values over as text ('seeds=[0, 1, 2]' gives
-    # ['0', '1', '2']): numbers and booleans where the schema asks for them are read as such.
-    coerce_command_line_values(config)
-    validate_config(config, source="config")
-    # Snakemake tells a Snakefile its targets only after planning them: the command line's words
-    # that look like our target paths are checked here, before any job is planned.
-    check_targets(sys.argv[1:], config)
-except MoveError as error:
-    stop(error)
+# --config hands list items and nested values over as text ('seeds=[0, 1, 2]' gives
+# ['0', '1', '2']): numbers and booleans where the schema asks for them are read as such.
+stop_on_error(coerce_command_line_values, config)
+stop_on_error(validate_config, config, source="config")
+# Snakemake tells a Snakefile its targets only after planning them: the command line's words
+# that look like our target paths are checked here, before any job is planned.
+stop_on_error(check_targets, sys.argv[1:], config)
 
 # The config as the rules read it (the schema's defaults applied once, per dataset).
 SETTINGS = resolve(config)
@@ -107,10 +112,7 @@ wildcard_constraints:
 
 def dataset_path(dataset, key):
     """A dataset's configured path (videos/annotations); unset -> one-line error."""
-    try:
-        return required_path(config, dataset, key)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(required_path, config, dataset, key)
 
 
 def dataset_input(key):
@@ -129,10 +131,7 @@ def extract_sizes(wildcards):
     from move.extraction.backbones import get_backbone
 
     extract = dataset_settings(wildcards.dataset).extract
-    try:
-        entry = get_backbone(wildcards.backbone)
-    except MoveError as error:
-        stop(error)
+    entry = stop_on_error(get_backbone, wildcards.backbone)
     return {
         "resize": extract.get("resize") or entry.resize,
         "crop": extract.get("crop") or entry.input_size,
@@ -157,10 +156,7 @@ def failures_file(wildcards):
 
 def parse_run(name):
     """The settings of a training run (``move.planning.RunSettings``)."""
-    try:
-        return run_settings(SETTINGS, name)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(run_settings, SETTINGS, name)
 
 
 def training_features(wildcards):
@@ -168,19 +164,13 @@ def training_features(wildcards):
     (the leak guard of ``move.planning.extract_weights``), whether or not they exist yet."""
     run = parse_run(wildcards.run)
     if dataset_settings(run.dataset).source.weights_guarded:
-        try:
-            extract_weights(config, run.dataset, run.backbone)
-        except MoveError as error:
-            stop(error)
+        stop_on_error(extract_weights, config, run.dataset, run.backbone)
     return run.features
 
 
 def main_result_file(short, suffix):
     """The file (``suffix``) of the configured backbone, variant and seed behind a short run."""
-    try:
-        run = main_run(SETTINGS, short)
-    except MoveError as error:
-        stop(error)
+    run = stop_on_error(main_run, SETTINGS, short)
     return run.result(run.variant, SETTINGS.seed, suffix)
 
 
@@ -203,7 +193,7 @@ def run_memory(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_memory_mb
 
 
-def run_hours(wildcards):
+def run_minutes(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_minutes
 
 
@@ -214,29 +204,20 @@ def run_gpus(wildcards):
 
 def backbone_weights(wildcards):
     """Param: the weights of a (dataset, backbone); 'none' without allow_random_weights stops."""
-    try:
-        return extract_weights(config, wildcards.dataset, wildcards.backbone)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(extract_weights, config, wildcards.dataset, wildcards.backbone)
 
 
 def weights_input(wildcards):
     """Input: the checkpoint file (rule fetch_weights makes named ones in torch.hub's cache)."""
     from move.extraction.weights import weights_file
 
-    try:
-        path = weights_file(wildcards.backbone, backbone_weights(wildcards))
-    except MoveError as error:
-        stop(error)
+    path = stop_on_error(weights_file, wildcards.backbone, backbone_weights(wildcards))
     return [str(path)] if path else []
 
 
 def weights_source(file_name):
     """Params of the fetch_weights rule, (backbone, weights name or URL) cached as ``file_name``."""
-    try:
-        return cached_weights_source(config, file_name)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(cached_weights_source, config, file_name)
 
 
 def default_targets():
@@ -316,10 +297,8 @@ def shard_runtime(wildcards):
 # Training (workflow/rules/train.smk): per-variant settings.
 def variant_settings_json(wildcards):
     """Param: a run's train settings for one variant (a table variant or ``ablation_<row>``)."""
-    try:
-        values = variant_train_settings(parse_run(wildcards.run).train, wildcards.variant)
-    except MoveError as error:
-        stop(error)
+    train = parse_run(wildcards.run).train
+    values = stop_on_error(variant_train_settings, train, wildcards.variant)
     return json.dumps(values)
 
 
@@ -327,10 +306,7 @@ def variant_settings_json(wildcards):
 # its files planned by move.table_planning.
 def table_plan(name, dataset):
     """The planned files and heading of table ``name`` of ``dataset`` (``TablePlan``)."""
-    try:
-        return plan_table(SETTINGS, name, dataset)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(plan_table, SETTINGS, name, dataset)
 
 
 def table_inputs(name, wildcard):

@@ -35,7 +35,7 @@ rule train:
         "logs/train/{run}/{variant}_seed{seed}.log",
     threads: 2
     resources:
-        **job_resources(mem_mb=run_memory, runtime=run_hours, gpu=run_gpus),
+        **job_resources(mem_mb=run_memory, runtime=run_minutes, gpu=run_gpus),
     benchmark:
         "logs/benchmarks/train/{run}/{variant}_seed{seed}.tsv"
     message:
