@@ -21,6 +21,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from move import layout
 from move.errors import MoveError
 from move.validation import check_batch_size, describe_error
 
@@ -264,7 +265,7 @@ def required_path(config: dict, dataset: str, key: str) -> str:
 
 def mirror_videos(dataset: str) -> str:
     """The folder rule fetch_kinetics fills with a dataset's videos from the Kinetics mirror."""
-    return f"data/{dataset}/kinetics_videos"
+    return layout.MIRROR_VIDEOS.format(dataset=dataset)
 
 
 def check_config_command(args) -> str:

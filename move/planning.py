@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from move import layout
 from move.config import dataset_config, load_schema, section_keys, stage_settings, with_defaults
 from move.datasets.sources import DataSource, source_of, with_source_defaults
 from move.errors import MoveError
@@ -133,7 +134,7 @@ class DatasetSettings:
         """The feature file its splits read: the first of ``backbones``, whichever backbone is
         configured, so every backbone trains on one split and switching ``backbone`` rebuilds
         no split (and retrains nothing of the other backbone)."""
-        return f"features/{self.name}/{self.backbones[0]}.h5"
+        return layout.FEATURES.format(dataset=self.name, backbone=self.backbones[0])
 
 
 @dataclass(frozen=True)
@@ -278,13 +279,15 @@ class RunSettings:
 
     def result(self, variant: str, seed: int, suffix: str = ".json") -> str:
         """``results/<run>/<variant>/seed<k><suffix>``: the files of one variant and seed."""
-        return f"results/{self.name}/{variant}/seed{seed}{suffix}"
+        return layout.RUN_FILES.format(run=self.name, variant=variant, seed=seed) + suffix
 
 
 def run_name(dataset: str, backbone: str, ratio: float | str | None = None) -> str:
     """``demo/resnet50/ir0.1`` (a dataset at an IR) or ``videolt/resnet50`` (a dataset with its
     own split)."""
-    return f"{dataset}/{backbone}" if ratio is None else f"{dataset}/{backbone}/ir{ratio}"
+    if ratio is None:
+        return layout.OWN_SPLIT_RUN.format(dataset=dataset, backbone=backbone)
+    return layout.RUN.format(dataset=dataset, backbone=backbone, ir=ratio)
 
 
 def run_settings(resolved: Resolved, name: str) -> RunSettings:
@@ -299,8 +302,9 @@ def run_settings(resolved: Resolved, name: str) -> RunSettings:
             )
         dataset, backbone = parts
         return RunSettings(
-            name, dataset, backbone, None, f"features/{dataset}/{backbone}.h5",
-            entry.train, entry.groups, f"splits/{dataset}_{backbone}.csv",
+            name, dataset, backbone, None,
+            layout.FEATURES.format(dataset=dataset, backbone=backbone), entry.train, entry.groups,
+            layout.OWN_SPLIT.format(dataset=dataset, backbone=backbone),
         )  # fmt: skip
     if len(parts) != 3 or not parts[2].startswith("ir"):
         raise MoveError(
@@ -310,10 +314,12 @@ def run_settings(resolved: Resolved, name: str) -> RunSettings:
     dataset, backbone, ratio = parts[0], parts[1], parts[2].removeprefix("ir")
     if entry is None:
         raise MoveError(f"run '{name}': dataset '{dataset}' is not configured")
-    drawn = "_seed{seed}" if resolved.selection == "random" else ""
+    drawn = "_seed{seed}" if resolved.selection == "random" else ""  # formatted by split()
+    split = layout.SPLIT.format(lists="", dataset=dataset, ir=ratio, drawn=drawn)
     return RunSettings(
-        name, dataset, backbone, float(ratio), f"features/{dataset}/{backbone}.h5",
-        entry.train, entry.groups, f"splits/{dataset}_ir{ratio}{drawn}.csv",
+        name, dataset, backbone, float(ratio),
+        layout.FEATURES.format(dataset=dataset, backbone=backbone), entry.train, entry.groups,
+        split,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from move import layout
 from move.errors import MoveError
 from move.planning import (
     Resolved,
@@ -100,7 +101,11 @@ def plan_table(resolved: Resolved, name: str, dataset: str) -> TablePlan:
     runs = table_runs(resolved, table, dataset)
     if table.runs == "main_results":
         ratios = resolved.datasets[dataset].imbalance_ratios
-        results = [(str(ir), f"results/{dataset}_ir{ir}.json") for ir in ratios]
+        short = layout.SHORT
+        results = [
+            (str(ir), layout.MAIN_RESULT.format(short=short.format(dataset=dataset, ir=ir)))
+            for ir in ratios
+        ]
         return TablePlan(table, dataset, tuple(results))
     seeds = resolved.seeds if table.seeds == "seeds" else (resolved.seed,)
     results = [

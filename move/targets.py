@@ -10,43 +10,75 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from move import layout
 from move.datasets.sources import dataset_source
 from move.errors import MoveError
 from move.extraction.backbones import backbone_pattern, backbones_help
 from move.reporting.table_declarations import tables
 
+# How a target's parts are read (named groups: d the dataset, ir its IR, b the backbone).
+DATASET = r"(?P<d>[^/_]+)"
+RATIO = r"(?P<ir>[^/]*?)"
+BACKBONE = r"(?P<b>[^/.]+)"
+
 
 def table_patterns() -> list[str]:
-    """The declared tables' files (``move.reporting.registry``): those only a dataset with
-    imbalance ratios has (``table``), then the others."""
-    own, other = [], []
+    """The declared tables' files (``move.reporting.registry``); a table only a dataset with
+    imbalance ratios has names itself in the group ``table``."""
+    patterns = []
     for table in tables().values():
-        names = [
-            re.escape(path.removeprefix("results/{d}_")) for path in table.outputs("{d}").values()
-        ]
-        (own if table.needs_imbalance_ratios else other).extend(names)
-    return [
-        rf"^results/(?P<d>[^/_]+)_(?P<table>{'|'.join(own) or '(?!)'})$",
-        rf"^results/(?P<d>[^/_]+)_({'|'.join(other) or '(?!)'})$",
-    ]
+        name = re.escape(table.name)
+        formats = "|".join(map(re.escape, table.outputs("-")))
+        patterns.append(
+            layout.regex(
+                layout.TABLE,
+                dataset=DATASET,
+                table=f"(?P<table>{name})" if table.needs_imbalance_ratios else name,
+                format=f"(?:{formats})",
+            )
+        )
+    return patterns
 
 
 def target_patterns() -> list[re.Pattern]:
-    """Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b); the
-    tables' as registered now."""
-    return [
-        re.compile(p)
-        for p in (
-            r"^results/(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)\.(json|per_class\.csv)$",
-            *table_patterns(),
-            r"^results/(?P<d>[^/_]+)_(?P<short>[^/.]+)\.(json|per_class\.csv)$",
-            r"^results/(?P<d>[^/_]+)/(?P<b>[^/]+)(/ir(?P<ir>[^/]*))?/[^/]+/seed\d+\.(json|per_class\.csv|pt)$",
-            r"^features/(?P<d>[^/]+)/(?P<b>[^/.]+)(\.shard\d+of\d+)?(\.failures\.csv|\.h5)$",
-            r"^splits/(lists/)?(?P<d>[^/_]+)_ir(?P<ir>[^/]*?)(_seed\d+)?(\.class_counts)?\.csv$",
-            r"^splits/(?P<d>[^/_]+)_missing\.csv$",
-            r"^figures/(?P<d>[^/_]+)(_ir(?P<ir>[^/]*))?/[^/]+$",
-        )
+    """Target paths that name a dataset (d), an imbalance ratio (ir) or a backbone (b), from the
+    file layout (``move.layout``) and the tables as registered now; the first that matches is
+    read."""
+    short = layout.regex(layout.SHORT, False, dataset=DATASET, ir=RATIO)
+    own_short = layout.regex(
+        layout.OWN_SPLIT_SHORT, False, dataset=DATASET, backbone="(?P<short>[^/.]+)"
+    )
+    run = layout.regex(
+        layout.RUN, False, dataset=DATASET, backbone="(?P<b>[^/]+)", ir="(?P<ir>[^/]*)"
+    )
+    own_run = layout.regex(layout.OWN_SPLIT_RUN, False, dataset=DATASET, backbone="(?P<b>[^/]+)")
+    run_files = (layout.RESULT, layout.RESULT_PER_CLASS, layout.CHECKPOINT)
+    features = (
+        layout.FEATURES, layout.FEATURE_FAILURES, layout.FEATURE_SHARD, layout.FEATURE_SHARD_FAILURES
+    )  # fmt: skip
+    split = {"lists": "(?:lists/)?", "dataset": DATASET, "ir": RATIO, "drawn": r"(?:_seed\d+)?"}
+    any_file = "/[^/]+$"
+    patterns = [
+        *(layout.regex(path, short=short) for path in (layout.MAIN_RESULT, layout.MAIN_PER_CLASS)),
+        *table_patterns(),
+        *(
+            layout.regex(path, short=own_short)
+            for path in (layout.MAIN_RESULT, layout.MAIN_PER_CLASS)
+        ),
+        *(layout.regex(path, run=run, seed=r"\d+") for path in run_files),
+        *(layout.regex(path, run=own_run, seed=r"\d+") for path in run_files),
+        *(
+            layout.regex(path, dataset="(?P<d>[^/]+)", backbone=BACKBONE, i=r"\d+", n=r"\d+")
+            for path in features
+        ),
+        *(layout.regex(path, **split) for path in (layout.SPLIT, layout.SPLIT_CLASS_COUNTS)),
+        layout.regex(layout.MISSING, dataset=DATASET),
+        "^"
+        + layout.regex(layout.IR_FIGURES, False, dataset=DATASET, ir="(?P<ir>[^/]*)")
+        + any_file,
+        "^" + layout.regex(layout.FIGURES, False, dataset=DATASET) + any_file,
     ]
+    return [re.compile(pattern) for pattern in patterns]
 
 
 def canonical_ratio(text: str) -> str:

@@ -42,6 +42,7 @@ GROUND = (
     "move.device",
     "move.downloads",
     "move.plugins",
+    "move.layout",
 )
 STAGES = ("move.datasets", "move.extraction", "move.training", "move.reporting")
 PLANNING = ("move.planning", "move.table_planning", "move.targets")

@@ -9,6 +9,8 @@ the registry's names (``plain`` is the paper's "Baseline", ``move`` its "Ours").
 
 from __future__ import annotations
 
+from move.training.methods import PAPER_ORDER
+
 VIDEOLT_COLUMNS = ("mAP", "head_mAP", "medium_mAP", "tail_mAP", "top1", "top5")
 MINIKINETICS_COLUMNS = ("mAP", "top1")  # Table 3 prints AP and ACC (top-1)
 MINIKINETICS_RATIOS = (0.01, 0.02, 0.05, 0.1)
@@ -92,7 +94,7 @@ TABLE_3_ROWS = (
     "framestack_agg",
     "move",
 )
-_BASELINES = ("plain", "ldam_drw", "eql", "cbs", "cb_loss", "mixup", "framestack")
+_BASELINES = tuple(name for name in PAPER_ORDER if name != "move")
 TABLE_1_ROWS = (*_BASELINES, *(f"{name}_agg" for name in _BASELINES), "move")
 
 Key = tuple[str, str, str, bool, float | None]

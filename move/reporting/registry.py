@@ -20,6 +20,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from move import layout
+
 ENTRY_POINT_GROUP = "move.tables"
 
 # The runs a table reads, by name (planning turns each into run names for a dataset).
@@ -103,7 +105,10 @@ class Table:
     def outputs(self, dataset: str) -> dict[str, str]:
         """{'md': ..., 'csv': ...} of ``dataset`` (a name or a ``{wildcard}``)."""
         formats = ("md", "csv") if self.csv else ("md",)
-        return {suffix: f"results/{dataset}_{self.name}.{suffix}" for suffix in formats}
+        return {
+            suffix: layout.TABLE.format(dataset=dataset, table=self.name, format=suffix)
+            for suffix in formats
+        }
 
 
 _REGISTRY: dict[str, Table] = {}

@@ -24,6 +24,7 @@ from move.reporting.paper import paper_ablation, paper_result
 from move.reporting.tables import AGGREGATOR_MARK, display_name, one_dataset, run_variant
 from move.training.methods import extended_variants, variant_of
 from move.training.results import read_results
+from move.training.settings import NOT_IN_FINGERPRINT, ModelSettings, TrainSettings
 
 PROTOCOLS = {
     "best": "the best evaluation of each run (every eval_every epochs: the paper's protocol, "
@@ -42,15 +43,7 @@ GROUP_METRICS = {
 # Settings that may differ between the seeds of one cell: the seed itself, and what does not
 # decide the result (the device, and TrainSettings' NOT_IN_FINGERPRINT: loader workers, how the
 # run is kept).
-PER_RUN_SETTINGS = (
-    "seed",
-    "device",
-    "num_workers",
-    "resume_every_minutes",
-    "checkpoint_dtype",
-    "features_on_device",
-    "compile",
-)
+PER_RUN_SETTINGS = ("seed", "device", *NOT_IN_FINGERPRINT)
 
 
 @dataclass
@@ -335,14 +328,15 @@ def write_paper_table(
 
 def ablation_marks(results: dict) -> dict[str, bool]:
     """Table 4's switches of a run: S-A, C-A (aggregators), Ex. (dynamic extrapolation with the
-    DFS) and In. (calibrated interpolation), read from the settings it records."""
+    DFS) and In. (calibrated interpolation), read from the settings it records (S-A and C-A
+    where it records none: ``ModelSettings``' defaults)."""
     settings = results.get("settings", {})
-    model = settings.get("model", {})
+    model, defaults = settings.get("model", {}), ModelSettings()
     aggregators = bool(settings.get("aggregators"))
     move = settings.get("move", {}) if settings.get("method") == "move" else {}
     return {
-        "S-A": aggregators and bool(model.get("self_attentive", True)),
-        "C-A": aggregators and bool(model.get("codebook_attentive", True)),
+        "S-A": aggregators and bool(model.get("self_attentive", defaults.self_attentive)),
+        "C-A": aggregators and bool(model.get("codebook_attentive", defaults.codebook_attentive)),
         "Ex.": bool(move.get("extrapolation")) and bool(move.get("dfs")),
         "In.": bool(move.get("interpolation")),
     }
@@ -416,8 +410,10 @@ def ablation_table(rows: dict[str, list[str | Path]]) -> tuple[str, pd.DataFrame
 
 
 def expected_settings(switches: dict) -> dict:
-    """A row's switches in the shape results record settings (model keys under ``model``)."""
-    settings = {"method": switches.get("method"), "aggregators": switches.get("aggregators", True)}
+    """A row's switches in the shape results record settings (model keys under ``model``); a
+    switch the row leaves out keeps its default (``TrainSettings``, ``ModelSettings``)."""
+    aggregators = switches.get("aggregators", TrainSettings.aggregators)
+    settings = {"method": switches.get("method"), "aggregators": aggregators}
     settings["model"] = {
         key: switches[key] for key in ("self_attentive", "codebook_attentive") if key in switches
     }

@@ -115,7 +115,7 @@ class TrainSettings:
         values = {k: v for k, v in values.items() if k in known}
         if "lr_milestones" in values:
             values["lr_milestones"] = tuple(values["lr_milestones"])
-        aggregators = bool(values.get("aggregators", True))
+        aggregators = bool(values.get("aggregators", cls.aggregators))
         model = ModelSettings(**model_values, aggregators=aggregators)
         settings = cls(**values, model=model, method_settings=dict(method_settings))
         settings.check()

@@ -24,6 +24,7 @@ from move.planning import (
     run_settings,
     variant_train_settings,
 )
+from move import layout
 from move.errors import MoveError
 from move.reporting.table_declarations import tables
 from move.table_planning import plan_table
@@ -37,6 +38,14 @@ def stop(error):
     sys.exit(1)
 
 
+def stop_on_error(function, *args, **kwargs):
+    """``function(*args, **kwargs)``; its one-line ``MoveError`` ends the run (``stop``)."""
+    try:
+        return function(*args, **kwargs)
+    except MoveError as error:
+        stop(error)
+
+
 # Rules run `python -m move` with this repository's package first on the path, so jobs use the
 # checkout's code inside any environment (a conda env from envs/, a SLURM node); the user's own
 # PYTHONPATH, if any, follows it. (Snakemake formats the prefix: braces are doubled; it replaces
@@ -44,16 +53,13 @@ def stop(error):
 checkout = shlex.quote(workflow.basedir).replace("{", "{{").replace("}", "}}")
 shell.prefix(f"set -euo pipefail; export PYTHONPATH={checkout}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; ")
 
-try:
-    # --config hands list items and nested values over as text ('seeds=[0, 1, 2]' gives
-    # ['0', '1', '2']): numbers and booleans where the schema asks for them are read as such.
-    coerce_command_line_values(config)
-    validate_config(config, source="config")
-    # Snakemake tells a Snakefile its targets only after planning them: the command line's words
-    # that look like our target paths are checked here, before any job is planned.
-    check_targets(sys.argv[1:], config)
-except MoveError as error:
-    stop(error)
+# --config hands list items and nested values over as text ('seeds=[0, 1, 2]' gives
+# ['0', '1', '2']): numbers and booleans where the schema asks for them are read as such.
+stop_on_error(coerce_command_line_values, config)
+stop_on_error(validate_config, config, source="config")
+# Snakemake tells a Snakefile its targets only after planning them: the command line's words
+# that look like our target paths are checked here, before any job is planned.
+stop_on_error(check_targets, sys.argv[1:], config)
 
 # The config as the rules read it (the schema's defaults applied once, per dataset).
 SETTINGS = resolve(config)
@@ -106,10 +112,7 @@ wildcard_constraints:
 
 def dataset_path(dataset, key):
     """A dataset's configured path (videos/annotations); unset -> one-line error."""
-    try:
-        return required_path(config, dataset, key)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(required_path, config, dataset, key)
 
 
 def dataset_input(key):
@@ -128,10 +131,7 @@ def extract_sizes(wildcards):
     from move.extraction.backbones import get_backbone
 
     extract = dataset_settings(wildcards.dataset).extract
-    try:
-        entry = get_backbone(wildcards.backbone)
-    except MoveError as error:
-        stop(error)
+    entry = stop_on_error(get_backbone, wildcards.backbone)
     return {
         "resize": extract.get("resize") or entry.resize,
         "crop": extract.get("crop") or entry.input_size,
@@ -150,15 +150,13 @@ def features_file(wildcards):
 
 def failures_file(wildcards):
     """Input: the extraction failures CSV beside ``features_file``."""
-    return features_file(wildcards).removesuffix(".h5") + ".failures.csv"
+    entry = dataset_settings(wildcards.dataset)
+    return layout.FEATURE_FAILURES.format(dataset=entry.name, backbone=entry.backbones[0])
 
 
 def parse_run(name):
     """The settings of a training run (``move.planning.RunSettings``)."""
-    try:
-        return run_settings(SETTINGS, name)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(run_settings, SETTINGS, name)
 
 
 def training_features(wildcards):
@@ -166,19 +164,13 @@ def training_features(wildcards):
     (the leak guard of ``move.planning.extract_weights``), whether or not they exist yet."""
     run = parse_run(wildcards.run)
     if dataset_settings(run.dataset).source.weights_guarded:
-        try:
-            extract_weights(config, run.dataset, run.backbone)
-        except MoveError as error:
-            stop(error)
+        stop_on_error(extract_weights, config, run.dataset, run.backbone)
     return run.features
 
 
 def main_result_file(short, suffix):
     """The file (``suffix``) of the configured backbone, variant and seed behind a short run."""
-    try:
-        run = main_run(SETTINGS, short)
-    except MoveError as error:
-        stop(error)
+    run = stop_on_error(main_run, SETTINGS, short)
     return run.result(run.variant, SETTINGS.seed, suffix)
 
 
@@ -201,7 +193,7 @@ def run_memory(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_memory_mb
 
 
-def run_hours(wildcards):
+def run_minutes(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_minutes
 
 
@@ -212,34 +204,28 @@ def run_gpus(wildcards):
 
 def backbone_weights(wildcards):
     """Param: the weights of a (dataset, backbone); 'none' without allow_random_weights stops."""
-    try:
-        return extract_weights(config, wildcards.dataset, wildcards.backbone)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(extract_weights, config, wildcards.dataset, wildcards.backbone)
 
 
 def weights_input(wildcards):
     """Input: the checkpoint file (rule fetch_weights makes named ones in torch.hub's cache)."""
     from move.extraction.weights import weights_file
 
-    try:
-        path = weights_file(wildcards.backbone, backbone_weights(wildcards))
-    except MoveError as error:
-        stop(error)
+    path = stop_on_error(weights_file, wildcards.backbone, backbone_weights(wildcards))
     return [str(path)] if path else []
 
 
 def weights_source(file_name):
     """Params of the fetch_weights rule, (backbone, weights name or URL) cached as ``file_name``."""
-    try:
-        return cached_weights_source(config, file_name)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(cached_weights_source, config, file_name)
 
 
 def default_targets():
     """`snakemake` with no target: the demo at each of its imbalance ratios."""
-    return [f"results/demo_ir{ir}.json" for ir in dataset_settings("demo").imbalance_ratios]
+    return [
+        layout.MAIN_RESULT.format(short=layout.SHORT.format(dataset="demo", ir=ir))
+        for ir in dataset_settings("demo").imbalance_ratios
+    ]
 
 
 # What each job asks of a cluster, declared by every rule (`threads`, and `**job_resources(...)`
@@ -289,8 +275,11 @@ def shard_parts(suffix):
 
     def parts(wildcards):
         n = extract_shards(wildcards)
-        base = f"features/{wildcards.dataset}/{wildcards.backbone}"
-        return [f"{base}.shard{i}of{n}{suffix}" for i in range(n)]
+        pattern = layout.FEATURE_SHARD if suffix == ".h5" else layout.FEATURE_SHARD_FAILURES
+        return [
+            pattern.format(dataset=wildcards.dataset, backbone=wildcards.backbone, i=i, n=n)
+            for i in range(n)
+        ]
 
     return parts
 
@@ -308,10 +297,8 @@ def shard_runtime(wildcards):
 # Training (workflow/rules/train.smk): per-variant settings.
 def variant_settings_json(wildcards):
     """Param: a run's train settings for one variant (a table variant or ``ablation_<row>``)."""
-    try:
-        values = variant_train_settings(parse_run(wildcards.run).train, wildcards.variant)
-    except MoveError as error:
-        stop(error)
+    train = parse_run(wildcards.run).train
+    values = stop_on_error(variant_train_settings, train, wildcards.variant)
     return json.dumps(values)
 
 
@@ -319,10 +306,7 @@ def variant_settings_json(wildcards):
 # its files planned by move.table_planning.
 def table_plan(name, dataset):
     """The planned files and heading of table ``name`` of ``dataset`` (``TablePlan``)."""
-    try:
-        return plan_table(SETTINGS, name, dataset)
-    except MoveError as error:
-        stop(error)
+    return stop_on_error(plan_table, SETTINGS, name, dataset)
 
 
 def table_inputs(name, wildcard):
@@ -384,13 +368,15 @@ def kinetics_annotations(wildcards):
                 "point it at the Kinetics-400 annotation CSV(s) (URL or path)"
             )
         )
-    return [f"data/{wildcards.dataset}/lists/kinetics{i}.csv" for i in range(len(sources))]
+    return [
+        layout.KINETICS_LIST.format(dataset=wildcards.dataset, index=i) for i in range(len(sources))
+    ]
 
 
 def list_split_targets():
     """The split of every IR, from the lists alone, of each dataset with authors' lists."""
     return [
-        f"splits/lists/{name}_ir{ir}.csv"
+        layout.SPLIT.format(lists="lists/", dataset=name, ir=ir, drawn="")
         for name, dataset in SETTINGS.datasets.items()
         if dataset.lists
         for ir in dataset.imbalance_ratios
@@ -402,10 +388,11 @@ def split_seed(wildcards):
     the configured seed (unused by the authors' `first` selection)."""
     if wildcards.drawn:
         if SETTINGS.selection != "random":
+            split = layout.fill(layout.SPLIT, lists="", dataset=wildcards.dataset, ir=wildcards.ir)
             stop(MoveError(
-                f"splits/{wildcards.dataset}_ir{wildcards.ir}{wildcards.drawn}.csv: splits per "
-                "seed exist only with split.selection: random (the `first` one is the same for "
-                f"every seed: splits/{wildcards.dataset}_ir{wildcards.ir}.csv)"
+                f"{split.format(drawn=wildcards.drawn)}: splits per seed exist only with "
+                "split.selection: random (the `first` one is the same for every seed: "
+                f"{split.format(drawn='')})"
             ))
         return int(wildcards.drawn.removeprefix("_seed"))
     return SETTINGS.seed if SETTINGS.selection == "random" else 0
@@ -458,7 +445,7 @@ def videos_input(wildcards):
     when the videos come from the mirror (the folder itself is passed as a param)."""
     folder = dataset_input("videos")(wildcards)
     if folder == mirror_videos(wildcards.dataset) and not dataset_settings(wildcards.dataset).videos:
-        return f"{folder}.complete"
+        return layout.MIRROR_COMPLETE.format(dataset=wildcards.dataset)
     return folder
 
 
@@ -526,9 +513,13 @@ def dataset_results(wildcards):
 
 def dataset_figures(dataset):
     """Every figure of a dataset but its runtimes (which are drawn after these)."""
-    targets = [f"figures/{dataset}/{name}.png" for name in ("per_class_ap", "map_vs_ir", "curves")]
+    folder = layout.FIGURES.format(dataset=dataset)
+    names = ("per_class_ap", "map_vs_ir", "curves")
+    targets = [layout.FIGURE.format(folder=folder, figure=name) for name in names]
     for ir in dataset_settings(dataset).imbalance_ratios:
-        targets += [f"figures/{dataset}_ir{ir}/{name}.png" for name in ("attention", "confidence")]
+        folder = layout.IR_FIGURES.format(dataset=dataset, ir=ir)
+        names = ("attention", "confidence")
+        targets += [layout.FIGURE.format(folder=folder, figure=name) for name in names]
     return targets
 
 
@@ -546,12 +537,15 @@ def model_figure_options(wildcards, input):
 
 def report_targets(dataset):
     """What `report_<dataset>` builds: the dataset's figures, their runtimes, the config."""
-    return [*dataset_figures(dataset), f"figures/{dataset}/runtimes.png", "figures/config.yaml"]
+    runtimes = layout.FIGURE.format(folder=layout.FIGURES.format(dataset=dataset), figure="runtimes")
+    return [*dataset_figures(dataset), runtimes, layout.EFFECTIVE_CONFIG]
 
 
-def figure(name, caption, subcategory="{dataset}"):
+def figure(name, caption, folder=layout.FIGURES):
+    """Output: a figure (``layout.FIGURE`` in ``folder``), shown in the report under its folder."""
+    subcategory = folder.removeprefix(f"{layout.FIGURE_ROOT}/")
     return report(
-        f"figures/{subcategory}/{name}.png",
+        layout.FIGURE.format(folder=folder, figure=name),
         caption=f"../report/{caption}.rst",
         category="Figures",
         subcategory=subcategory,
@@ -559,9 +553,11 @@ def figure(name, caption, subcategory="{dataset}"):
     )
 
 
-def table(name, subcategory="{dataset}"):
+def table(name, folder=layout.FIGURES):
+    """Output: the numbers a figure draws (a CSV beside it), in the report's tables."""
+    subcategory = folder.removeprefix(f"{layout.FIGURE_ROOT}/")
     return report(
-        f"figures/{subcategory}/{name}.csv",
+        layout.FIGURE_NUMBERS.format(folder=folder, figure=name),
         caption="../report/table.rst",
         category="Tables",
         subcategory=subcategory,

@@ -3,8 +3,8 @@
 
 rule demo_videos:
     output:
-        videos=directory("data/demo/videos"),
-        annotations="data/demo/annotations.csv",
+        videos=directory(layout.DEMO_VIDEOS),
+        annotations=layout.DEMO_ANNOTATIONS,
     params:
         demo=SETTINGS.demo,
     log:

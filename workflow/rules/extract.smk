@@ -11,8 +11,8 @@ rule extract_shard:
         annotations=dataset_input("annotations"),
         weights=weights_input,
     output:
-        features=temp("features/{dataset}/{backbone}.shard{i}of{n}.h5"),
-        failures=temp("features/{dataset}/{backbone}.shard{i}of{n}.failures.csv"),
+        features=temp(layout.FEATURE_SHARD),
+        failures=temp(layout.FEATURE_SHARD_FAILURES),
     wildcard_constraints:
         i="[0-9]+",
         n="[0-9]+",
@@ -22,6 +22,7 @@ rule extract_shard:
         videos=dataset_input("videos"),
         weights=backbone_weights,
         workers=lambda wildcards, threads: max(0, threads - 1),
+        reuse=layout.FEATURES,  # the merged file of the previous run
     log:
         "logs/extract_shard/{dataset}_{backbone}.shard{i}of{n}.log",
     threads: extract_threads
@@ -36,7 +37,7 @@ rule extract_shard:
     shell:
         "python -m move extract --annotations {input.annotations:q} --videos {params.videos:q}"
         " --out {output.features} --failures {output.failures}"
-        " --shard {wildcards.i}/{wildcards.n} --reuse features/{wildcards.dataset}/{wildcards.backbone}.h5"
+        " --shard {wildcards.i}/{wildcards.n} --reuse {params.reuse}"
         " --backbone {wildcards.backbone} --weights {params.weights:q}"
         " --frames {params.extract[frames]} --resize {params.sizes[resize]} --crop {params.sizes[crop]}"
         " --batch-size {params.extract[batch_size]} --num-workers {params.workers}"
@@ -74,8 +75,8 @@ rule merge_features:
         features=shard_parts(".h5"),
         failures=shard_parts(".failures.csv"),
     output:
-        features="features/{dataset}/{backbone}.h5",
-        failures="features/{dataset}/{backbone}.failures.csv",
+        features=layout.FEATURES,
+        failures=layout.FEATURE_FAILURES,
     log:
         "logs/merge_features/{dataset}_{backbone}.log",
     benchmark:
@@ -103,8 +104,8 @@ rule npy_features:
         folder=npy_folder,
         annotations=npy_annotations,
     output:
-        features="features/{npy_pair}.h5",
-        failures="features/{npy_pair}.failures.csv",
+        features=layout.fill(layout.PAIR_FEATURES, pair="{npy_pair}"),
+        failures=layout.fill(layout.PAIR_FAILURES, pair="{npy_pair}"),
     params:
         backbone=lambda wc: npy_parts(wc)[1],
         dtype=lambda wc: dataset_settings(npy_parts(wc)[0]).extract["dtype"],
@@ -135,7 +136,7 @@ rule fetch_kinetics:
     input:
         annotations=dataset_input("annotations"),
     output:
-        touch("data/{dataset}/kinetics_videos.complete"),
+        touch(layout.MIRROR_COMPLETE),
     params:
         lists=lambda wc: " ".join(shlex.quote(p) for p in mirror_settings(wc)["path_lists"]),
         keep=lambda wc: "--all" if mirror_settings(wc)["keep"] == "all" else "",

@@ -77,8 +77,8 @@ rule plot_model:
         annotations=for_attention(dataset_input("annotations")),
         videos=for_attention(dataset_input("videos")),
     output:
-        png=figure("{figure}", "model_figure", "{dataset}_ir{ir}"),
-        csv=table("{figure}", "{dataset}_ir{ir}"),
+        png=figure("{figure}", "model_figure", layout.IR_FIGURES),
+        csv=table("{figure}", layout.IR_FIGURES),
     wildcard_constraints:
         figure="attention|confidence",
     params:
@@ -101,7 +101,7 @@ rule plot_model:
 
 rule effective_config:
     output:
-        report("figures/config.yaml", caption="../report/config.rst", category="Configuration"),
+        report(layout.EFFECTIVE_CONFIG, caption="../report/config.rst", category="Configuration"),
     params:
         config=effective_config(config),
     log:

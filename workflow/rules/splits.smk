@@ -4,7 +4,7 @@
 
 rule fetch_list:
     output:
-        "data/{dataset}/lists/{name}",
+        layout.LIST,
     params:
         source=list_source,
         sha256=dataset_list_sha256,
@@ -26,11 +26,11 @@ rule fetch_list:
 
 rule list_annotations:
     input:
-        train="data/{dataset}/lists/train.txt",
-        val="data/{dataset}/lists/val.txt",
+        train=layout.fill(layout.LIST, name="train.txt"),
+        val=layout.fill(layout.LIST, name="val.txt"),
         kinetics=kinetics_annotations,
     output:
-        "data/{dataset}/list_annotations.csv",
+        layout.LIST_ANNOTATIONS,
     log:
         "logs/list_annotations/{dataset}.log",
     resources:
@@ -52,7 +52,7 @@ rule missing:
         features=features_file,
         failures=failures_file,
     output:
-        "splits/{dataset}_missing.csv",
+        layout.MISSING,
     params:
         max_share=lambda wc: max_missing_share(wc.dataset),
     log:
@@ -82,10 +82,10 @@ rule split:
         annotations=dataset_input("annotations"),
         features=with_features(features_file),
         failures=with_features(failures_file),
-        missing=with_features("splits/{dataset}_missing.csv"),
+        missing=with_features(layout.MISSING),
     output:
-        split="splits/{lists}{dataset}_ir{ir}{drawn}.csv",
-        class_counts="splits/{lists}{dataset}_ir{ir}{drawn}.class_counts.csv",
+        split=layout.SPLIT,
+        class_counts=layout.SPLIT_CLASS_COUNTS,
     wildcard_constraints:
         lists="(lists/)?",
         drawn="(_seed[0-9]+)?",

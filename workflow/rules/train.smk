@@ -21,9 +21,9 @@ rule train:
         features=training_features,
         split=lambda wc: parse_run(wc.run).split(int(wc.seed)),
     output:
-        results="results/{run}/{variant}/seed{seed}.json",
-        per_class="results/{run}/{variant}/seed{seed}.per_class.csv",
-        checkpoint="results/{run}/{variant}/seed{seed}.pt",
+        results=layout.RESULT,
+        per_class=layout.RESULT_PER_CLASS,
+        checkpoint=layout.CHECKPOINT,
     wildcard_constraints:
         variant="[a-z0-9_]+",
         seed="[0-9]+",
@@ -35,7 +35,7 @@ rule train:
         "logs/train/{run}/{variant}_seed{seed}.log",
     threads: 2
     resources:
-        **job_resources(mem_mb=run_memory, runtime=run_hours, gpu=run_gpus),
+        **job_resources(mem_mb=run_memory, runtime=run_minutes, gpu=run_gpus),
     benchmark:
         "logs/benchmarks/train/{run}/{variant}_seed{seed}.tsv"
     message:
@@ -56,8 +56,8 @@ rule main_result:
         results=lambda wc: main_result_file(wc.short, ".json"),
         per_class=lambda wc: main_result_file(wc.short, ".per_class.csv"),
     output:
-        results="results/{short}.json",
-        per_class="results/{short}.per_class.csv",
+        results=layout.MAIN_RESULT,
+        per_class=layout.MAIN_PER_CLASS,
     log:
         "logs/main_result/{short}.log",
     resources:
