@@ -45,7 +45,7 @@ GROUND = (
     "move.layout",
 )
 STAGES = ("move.datasets", "move.extraction", "move.training", "move.reporting")
-PLANNING = ("move.planning", "move.table_planning", "move.targets")
+PLANNING = ("move.planning", "move.table_planning", "move.input_planning", "move.targets")
 COMMAND_LINE = ("move.cli", "move.__main__", "move.arguments")
 FLOOR_NAMES = ["ground", *[s.removeprefix("move.") for s in STAGES], "planning", "command line"]
 

@@ -156,7 +156,7 @@ def test_a_release_under_another_name_trains_through_the_workflow(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "features" / "vlt" / "resnet50.h5").is_file()
     assert (tmp_path / "splits" / "vlt_resnet50.csv").is_file()
-    assert (tmp_path / "logs" / "vlt_features" / "resnet50.log").is_file()
+    assert (tmp_path / "logs" / "videolt_features" / "vlt_resnet50.log").is_file()
     results = json.loads((tmp_path / "results" / "vlt_resnet50.json").read_text())
     assert results["n_classes"] == VIDEOLT_CLASSES and results["n_test"] == 8
     assert results["groups"] == {"head_min": 9, "tail_max": 8}

@@ -24,7 +24,7 @@ from move.planning import (
     run_settings,
     variant_train_settings,
 )
-from move import layout
+from move import input_planning, layout
 from move.errors import MoveError
 from move.reporting.table_declarations import tables
 from move.table_planning import plan_table
@@ -328,74 +328,31 @@ def table_arguments(name, wildcard):
 # Splits from the authors' lists (workflow/rules/splits.smk).
 def list_source(wildcards):
     """Param: URL or path of data/<d>/lists/<name> (train.txt, val.txt, kinetics<i>.csv)."""
-    stem = wildcards.name.split(".")[0]
-    if stem.startswith("kinetics"):
-        key, sources = "kinetics_annotations", kinetics_sources(wildcards.dataset)
-        index = int(stem.removeprefix("kinetics"))
-        source = sources[index] if index < len(sources) else None
-    else:
-        key = f"lists.{stem}"
-        source = dataset_settings(wildcards.dataset).lists.get(stem)
-    if not source:
-        stop(
-            MoveError(
-                f"config key 'datasets.{wildcards.dataset}.{key}' is not set: give the URL or path "
-                "of the authors' file"
-            )
-        )
-    return source
+    return stop_on_error(
+        input_planning.list_source, dataset_settings(wildcards.dataset), wildcards.name
+    )
 
 
 def dataset_list_sha256(wildcards):
     """Param: '--sha256 <hex>' when datasets.<d>.lists.sha256.<name> pins the list, else ''."""
-    lists = dataset_settings(wildcards.dataset).lists
-    pinned = (lists.get("sha256") or {}).get(wildcards.name.split(".")[0])
-    return f"--sha256 {pinned}" if pinned else ""
-
-
-def kinetics_sources(dataset):
-    """The URLs/paths of datasets.<d>.kinetics_annotations, as a list (unset -> empty)."""
-    return list(dataset_settings(dataset).kinetics_annotations)
+    return input_planning.list_sha256_option(dataset_settings(wildcards.dataset), wildcards.name)
 
 
 def kinetics_annotations(wildcards):
     """Input: the fetched copies of the Kinetics-400 CSV(s); unset -> one-line error."""
-    sources = kinetics_sources(wildcards.dataset)
-    if not sources:
-        stop(
-            MoveError(
-                f"config key 'datasets.{wildcards.dataset}.kinetics_annotations' is not set: "
-                "point it at the Kinetics-400 annotation CSV(s) (URL or path)"
-            )
-        )
-    return [
-        layout.KINETICS_LIST.format(dataset=wildcards.dataset, index=i) for i in range(len(sources))
-    ]
+    return stop_on_error(input_planning.kinetics_list_files, dataset_settings(wildcards.dataset))
 
 
 def list_split_targets():
     """The split of every IR, from the lists alone, of each dataset with authors' lists."""
-    return [
-        layout.SPLIT.format(lists="lists/", dataset=name, ir=ir, drawn="")
-        for name, dataset in SETTINGS.datasets.items()
-        if dataset.lists
-        for ir in dataset.imbalance_ratios
-    ]
+    return input_planning.list_split_files(SETTINGS)
 
 
 def split_seed(wildcards):
-    """Param: the seed drawing a split: ``_seed<k>`` in its name (split.selection random), else
-    the configured seed (unused by the authors' `first` selection)."""
-    if wildcards.drawn:
-        if SETTINGS.selection != "random":
-            split = layout.fill(layout.SPLIT, lists="", dataset=wildcards.dataset, ir=wildcards.ir)
-            stop(MoveError(
-                f"{split.format(drawn=wildcards.drawn)}: splits per seed exist only with "
-                "split.selection: random (the `first` one is the same for every seed: "
-                f"{split.format(drawn='')})"
-            ))
-        return int(wildcards.drawn.removeprefix("_seed"))
-    return SETTINGS.seed if SETTINGS.selection == "random" else 0
+    """Param: the seed drawing a split (``move.input_planning.split_seed``)."""
+    return stop_on_error(
+        input_planning.split_seed, SETTINGS, wildcards.dataset, wildcards.ir, wildcards.drawn
+    )
 
 
 def max_missing_share(dataset):
@@ -474,32 +431,15 @@ def release_settings(wildcards):
 
 
 def release_features_dir(wildcards):
-    """Input: the folder of a released dataset's .npy features for a backbone; unset -> one-line
-    error."""
-    dataset = wildcards.own_split_dataset
-    folder = (release_settings(wildcards).get("features") or {}).get(wildcards.backbone)
-    if not folder:
-        stop(
-            MoveError(
-                f"config key 'datasets.{dataset}.features.{wildcards.backbone}' is not set: point "
-                "it at the folder of the released .npy features for that backbone"
-            )
-        )
-    return folder
+    """Input: the folder of a released dataset's .npy features for a backbone."""
+    entry = dataset_settings(wildcards.own_split_dataset)
+    return stop_on_error(input_planning.release_features_folder, entry, wildcards.backbone)
 
 
 def release_labels_dir(wildcards):
-    """Input: a released dataset's label folder (VideoLT: train.lst, test.lst,
-    count-labels-train.lst)."""
-    labels = release_settings(wildcards).get("labels")
-    if not labels:
-        stop(
-            MoveError(
-                f"config key 'datasets.{wildcards.own_split_dataset}.labels' is not set: point it "
-                "at the release's label folder"
-            )
-        )
-    return labels
+    """Input: a released dataset's label folder."""
+    entry = dataset_settings(wildcards.own_split_dataset)
+    return stop_on_error(input_planning.release_labels_folder, entry)
 
 
 # Figures and the report (workflow/rules/report.smk).
