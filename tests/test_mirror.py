@@ -6,6 +6,7 @@ a truncated or dropped shard."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zlib
 
 import pandas as pd
 import pytest
@@ -143,11 +145,12 @@ def test_killed_mid_shard_and_rerun_no_finished_shard_again_and_no_partial_video
 # --- issue 32: shards known by their whole URL, whole gzip streams, one writer ----------------
 
 
-def write_lists(server, corrupt: str | None = None) -> tuple[list[str], dict[str, bytes]]:
+def write_lists(
+    server, corrupt: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, bytes]]:
     """The mirror's layout: ``train/part_{0,1}.tar.gz`` and ``val/part_{0,1}.tar.gz`` (one name
     in both folders, other videos) and a path list for each; their URLs and every video's bytes.
-    Random video bytes make gzip store them, so bytes changed in ``corrupt`` still inflate and
-    only the trailer's CRC tells."""
+    ``corrupt`` maps a shard's name to how it is damaged (``damage``)."""
     lists, videos = [], {}
     for folder in ("train", "val"):
         (server.folder / folder).mkdir(exist_ok=True)
@@ -163,17 +166,35 @@ def write_lists(server, corrupt: str | None = None) -> tuple[list[str], dict[str
                     info.size = len(data)
                     archive.addfile(info, io.BytesIO(data))
             name = f"{folder}/part_{part}.tar.gz"
-            payload = bytearray(buffer.getvalue())
-            if name == corrupt:
-                middle = len(payload) // 2
-                payload[middle : middle + 40] = bytes(
-                    b ^ 0xFF for b in payload[middle : middle + 40]
-                )
-            (server.folder / name).write_bytes(bytes(payload))
+            payload = buffer.getvalue()
+            if name in (corrupt or {}):
+                payload = damage(payload, corrupt[name])
+            (server.folder / name).write_bytes(payload)
             lines.append(server.url(name))
         (server.folder / f"k400_{folder}_path.txt").write_text("\n".join(lines) + "\n")
         lists.append(server.url(f"k400_{folder}_path.txt"))
     return lists, videos
+
+
+def damage(shard: bytes, how: str) -> bytes:
+    """A damaged copy of a tar.gz ``shard``, the same on every zlib. ``"content"``: 40 bytes of
+    the tar changed and compressed again under the original's trailer, so the stream inflates
+    without complaint and only the CRC tells. ``"deflate"``: the tar compressed again in two
+    halves, the second starting a deflate block on a byte (a full flush) whose type is set to the
+    reserved 11, so inflating fails mid-stream, after the first videos were read (``zlib.error``,
+    which is not an ``OSError``)."""
+    tar = bytearray(gzip.decompress(shard))
+    middle = len(tar) // 2
+    if how == "content":
+        tar[middle : middle + 40] = bytes(b ^ 0xFF for b in tar[middle : middle + 40])
+        return gzip.compress(bytes(tar), mtime=0)[:-8] + shard[-8:]
+    assert how == "deflate", how
+    deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    first = deflate.compress(bytes(tar[:middle])) + deflate.flush(zlib.Z_FULL_FLUSH)
+    second = bytearray(deflate.compress(bytes(tar[middle:])) + deflate.flush())
+    second[0] |= 0b110
+    header = gzip.compress(b"", mtime=0)[:10]
+    return header + first + bytes(second) + shard[-8:]
 
 
 def annotations_of(ids, path) -> str:
@@ -220,23 +241,27 @@ def test_two_shards_of_one_name_in_flight_at_once_do_not_collide(local_server, t
     assert again["fetched"] == 0
 
 
-def test_a_shard_whose_gzip_crc_fails_keeps_nothing_and_is_fetched_again(
-    local_server, tmp_path, capsys
+@pytest.mark.parametrize(
+    "how, reason", [("content", "CRC check failed"), ("deflate", "zlib.error: Error -3")]
+)
+def test_a_damaged_shard_keeps_nothing_and_is_fetched_again(
+    local_server, tmp_path, capsys, how, reason
 ):
-    """Cause 3 of issue 32: 40 bytes changed inside a shard's (stored) deflate data inflate
-    without complaint; only the gzip trailer's CRC tells. The shard is named, none of its videos
-    is kept, nothing is recorded; once the mirror serves it whole, the rerun fetches it and every
-    video is the original. On 4e1bccc it was accepted and a kept video differed."""
+    """Cause 3 of issue 32: a shard whose content changed inflates without complaint and only the
+    gzip trailer's CRC tells (on 4e1bccc it was accepted and a kept video differed); one whose
+    deflate data are broken raises ``zlib.error`` (on 634a1e1 that ended the whole run). Either
+    way the shard is named, none of its videos is kept, nothing is recorded; once the mirror
+    serves it whole, the rerun fetches it and every video is the original."""
     from move.cli import main
 
-    lists, videos = write_lists(local_server, corrupt="train/part_1.tar.gz")
+    lists, videos = write_lists(local_server, corrupt={"train/part_1.tar.gz": how})
     listed = annotations_of(videos, tmp_path / "annotations.csv")
     out = tmp_path / "videos"
     argv = ["fetch-kinetics", *lists, "--annotations", listed, "--out", str(out), "--quiet"]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    assert "1 of 4 shard(s) failed (train/part_1.tar.gz)" in err and "CRC" in err, err
+    assert "1 of 4 shard(s) failed (train/part_1.tar.gz)" in err and reason in err, err
     bad_ids = {v for v in videos if v.startswith("tr1")}
     assert not {p.stem for p in out.glob("*.mp4")} & bad_ids
     assert not list(out.glob(".*.tmp"))

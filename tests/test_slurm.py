@@ -78,7 +78,7 @@ LIMITS = {
     "demo_videos": ("00:10:00", "1000M", "1"),
     "extract_shard": ("12:00:00", "16000M", "1"),
     "split": ("00:30:00", "4000M", "1"),
-    "train": ("06:00:00", "32000M", "2"),
+    "train": ("06:00:00", "32000M", "1"),  # train.num_workers 0, + 1
 }
 RETRIED_EXTRACTION = ("1-00:00:00", "32000M", "1")  # attempt 2: twice the time and memory
 

@@ -213,11 +213,12 @@ def test_killed_fetch_rerun_with_the_val_list_added_fetches_both_shards_of_one_n
 def test_a_shard_failing_its_crc_stops_the_job_and_the_rerun_keeps_the_original(
     local_server, tmp_path
 ):
-    """Cause 3 of issue 32 through Snakemake: a shard with 40 changed bytes fails the job, its
-    log naming the shard and the CRC, none of its videos kept and the folder not marked
-    complete; the mirror serves it whole again, rerun: every video is the original. On 4e1bccc
-    the job succeeded with a changed video and the rerun had nothing to do."""
-    lists, videos = write_lists(local_server, corrupt="train/part_1.tar.gz")
+    """Cause 3 of issue 32 through Snakemake: a shard with 40 changed bytes (compressed again under
+    the original's trailer, ``damage``) fails the job, its log naming the shard and the CRC, none
+    of its videos kept and the folder not marked complete; the mirror serves it whole again,
+    rerun: every video is the original. On 4e1bccc the job succeeded with a changed video and the
+    rerun had nothing to do."""
+    lists, videos = write_lists(local_server, corrupt={"train/part_1.tar.gz": "content"})
     work = tmp_path / "work"
     work.mkdir()
     mirrored_config(work, lists, videos)

@@ -21,6 +21,7 @@ import os
 import tarfile
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -115,8 +116,9 @@ def read_to_end(archive: tarfile.TarFile) -> None:
 def keep_members(shard: Path, wanted: set[str] | None, out: Path) -> list[str]:
     """Write the shard's ``<video_id>.mp4`` members that are ``wanted`` (all when None) into
     ``out``; returns the ids kept. Members go to temporary names and are renamed only after the
-    whole compressed stream was read and its CRC checked (``read_to_end``): a damaged archive is
-    ``MoveError`` and keeps nothing."""
+    whole compressed stream was read and its CRC checked (``read_to_end``): a damaged archive
+    (tar, gzip or deflate errors: ``zlib.error`` is none of the others) is ``MoveError`` and keeps
+    nothing."""
     kept, written = [], []
     try:
         with tarfile.open(shard, "r:*") as archive:
@@ -134,10 +136,11 @@ def keep_members(shard: Path, wanted: set[str] | None, out: Path) -> list[str]:
                             sink.write(block)
                 kept.append(video_id)
             read_to_end(archive)
-    except (tarfile.TarError, EOFError, OSError) as error:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         for tmp, _ in written:
             tmp.unlink(missing_ok=True)
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        kind = "zlib.error" if isinstance(error, zlib.error) else type(error).__name__
+        reason = " ".join(f"{kind}: {error}".split())
         raise MoveError(f"is not a readable tar.gz ({reason})") from None
     for tmp, target in written:
         os.replace(tmp, target)

@@ -9,25 +9,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from move.errors import MoveError
+from move.files import atomic_output, write_text_atomic
+from move.reporting.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant
+from move.training.results import per_class_path, read_results
 
-from move.errors import MoveError  # noqa: E402
-from move.files import atomic_output, write_text_atomic  # noqa: E402
-from move.reporting.tables import AGGREGATOR_MARK, display_name, imbalance_ratio, run_variant  # noqa: E402
-from move.training.results import per_class_path, read_results  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 LINES = ["-", "--", "-.", ":"]
 GREYS = ["0.0", "0.35", "0.6", "0.8"]
 GROUPS = ("head", "medium", "tail")
+
+
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` on the Agg backend, loaded when a figure is drawn: every ``move``
+    command lists ``FIGURES`` (``move plot``'s choices), and pyplot takes about a second."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def style(i: int) -> dict:
@@ -41,6 +51,7 @@ def style(i: int) -> dict:
 
 def save(fig: plt.Figure, out: str | Path, data: pd.DataFrame) -> Path:
     """Write the PNG and its data CSV (``<out>.csv``) atomically; return the CSV path."""
+    plt = pyplot()
     out = Path(out)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
@@ -86,6 +97,9 @@ def draw_mean(
 def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
     """Figure 1: per-class AP against class rank (head -> tail), one series per run (the mean
     over its seeds, a band for their spread)."""
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(7, 4))
     frames = []
     for path in results_paths:
@@ -122,6 +136,7 @@ def per_class_ap(results_paths: list[str | Path], out: str | Path) -> Path:
 def map_vs_ir(results_paths: list[str | Path], out: str | Path) -> Path:
     """Figure 2: final-epoch mAP (all/head/medium/tail) against imbalance ratio, one line per
     method and backbone: the mean over seeds, error bars of one sample std."""
+    plt = pyplot()
     rows = []
     for path in results_paths:
         results = read_results(path)
@@ -181,6 +196,7 @@ def attention_maps(
     ``assignment [T, K]`` (codebook) and/or ``frame_scores [T]`` (frame-wise classifier). A
     model without one of them (Table 4 rows a-c) gets a note in that panel.
     """
+    plt = pyplot()
     if not videos:
         raise MoveError("no videos to show: the split has no test videos")
     fig, axes = plt.subplots(
@@ -279,6 +295,9 @@ def _map_rows(video: dict, frames_count: int) -> list[dict]:
 
 def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -> Path:
     """Figure 4 (Fig. 4 analogue): per-class confidence of original vs. interpolated samples."""
+    plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     table = table.copy()
     table["train_count"] = np.asarray(train_counts)[table.class_index]
     table = table.sort_values(["train_count", "class_index"], ascending=[False, True])
@@ -313,6 +332,7 @@ def confidence(table: pd.DataFrame, train_counts: np.ndarray, out: str | Path) -
 def training_curves(results_paths: list[str | Path], out: str | Path) -> Path:
     """Figure 5: training loss per epoch and test mAP at each evaluation, per run (the mean over
     its seeds, a band for their spread)."""
+    plt = pyplot()
     fig, (loss_ax, map_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
     rows = []
     for path in results_paths:
@@ -374,6 +394,7 @@ def pivot(table: pd.DataFrame, column: str) -> tuple[pd.Index, pd.DataFrame]:
 
 def image_stats(path: str | Path) -> tuple[tuple[int, ...], float]:
     """Shape and pixel variance of a PNG (tests: a figure that is not blank has variance > 0)."""
+    plt = pyplot()
     image = plt.imread(path)
     return image.shape, float(np.var(image[..., :3]))
 
@@ -390,6 +411,7 @@ def runtimes(benchmarks: str | Path, out: str | Path, dataset: str | None = None
 
     With ``dataset``, only the jobs named after it (``<dataset>`` or ``<dataset>_...``).
     """
+    plt = pyplot()
     # <rule>/<job>.tsv, <rule>/lists/<job>.tsv, train/<dataset>/<backbone>/ir<IR>/<job>.tsv
     files = sorted(Path(benchmarks).rglob("*.tsv"))
     if dataset is not None:

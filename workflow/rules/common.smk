@@ -197,6 +197,11 @@ def run_minutes(wildcards):
     return dataset_settings(parse_run(wildcards.run).dataset).source.run_minutes
 
 
+def train_threads(wildcards):
+    """The training loader's workers plus the main process (as extract_threads)."""
+    return int(parse_run(wildcards.run).train["num_workers"]) + 1
+
+
 def run_gpus(wildcards):
     """Resource: 1 GPU unless the run's training `device` is the CPU."""
     return 0 if parse_run(wildcards.run).train.get("device") == "cpu" else 1

@@ -33,7 +33,7 @@ rule train:
         recorded=lambda wc: parse_run(wc.run).recorded,
     log:
         "logs/train/{run}/{variant}_seed{seed}.log",
-    threads: 2
+    threads: train_threads
     resources:
         **job_resources(mem_mb=run_memory, runtime=run_minutes, gpu=run_gpus),
     benchmark:
