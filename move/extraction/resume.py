@@ -21,7 +21,7 @@ import pandas as pd
 from move.errors import ensure_free_space, removed_on_error
 from move.extraction.settings import ExtractSettings
 from move.features import VIDEOS, create_feature_file, write_video_features
-from move.files import atomic_output
+from move.files import write_csv_atomic
 
 HDF5_MARGIN = 1 << 20  # bytes of room for HDF5 metadata beyond the features
 
@@ -199,8 +199,7 @@ def write_features(plan: dict[str, Path], attrs: dict, out: Path) -> None:
 def write_failures(rows: list, path: Path) -> None:
     """The failures CSV (``video_id, path, reason``, sorted by id), written atomically."""
     table = pd.DataFrame([list(map(str, row)) for row in rows], columns=FAILURE_COLUMNS)
-    with atomic_output(path) as tmp:
-        table.sort_values("video_id").to_csv(tmp, index=False)
+    write_csv_atomic(table.sort_values("video_id"), path)
 
 
 def finish_extraction(work: FinishedWork, out: Path, failures: Path, attrs: dict) -> None:

@@ -174,18 +174,23 @@ def main_result_file(short, suffix):
     return run.result(run.variant, SETTINGS.seed, suffix)
 
 
+def ratio_short(wildcards):
+    """The short run name of a dataset at the wildcards' IR (``demo_ir0.1``)."""
+    return layout.SHORT.format(dataset=wildcards.dataset, ir=wildcards.ir)
+
+
 def main_run_file(wildcards, suffix):
     """Input: the main result's file (``suffix``) of a dataset at the wildcards' IR."""
-    return main_result_file(f"{wildcards.dataset}_ir{wildcards.ir}", suffix)
+    return main_result_file(ratio_short(wildcards), suffix)
 
 
 def main_run_features(wildcards):
     """Input: the features the main result of a dataset at the wildcards' IR trained on."""
-    return main_run(SETTINGS, f"{wildcards.dataset}_ir{wildcards.ir}").features
+    return main_run(SETTINGS, ratio_short(wildcards)).features
 
 
 def main_run_split(wildcards):
-    return main_run(SETTINGS, f"{wildcards.dataset}_ir{wildcards.ir}").split(SETTINGS.seed)
+    return main_run(SETTINGS, ratio_short(wildcards)).split(SETTINGS.seed)
 
 
 # A run's memory and time are its data source's (VideoLT's release: more than MiniKinetics200).
